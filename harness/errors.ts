@@ -2,7 +2,7 @@
 // keeps its `cause`. The class decides the exit code and whether a retry is
 // worth it: only InfraError is ever retried.
 
-export type ErrorKind = 'config' | 'infra' | 'boot' | 'kernel-fault' | 'test-failure' | 'unsupported';
+export type ErrorKind = 'config' | 'infra' | 'build' | 'boot' | 'kernel-fault' | 'test-failure' | 'unsupported';
 
 export abstract class HarnessError extends Error {
   abstract readonly kind: ErrorKind;
@@ -24,6 +24,11 @@ export class ConfigError extends HarnessError {
 /** The host, QEMU, SSH or the network failed; the kernel is not at fault. Exit code 3. */
 export class InfraError extends HarnessError {
   readonly kind = 'infra' as const;
+}
+
+/** The kernel did not compile (a broken patch or config): the change is at fault. Carries the log tail. */
+export class BuildFailure extends HarnessError {
+  readonly kind = 'build' as const;
 }
 
 /** The guest never came up. Carries the console tail. */

@@ -1,0 +1,86 @@
+// luo-harness kernel build|list|show|export|fetch
+import { ConfigError, EXIT } from '../errors.ts';
+import { cacheRoot } from '../paths.ts';
+import { buildKernel } from '../kernel/pipeline.ts';
+import { findArtifact, listArtifacts } from '../kernel/store.ts';
+import { exportArtifact, fetchArtifact } from '../kernel/archive.ts';
+import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
+import type { KernelArtifact } from '../kernel/artifact.ts';
+import { parse } from './args.ts';
+import { formatTable } from './table.ts';
+
+const HELP = `usage: luo-harness kernel <subcommand>
+
+  build [--recipe NAME|FILE] [--json] [--quiet]   build (or find in the cache) a kernel; prints its directory
+  list [--json]                                   the kernels in the cache
+  show NAME|KEY|DIR                               a kernel's manifest
+  export NAME|KEY|DIR --out FILE                  write a kernel as a portable tarball
+  fetch PATH|URL [--sha256 X] [--allow-non-luo]   import a kernel tarball into the cache
+
+Recipes are kernels/NAME.json; the default is ${DEFAULT_RECIPE}. The cache is
+$LUO_HARNESS_CACHE, else $XDG_CACHE_HOME/luo-harness.`;
+
+const print = (s: string) => process.stdout.write(s + '\n');
+
+export async function kernelCommand(argv: string[]): Promise<number> {
+  const [sub, ...args] = argv;
+  const cache = cacheRoot();
+  switch (sub) {
+    case 'build': {
+      const { values } = parse(args, { recipe: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } }, false);
+      const artifact = await buildKernel(values.recipe ?? DEFAULT_RECIPE, { cache, quiet: values.quiet ?? false });
+      print(values.json ? JSON.stringify(artifact.manifest, null, 2) : artifact.dir);
+      return EXIT.ok;
+    }
+    case 'list': {
+      const { values } = parse(args, { json: { type: 'boolean' } }, false);
+      const all = await listArtifacts(cache);
+      if (values.json) print(JSON.stringify(all.map((a) => ({ dir: a.dir, ...a.manifest })), null, 2));
+      else if (all.length === 0) print(`no kernels in ${cache}; build one with \`luo-harness kernel build\``);
+      else print(formatTable(['recipe', 'key', 'release', 'LUO', 'memfd', 'iommufd', 'built'], all.map(row)));
+      return EXIT.ok;
+    }
+    case 'show': {
+      const { positionals } = parse(args, {});
+      const artifact = await need(cache, positionals[0]);
+      print(JSON.stringify({ dir: artifact.dir, ...artifact.manifest }, null, 2));
+      return EXIT.ok;
+    }
+    case 'export': {
+      const { values, positionals } = parse(args, { out: { type: 'string' } });
+      if (!values.out) throw new ConfigError('kernel export needs --out FILE');
+      const artifact = await need(cache, positionals[0]);
+      await exportArtifact(artifact, values.out);
+      print(values.out);
+      return EXIT.ok;
+    }
+    case 'fetch': {
+      const { values, positionals } = parse(args, { sha256: { type: 'string' }, 'allow-non-luo': { type: 'boolean' } });
+      if (!positionals[0]) throw new ConfigError('kernel fetch needs a path or an http(s) URL');
+      const opts = { ...(values.sha256 ? { sha256: values.sha256 } : {}), allowNonLuo: values['allow-non-luo'] ?? false };
+      const artifact = await fetchArtifact(cache, positionals[0], opts);
+      print(artifact.dir);
+      return EXIT.ok;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+      print(HELP);
+      return sub ? EXIT.ok : EXIT.badInput;
+    default:
+      throw new ConfigError(`unknown subcommand "kernel ${sub}"\n\n${HELP}`);
+  }
+}
+
+async function need(cache: string, ref: string | undefined): Promise<KernelArtifact> {
+  if (!ref) throw new ConfigError('name a kernel: a recipe name, a key (or prefix) or an artifact directory');
+  const artifact = await findArtifact(cache, ref);
+  if (!artifact) throw new ConfigError(`no kernel "${ref}" in ${cache}; \`luo-harness kernel list\` shows what there is`);
+  return artifact;
+}
+
+function row(a: KernelArtifact): string[] {
+  const m = a.manifest;
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  return [m.recipe, m.key.slice(0, 12), m.release, yes(m.capabilities.LIVEUPDATE), yes(m.capabilities.LIVEUPDATE_MEMFD), yes(m.capabilities.IOMMUFD), m.builtAt.slice(0, 16).replace('T', ' ')];
+}

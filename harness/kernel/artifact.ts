@@ -1,0 +1,81 @@
+// What the kernel pipeline produces and everything above it consumes.
+import { join } from 'node:path';
+
+/** Kconfig options the harness reads from a built kernel to know what it can test. */
+export const CAPABILITY_OPTIONS = [
+  'KEXEC_FILE',
+  'KEXEC_HANDOVER',
+  'KEXEC_HANDOVER_ENABLE_DEFAULT',
+  'LIVEUPDATE',
+  'LIVEUPDATE_MEMFD',
+  'LIVEUPDATE_TEST',
+  'IOMMUFD',
+  'IOMMUFD_LIVEUPDATE',
+  'VFIO',
+  'VFIO_DEVICE_CDEV',
+  'VFIO_PCI',
+  'VFIO_PCI_LIVEUPDATE',
+  'PCI_LIVEUPDATE',
+  'INTEL_IOMMU',
+  'VIRTIO_IOMMU',
+  'RELOCATABLE',
+  'HUGETLBFS',
+] as const;
+export type Capability = (typeof CAPABILITY_OPTIONS)[number];
+
+/** Where the source came from, precisely enough to fetch the same bytes again. */
+export type SourceIdentity =
+  | { kind: 'debian'; package: string; version: string; sha256: string }
+  | { kind: 'git'; url: string; ref: string; commit: string }
+  | { kind: 'tarball'; location: string; sha256: string }
+  | { kind: 'local'; path: string; fingerprint: string };
+
+export interface FileDigest {
+  name: string;
+  sha256: string;
+}
+
+export interface KernelManifest {
+  schema: 1;
+  /** Content key: hash of recipe, source identity, patches, fragments and toolchain. */
+  key: string;
+  recipe: string;
+  /** `uname -r` of the built kernel. */
+  release: string;
+  arch: 'x86_64';
+  source: SourceIdentity;
+  patches: FileDigest[];
+  fragments: FileDigest[];
+  /** Kernel arguments the recipe needs (e.g. `liveupdate=on`). */
+  cmdline: string[];
+  toolchain: Record<string, string>;
+  buildSeconds: number;
+  builtAt: string;
+  /** sha256 of every file of the artifact other than manifest.json, by relative path. */
+  files: Record<string, string>;
+  capabilities: Record<Capability, boolean>;
+}
+
+/** Relative paths inside an artifact directory. */
+export const ARTIFACT_FILES = {
+  bzImage: 'bzImage',
+  config: 'config',
+  headers: 'headers', // the `make headers_install` tree: headers/include/linux/...
+  manifest: 'manifest.json',
+} as const;
+
+/** A complete kernel artifact in the cache (or imported). */
+export interface KernelArtifact {
+  dir: string;
+  manifest: KernelManifest;
+}
+
+export const artifactPath = (a: KernelArtifact, file: keyof typeof ARTIFACT_FILES) =>
+  join(a.dir, ARTIFACT_FILES[file]);
+
+/** What a LUO kernel must have for the harness to call it one. */
+export const LUO_REQUIRED: Capability[] = ['KEXEC_FILE', 'KEXEC_HANDOVER', 'LIVEUPDATE'];
+
+export function missingLuoCapabilities(m: KernelManifest): Capability[] {
+  return LUO_REQUIRED.filter((c) => !m.capabilities[c]);
+}

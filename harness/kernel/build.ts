@@ -1,0 +1,100 @@
+// Configure and compile a kernel out of tree (O=), logging everything to a
+// file and reporting a live object counter.
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { appendFile, copyFile, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { BuildFailure, ConfigError } from '../errors.ts';
+import type { ConfigBase } from './recipe.ts';
+import { describeDropped, parseKconfig, renderFragment, unmetRequests, type ConfigRequest, type KconfigValues } from './kconfig.ts';
+
+export interface BuildContext {
+  recipe: string;
+  tree: string;
+  buildDir: string;
+  logFile: string;
+  ccache: boolean;
+  say: (phase: string) => void;
+  tick: (detail: string) => void;
+}
+
+const LOG_TAIL = 40;
+
+async function make(ctx: BuildContext, args: string[], log: WriteStream, what: string, onLine?: (line: string) => void): Promise<void> {
+  const cc = ctx.ccache ? ['CC=ccache gcc'] : [];
+  log.write(`\n$ make ${args.join(' ')}\n`);
+  const child = execa('make', ['-C', ctx.tree, `O=${ctx.buildDir}`, ...cc, ...args], {
+    reject: false,
+    all: true,
+    buffer: false,
+    env: { KBUILD_BUILD_USER: 'luo-harness', KBUILD_BUILD_HOST: 'luo-harness', LC_ALL: 'C' },
+  });
+  let partial = '';
+  child.all!.on('data', (chunk: Buffer) => {
+    log.write(chunk);
+    if (!onLine) return;
+    const text = partial + chunk.toString();
+    const lines = text.split('\n');
+    partial = lines.pop()!;
+    lines.forEach(onLine);
+  });
+  const result = await child;
+  if (result.exitCode !== 0) {
+    await new Promise((r) => log.end(r));
+    const tail = (await readFile(ctx.logFile, 'utf8')).trimEnd().split('\n').slice(-LOG_TAIL).join('\n');
+    if (/source tree is not clean/.test(tail)) {
+      throw new ConfigError(`kernel tree ${ctx.tree} was built in place; run \`make mrproper\` there so it can be built out of tree`, { detail: tail });
+    }
+    throw new BuildFailure(`${what} of recipe ${ctx.recipe} failed (make exited ${result.exitCode}); full log: ${ctx.logFile}`, { detail: tail });
+  }
+}
+
+export async function openLog(ctx: BuildContext): Promise<WriteStream> {
+  await writeFile(ctx.logFile, `luo-harness build of ${ctx.recipe}\ntree: ${ctx.tree}\nbuild: ${ctx.buildDir}\n`);
+  return createWriteStream(ctx.logFile, { flags: 'a' });
+}
+
+/** Base config, then the fragments, then olddefconfig; refuses a .config that drops a requested option. */
+export async function configure(ctx: BuildContext, log: WriteStream, base: ConfigBase, requests: ConfigRequest[]): Promise<KconfigValues> {
+  ctx.say('configuring');
+  const fragment = join(ctx.buildDir, 'luo-harness.fragment');
+  await writeFile(fragment, renderFragment(requests));
+  if (base === 'allnoconfig') {
+    // allnoconfig with the fragment forced: options the fragment enables pull
+    // in their dependencies' defaults the way a human choosing them would.
+    await make(ctx, [`KCONFIG_ALLCONFIG=${fragment}`, 'allnoconfig'], log, 'allnoconfig');
+  } else {
+    if (base === 'defconfig') await make(ctx, ['defconfig'], log, 'defconfig');
+    else await copyFile(base.file, join(ctx.buildDir, '.config'));
+    await appendFile(join(ctx.buildDir, '.config'), '\n' + renderFragment(requests));
+  }
+  await make(ctx, ['olddefconfig'], log, 'olddefconfig');
+  const final = parseKconfig(await readFile(join(ctx.buildDir, '.config'), 'utf8')).values;
+  const dropped = unmetRequests(requests, final);
+  if (dropped.length) {
+    throw new ConfigError(`recipe ${ctx.recipe}: ${dropped.length} requested Kconfig option(s) did not survive olddefconfig`, {
+      detail: describeDropped(dropped),
+    });
+  }
+  return final;
+}
+
+/** bzImage, then the uapi headers into `headersDir`; returns `uname -r`. */
+export async function compile(ctx: BuildContext, log: WriteStream, headersDir: string): Promise<string> {
+  const countFile = join(ctx.buildDir, '.luo-harness-steps');
+  const expected = Number(await readFile(countFile, 'utf8').catch(() => '0')) || 0;
+  let steps = 0;
+  ctx.say('building');
+  await make(ctx, [`-j${availableParallelism()}`, 'bzImage'], log, 'make bzImage', (line) => {
+    if (!/^\s+[A-Z][A-Z0-9_]*\s+\S/.test(line)) return;
+    steps++;
+    ctx.tick(expected > steps ? `${steps}/${expected} steps (${Math.floor((100 * steps) / expected)}%)` : `${steps} steps`);
+  });
+  if (steps > 50) await writeFile(countFile, String(steps));
+  ctx.say('installing headers');
+  await make(ctx, ['headers_install', `INSTALL_HDR_PATH=${headersDir}`], log, 'make headers_install');
+  const releaseFile = join(ctx.buildDir, 'include', 'config', 'kernel.release');
+  if (existsSync(releaseFile)) return (await readFile(releaseFile, 'utf8')).trim();
+  return (await execa('make', ['-s', '-C', ctx.tree, `O=${ctx.buildDir}`, 'kernelrelease'])).stdout.trim();
+}

@@ -1,0 +1,85 @@
+// Patch series: plain patches or mbox files holding several mails, applied
+// in order with GNU patch. A failure names the patch, the mail in the
+// series, the file and the hunk.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { execa } from 'execa';
+import { ConfigError } from '../errors.ts';
+
+export interface PatchUnit {
+  /** "fix.patch" or "series.mbox [2/5] mm: fix the thing". */
+  label: string;
+  text: string;
+}
+
+const MAIL_START = /^From [0-9a-f]{40} /m;
+
+/** One unit per mail of an mbox series; a plain patch is one unit. */
+export function splitSeries(file: string, text: string): PatchUnit[] {
+  const name = basename(file);
+  const starts = [...text.matchAll(new RegExp(MAIL_START.source, 'gm'))].map((m) => m.index!);
+  if (starts.length <= 1) return [{ label: name, text }];
+  const mails = starts.map((s, i) => text.slice(s, starts[i + 1] ?? text.length));
+  const withDiff = mails.filter((m) => /^(---|\+\+\+|diff --git) /m.test(m));
+  return withDiff.map((m, i) => {
+    const subject = m.match(/^Subject:\s*(.*(?:\n[ \t].*)*)/m)?.[1]?.replace(/\s+/g, ' ').replace(/^\[[^\]]*\]\s*/, '') ?? '';
+    return { label: `${name} [${i + 1}/${withDiff.length}]${subject ? ` ${subject}` : ''}`, text: m };
+  });
+}
+
+export interface PatchFailure {
+  file?: string;
+  hunks: string[];
+  reason: string;
+}
+
+/** Reads GNU patch's output for the file and hunks that failed. */
+export function parsePatchOutput(output: string): { touched: string[]; failure?: PatchFailure } {
+  const touched: string[] = [];
+  let current: string | undefined;
+  let failure: PatchFailure | undefined;
+  const fail = (reason: string, hunk?: string) => {
+    failure ??= { ...(current ? { file: current } : {}), hunks: [], reason };
+    if (hunk) failure.hunks.push(hunk);
+  };
+  for (const line of output.split('\n')) {
+    let m: RegExpMatchArray | null;
+    if ((m = line.match(/^(?:patching|checking) file '?(.+?)'?$/))) {
+      current = m[1]!;
+      touched.push(current);
+    } else if ((m = line.match(/^(Hunk #\d+ FAILED at \d+.*?)\.?$/))) fail('hunks do not apply', m[1]!);
+    else if (/Reversed \(or previously applied\) patch detected/.test(line)) fail('already applied (or reversed)');
+    else if (/can't find file to patch/.test(line)) fail('a file it patches does not exist');
+    else if ((m = line.match(/^patch: \*\*\*+ (.*)$/))) fail(m[1]!);
+    else if (/^The next patch would (create|delete) the file (.+),$/.test(line)) fail(line);
+  }
+  return { touched: [...new Set(touched)], ...(failure ? { failure } : {}) };
+}
+
+/** Applies every unit of every patch file to `tree`; returns the files it touched. */
+export async function applyPatches(files: string[], tree: string, say: (phase: string) => void): Promise<string[]> {
+  const touched = new Set<string>();
+  for (const file of files) {
+    const units = splitSeries(file, await readFile(file, 'utf8'));
+    for (const unit of units) {
+      say(`patching: ${unit.label}`);
+      const r = await execa('patch', ['-p1', '--forward', '--batch', '--no-backup-if-mismatch', '-r', '-', '-d', tree], {
+        input: unit.text,
+        reject: false,
+        all: true,
+        env: { LC_ALL: 'C' },
+      });
+      const parsed = parsePatchOutput(r.all ?? '');
+      if (r.exitCode !== 0 || parsed.failure) {
+        const f = parsed.failure ?? { hunks: [], reason: `patch exited ${r.exitCode}` };
+        const where = f.file ? ` in ${f.file}` : '';
+        const hunks = f.hunks.length ? `: ${f.hunks.join('; ')}` : '';
+        throw new ConfigError(`patch ${unit.label} does not apply${where} (${f.reason}${hunks})`, {
+          detail: (r.all ?? '').split('\n').slice(-20).join('\n'),
+        });
+      }
+      parsed.touched.forEach((t) => touched.add(t));
+    }
+  }
+  return [...touched];
+}

@@ -1,0 +1,143 @@
+// recipe -> source -> patches -> config -> build -> artifact, cached by content.
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { cacheRoot } from '../paths.ts';
+import { ConfigError } from '../errors.ts';
+import { createProgress } from '../util/progress.ts';
+import { acquireLock } from '../util/lock.ts';
+import { contentKey, listFiles, sha256File } from '../util/hash.ts';
+import { ARTIFACT_FILES, type FileDigest, type KernelArtifact, type KernelManifest } from './artifact.ts';
+import { loadRecipe, type Recipe } from './recipe.ts';
+import { materializeSource, resolveSource } from './sources.ts';
+import { preparePatchedTree } from './tree.ts';
+import { capabilitiesOf, mergeRequests, parseKconfig } from './kconfig.ts';
+import { compile, configure, openLog, type BuildContext } from './build.ts';
+import { hasCcache, toolchainVersions } from './toolchain.ts';
+import { digestFiles, lookupKey, publish, recordName, stagingDir } from './store.ts';
+
+/** Bump when the way a kernel is built changes, so old cache entries are not reused. */
+const PIPELINE_VERSION = 1;
+
+export interface BuildOptions {
+  cache?: string;
+  quiet?: boolean;
+  /** Called with the phase name as the build advances (for callers that show their own progress). */
+  onPhase?: (phase: string) => void;
+}
+
+export interface PlannedBuild {
+  recipe: Recipe;
+  key: string;
+  inputs: Omit<KernelManifest, 'release' | 'buildSeconds' | 'builtAt' | 'files' | 'capabilities' | 'key' | 'toolchain' | 'schema' | 'arch'>;
+  toolchain: Record<string, string>;
+  fragmentText: { name: string; text: string }[];
+}
+
+const digest = async (path: string): Promise<FileDigest> => ({ name: basename(path), sha256: await sha256File(path) });
+
+/** Everything that decides the bytes of the kernel, hashed, without fetching or building anything. */
+export async function planBuild(recipeRef: string | Recipe | undefined, cache: string): Promise<PlannedBuild> {
+  const recipe = typeof recipeRef === 'object' ? recipeRef : await loadRecipe(recipeRef);
+  const [source, patches, fragments, toolchain] = await Promise.all([
+    resolveSource(recipe.source, cache),
+    Promise.all(recipe.patches.map(digest)),
+    Promise.all(recipe.config.fragments.map(digest)),
+    toolchainVersions(),
+  ]);
+  const fragmentText = await Promise.all(recipe.config.fragments.map(async (f) => ({ name: basename(f), text: await readFile(f, 'utf8') })));
+  const base = typeof recipe.config.base === 'string' ? recipe.config.base : { file: await digest(recipe.config.base.file) };
+  const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, fragments, toolchain });
+  return { recipe, key, inputs: { recipe: recipe.name, source, patches, fragments, cmdline: recipe.cmdline }, toolchain, fragmentText };
+}
+
+/** The artifact for a recipe: from the cache when its key is there, else built now. */
+export async function buildKernel(recipeRef?: string | Recipe, options: BuildOptions = {}): Promise<KernelArtifact> {
+  const cache = options.cache ?? cacheRoot();
+  const plan = await planBuild(recipeRef, cache);
+  const hit = await lookupKey(cache, plan.key);
+  if (hit) {
+    await recordName(cache, plan.recipe.name, plan.key);
+    return hit;
+  }
+
+  const { recipe, key } = plan;
+  const progress = createProgress(`kernel ${recipe.name}`, process.stderr, options.quiet);
+  const say = (phase: string) => {
+    options.onPhase?.(phase);
+    progress.phase(phase);
+  };
+  const started = performance.now();
+
+  // One build at a time per recipe: they share the build directory.
+  const buildDir = join(cache, 'build', recipe.name);
+  await mkdir(join(cache, 'build'), { recursive: true });
+  await using _lock = await acquireLock(`${buildDir}.lock`, { onWait: (pid) => say(`waiting for pid ${pid}, which is building ${recipe.name}`) });
+  const raced = await lookupKey(cache, key);
+  if (raced) return raced;
+
+  const pristine = await materializeSource(plan.inputs.source, recipe.source, cache, say);
+  const patchFiles = recipe.patches.map((path, i) => ({ path, digest: plan.inputs.patches[i]! }));
+  const tree = await preparePatchedTree(pristine, patchFiles, join(cache, 'trees', recipe.name), say);
+
+  // A build directory remembers its source tree; a different tree means starting clean.
+  const marker = join(buildDir, '.luo-harness-tree');
+  if ((await readFile(marker, 'utf8').catch(() => '')) !== tree) {
+    await rm(buildDir, { recursive: true, force: true });
+    await mkdir(buildDir, { recursive: true });
+    await writeFile(marker, tree);
+  }
+
+  const requests = mergeRequests(
+    plan.fragmentText.map(({ name, text }) => {
+      const parsed = parseKconfig(text, name);
+      if (parsed.errors.length) throw new ConfigError(`config fragment ${name} has lines that are not Kconfig settings`, { detail: parsed.errors.join('\n') });
+      return parsed.requests;
+    }),
+  );
+  await mkdir(join(cache, 'logs'), { recursive: true });
+  const ctx: BuildContext = {
+    recipe: recipe.name,
+    tree,
+    buildDir,
+    logFile: join(cache, 'logs', `kernel-${recipe.name}-${key}.log`),
+    ccache: await hasCcache(),
+    say,
+    tick: (d) => progress.update(d),
+  };
+  const log = await openLog(ctx);
+  const staging = await stagingDir(cache, key);
+  try {
+    const config = await configure(ctx, log, recipe.config.base, requests);
+    const release = await compile(ctx, log, join(staging, ARTIFACT_FILES.headers));
+    await new Promise((r) => log.end(r));
+    say('publishing');
+    await copyFile(join(buildDir, 'arch', 'x86', 'boot', 'bzImage'), join(staging, ARTIFACT_FILES.bzImage));
+    await copyFile(join(buildDir, '.config'), join(staging, ARTIFACT_FILES.config));
+    // headers_install leaves kbuild's hidden .cmd files behind; they are not headers.
+    const headers = join(staging, ARTIFACT_FILES.headers);
+    for (const f of await listFiles(headers)) if (basename(f).startsWith('.')) await rm(join(headers, f));
+    const manifest: KernelManifest = {
+      schema: 1,
+      key,
+      ...plan.inputs,
+      release,
+      arch: 'x86_64',
+      toolchain: { ...plan.toolchain, ccache: String(ctx.ccache) },
+      buildSeconds: Math.round((performance.now() - started) / 100) / 10,
+      builtAt: new Date().toISOString(),
+      files: await digestFiles(staging),
+      capabilities: capabilitiesOf(config),
+    };
+    await writeFile(join(staging, ARTIFACT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
+    const artifact = await publish(cache, staging, key);
+    await recordName(cache, recipe.name, key);
+    progress.done(`built ${release} in ${manifest.buildSeconds}s: ${artifact.dir}`);
+    return artifact;
+  } catch (e) {
+    log.end();
+    progress.done();
+    throw e;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}

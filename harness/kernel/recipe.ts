@@ -1,0 +1,183 @@
+// Kernel recipes: what to build, validated field by field so that a typo
+// is reported with the file and the field, never as a failed build later.
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { repoRoot } from '../paths.ts';
+
+export type SourceSpec =
+  | { type: 'debian'; package: string; version?: string; suites: string[] }
+  | { type: 'git'; url: string; ref: string }
+  | { type: 'tarball'; location: string; sha256: string }
+  | { type: 'local'; path: string };
+
+export type ConfigBase = 'allnoconfig' | 'defconfig' | { file: string };
+
+export interface Recipe {
+  name: string;
+  description?: string;
+  source: SourceSpec;
+  /** Absolute paths of patch files or mbox series, applied in order. */
+  patches: string[];
+  config: { base: ConfigBase; fragments: string[] };
+  cmdline: string[];
+  /** The file the recipe came from, for error messages and relative paths. */
+  file: string;
+}
+
+export const DEFAULT_RECIPE = 'luo-7.2';
+export const DEFAULT_SUITES = ['sid', 'trixie-backports'];
+export const kernelsDir = () => join(repoRoot, 'kernels');
+export const fragmentsDir = () => join(kernelsDir(), 'config');
+
+/** A recipe by name (kernels/NAME.json) or by path to a JSON file. */
+export async function loadRecipe(ref: string = DEFAULT_RECIPE): Promise<Recipe> {
+  const file = resolveRecipeFile(ref);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read recipe ${file}`, { cause });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError(`recipe ${file} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  return parseRecipe(raw, file);
+}
+
+function resolveRecipeFile(ref: string): string {
+  if (ref.endsWith('.json') || ref.includes('/')) {
+    const file = resolve(ref);
+    if (!existsSync(file)) throw new ConfigError(`recipe file ${ref} does not exist`);
+    return file;
+  }
+  const file = join(kernelsDir(), `${ref}.json`);
+  if (!existsSync(file)) {
+    throw new ConfigError(`no recipe named "${ref}" (looked for ${file}); see \`luo-harness kernel list\``);
+  }
+  return file;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const KERNEL_ARG = /^[^\s]+$/;
+
+/** Validates a parsed recipe; every problem names the file and the field. */
+export function parseRecipe(raw: unknown, file: string): Recipe {
+  const where = (field: string) => `recipe ${file}: field "${field}"`;
+  const fail = (field: string, what: string): never => {
+    throw new ConfigError(`${where(field)} ${what}`);
+  };
+  if (!isObject(raw)) fail('(top level)', 'must be a JSON object');
+  const r = raw as Record<string, unknown>;
+  const known = ['name', 'description', 'source', 'patches', 'config', 'cmdline'];
+  for (const key of Object.keys(r)) if (!known.includes(key)) fail(key, `is not a recipe field (known: ${known.join(', ')})`);
+
+  const name = r.name ?? basename(file).replace(/\.json$/, '');
+  if (typeof name !== 'string' || !NAME.test(name)) fail('name', 'must be a name of letters, digits, ".", "_" or "-"');
+  if (r.description !== undefined && typeof r.description !== 'string') fail('description', 'must be a string');
+
+  const base = dirname(file);
+  const source = parseSource(r.source, base, fail);
+
+  const patches = optionalStringArray(r.patches, 'patches', fail).map((p, i) => {
+    const path = isAbsolute(p) ? p : join(base, p);
+    if (!existsSync(path)) fail(`patches[${i}]`, `names ${p}, which does not exist (looked at ${path})`);
+    return path;
+  });
+
+  if (!isObject(r.config)) fail('config', 'must be an object with "base" and "fragments"');
+  const c = r.config as Record<string, unknown>;
+  for (const key of Object.keys(c)) if (key !== 'base' && key !== 'fragments') fail(`config.${key}`, 'is not a config field (known: base, fragments)');
+  let configBase: ConfigBase;
+  if (c.base === 'allnoconfig' || c.base === 'defconfig') configBase = c.base;
+  else if (typeof c.base === 'string' && c.base.length > 0) {
+    const path = isAbsolute(c.base) ? c.base : join(base, c.base);
+    if (!existsSync(path)) fail('config.base', `must be "allnoconfig", "defconfig" or an existing .config file; ${c.base} does not exist`);
+    configBase = { file: path };
+  } else fail('config.base', 'must be "allnoconfig", "defconfig" or a path to a .config file');
+  const fragments = optionalStringArray(c.fragments, 'config.fragments', fail).map((f, i) => {
+    const path = resolveFragment(f, base);
+    if (!path) fail(`config.fragments[${i}]`, `names "${f}", which is neither kernels/config/${f}.config nor an existing file`);
+    return path as string;
+  });
+
+  const cmdline = optionalStringArray(r.cmdline, 'cmdline', fail);
+  cmdline.forEach((a, i) => KERNEL_ARG.test(a) || fail(`cmdline[${i}]`, 'must be one kernel argument without spaces'));
+
+  return { name: name as string, ...(r.description ? { description: r.description as string } : {}), source, patches, config: { base: configBase!, fragments }, cmdline, file };
+}
+
+function parseSource(raw: unknown, base: string, fail: (f: string, w: string) => never): SourceSpec {
+  if (!isObject(raw)) fail('source', 'must be an object with a "type" of debian, git, tarball or local');
+  const s = raw as Record<string, unknown>;
+  const str = (key: string, required = true): string | undefined => {
+    const v = s[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string' || v.length === 0) fail(`source.${key}`, 'must be a non-empty string');
+    return v as string;
+  };
+  const only = (keys: string[]) => {
+    for (const k of Object.keys(s)) if (k !== 'type' && !keys.includes(k)) fail(`source.${k}`, `is not a field of a ${String(s.type)} source (known: ${keys.join(', ')})`);
+  };
+  switch (s.type) {
+    case 'debian': {
+      only(['package', 'version', 'suites']);
+      const pkg = str('package')!;
+      if (!/^linux-source-\d+\.\d+$/.test(pkg)) fail('source.package', `must be a linux-source-X.Y package name, not "${pkg}"`);
+      const version = str('version', false);
+      const suites = s.suites === undefined ? DEFAULT_SUITES : optionalStringArray(s.suites, 'source.suites', fail);
+      if (suites.length === 0) fail('source.suites', 'must name at least one suite');
+      return { type: 'debian', package: pkg, ...(version ? { version } : {}), suites };
+    }
+    case 'git': {
+      only(['url', 'ref']);
+      return { type: 'git', url: str('url')!, ref: str('ref')! };
+    }
+    case 'tarball': {
+      only(['path', 'url', 'sha256']);
+      const path = str('path', false);
+      const url = str('url', false);
+      if (!path === !url) fail('source', 'of type tarball needs exactly one of "path" or "url"');
+      const sha256 = str('sha256')!.toLowerCase();
+      if (!SHA256.test(sha256)) fail('source.sha256', 'must be 64 hex digits');
+      if (url && !/^https?:\/\//.test(url)) fail('source.url', 'must be an http(s) URL');
+      const location = url ?? (isAbsolute(path!) ? path! : join(base, path!));
+      if (path && !existsSync(location)) fail('source.path', `names ${path}, which does not exist`);
+      return { type: 'tarball', location, sha256 };
+    }
+    case 'local': {
+      only(['path']);
+      const p = str('path')!;
+      const path = isAbsolute(p) ? p : join(base, p);
+      if (!existsSync(join(path, 'Makefile')) || !existsSync(join(path, 'Kconfig'))) fail('source.path', `names ${p}, which is not a kernel tree (no Makefile and Kconfig there)`);
+      return { type: 'local', path };
+    }
+    default:
+      return fail('source.type', `must be one of debian, git, tarball, local (got ${JSON.stringify(s.type)})`);
+  }
+}
+
+function resolveFragment(ref: string, base: string): string | undefined {
+  if (!ref.includes('/') && !ref.endsWith('.config')) {
+    const named = join(fragmentsDir(), `${ref}.config`);
+    return existsSync(named) ? named : undefined;
+  }
+  const path = isAbsolute(ref) ? ref : join(base, ref);
+  return existsSync(path) ? path : undefined;
+}
+
+function optionalStringArray(v: unknown, field: string, fail: (f: string, w: string) => never): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) return fail(field, 'must be an array of strings');
+  v.forEach((x, i) => (typeof x !== 'string' || x.length === 0) && fail(`${field}[${i}]`, 'must be a non-empty string'));
+  return v as string[];
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

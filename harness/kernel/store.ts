@@ -1,0 +1,101 @@
+// The artifact store: one directory per content key under <cache>/kernels,
+// published by rename so a reader never sees a half-written entry, plus a
+// name index that maps a recipe to its latest build.
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { ARTIFACT_FILES, type KernelArtifact, type KernelManifest } from './artifact.ts';
+import { listFiles, sha256File } from '../util/hash.ts';
+
+export const kernelsRoot = (cache: string) => join(cache, 'kernels');
+const namesDir = (cache: string) => join(kernelsRoot(cache), 'names');
+const KEY = /^[0-9a-f]{24}$/;
+
+export async function readArtifact(dir: string): Promise<KernelArtifact> {
+  const file = join(dir, ARTIFACT_FILES.manifest);
+  let manifest: KernelManifest;
+  try {
+    manifest = JSON.parse(await readFile(file, 'utf8')) as KernelManifest;
+  } catch (cause) {
+    throw new ConfigError(`${dir} is not a kernel artifact (no readable manifest.json)`, { cause });
+  }
+  if (manifest.schema !== 1) throw new ConfigError(`${file} has manifest schema ${String(manifest.schema)}, this harness reads schema 1`);
+  return { dir, manifest };
+}
+
+/** The artifact in the cache with this key, or undefined. */
+export async function lookupKey(cache: string, key: string): Promise<KernelArtifact | undefined> {
+  const dir = join(kernelsRoot(cache), key);
+  return existsSync(join(dir, ARTIFACT_FILES.manifest)) ? readArtifact(dir) : undefined;
+}
+
+export async function listArtifacts(cache: string): Promise<KernelArtifact[]> {
+  const root = kernelsRoot(cache);
+  if (!existsSync(root)) return [];
+  const keys = (await readdir(root)).filter((k) => KEY.test(k));
+  const found = await Promise.all(keys.map((k) => lookupKey(cache, k)));
+  return found.filter((a): a is KernelArtifact => a !== undefined).sort((a, b) => b.manifest.builtAt.localeCompare(a.manifest.builtAt));
+}
+
+/** By directory path, full key, unique key prefix, or recipe name (its latest build). */
+export async function findArtifact(cache: string, ref: string): Promise<KernelArtifact | undefined> {
+  if (ref.includes('/')) return existsSync(ref) ? readArtifact(ref) : undefined;
+  const named = await readFile(join(namesDir(cache), `${ref}.json`), 'utf8').then((t) => JSON.parse(t).key as string, () => undefined);
+  if (named) {
+    const a = await lookupKey(cache, named);
+    if (a) return a;
+  }
+  if (/^[0-9a-f]{4,24}$/.test(ref)) {
+    const matches = (await listArtifacts(cache)).filter((a) => a.manifest.key.startsWith(ref));
+    if (matches.length > 1) throw new ConfigError(`kernel key prefix ${ref} is ambiguous: ${matches.map((m) => m.manifest.key).join(', ')}`);
+    return matches[0];
+  }
+  return undefined;
+}
+
+export async function recordName(cache: string, recipe: string, key: string): Promise<void> {
+  await mkdir(namesDir(cache), { recursive: true });
+  const tmp = join(namesDir(cache), `.${recipe}.${process.pid}`);
+  await writeFile(tmp, JSON.stringify({ key }) + '\n');
+  await rename(tmp, join(namesDir(cache), `${recipe}.json`));
+}
+
+/** A staging directory for `key`; removed by `publish` or `discard`. */
+export async function stagingDir(cache: string, key: string): Promise<string> {
+  const dir = join(kernelsRoot(cache), `.staging-${key}-${process.pid}-${Date.now()}`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Moves a complete staging directory into place; a concurrent winner is kept. */
+export async function publish(cache: string, staging: string, key: string): Promise<KernelArtifact> {
+  const dest = join(kernelsRoot(cache), key);
+  try {
+    await rename(staging, dest);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    await rm(staging, { recursive: true, force: true });
+  }
+  return readArtifact(dest);
+}
+
+/** sha256 of every file of an artifact directory except the manifest. */
+export async function digestFiles(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const f of await listFiles(dir)) if (f !== ARTIFACT_FILES.manifest) files[f] = await sha256File(join(dir, f));
+  return files;
+}
+
+/** Names what differs between the manifest's file list and the directory. */
+export async function verifyFiles(dir: string, manifest: KernelManifest): Promise<string[]> {
+  const actual = await digestFiles(dir);
+  const problems: string[] = [];
+  for (const [f, sum] of Object.entries(manifest.files)) {
+    if (!(f in actual)) problems.push(`${f} is missing`);
+    else if (actual[f] !== sum) problems.push(`${f} has sha256 ${actual[f]}, the manifest says ${sum}`);
+  }
+  for (const f of Object.keys(actual)) if (!(f in manifest.files)) problems.push(`${f} is not listed in the manifest`);
+  return problems;
+}
