@@ -93,24 +93,29 @@ async function extract(input: Readable, dest: string, location: string, expected
       done(null, chunk);
     },
   });
-  const ex = tar.extract();
-  ex.on('entry', (header, stream, next) => {
-    const name = normalize(header.name);
-    if (name.startsWith('..') || name.startsWith('/') || header.type !== 'file') {
-      stream.resume();
-      return next(new ConfigError(`kernel archive ${location} holds an unsafe entry "${header.name}"`));
-    }
-    const path = join(dest, name);
-    mkdir(dirname(path), { recursive: true })
-      .then(() => pipeline(stream, createWriteStream(path)))
-      .then(() => next(), next);
-  });
-  try {
-    await pipeline(input, tap, createGunzip(), ex);
-  } catch (cause) {
+  // Two steps, each a plain pipeline with one error path: decompress (and
+  // hash) into a temporary tar, then unpack it.
+  const plain = join(dest, '.archive.tar');
+  const fail = (cause: unknown): never => {
     if (cause instanceof ConfigError) throw new AbortError(cause);
     if (cause instanceof InfraError) throw cause;
     throw new AbortError(new ConfigError(`kernel archive ${location} is not a readable gzipped tarball: ${(cause as Error).message}`, { cause }));
+  };
+  await pipeline(input, tap, createGunzip(), createWriteStream(plain)).catch(fail);
+  try {
+    for await (const entry of createReadStream(plain).pipe(tar.extract())) {
+      const name = normalize(entry.header.name);
+      if (name.startsWith('..') || name.startsWith('/') || entry.header.type !== 'file') {
+        throw new ConfigError(`kernel archive ${location} holds an unsafe entry "${entry.header.name}"`);
+      }
+      const path = join(dest, name);
+      await mkdir(dirname(path), { recursive: true });
+      await pipeline(entry, createWriteStream(path));
+    }
+  } catch (cause) {
+    fail(cause);
+  } finally {
+    await rm(plain, { force: true });
   }
   const actual = hash.digest('hex');
   if (expectedSha && actual !== expectedSha.toLowerCase()) {

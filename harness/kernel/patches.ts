@@ -42,14 +42,24 @@ export function parsePatchOutput(output: string): { touched: string[]; failure?:
     failure ??= { ...(current ? { file: current } : {}), hunks: [], reason };
     if (hunk) failure.hunks.push(hunk);
   };
+  let missing = false;
   for (const line of output.split('\n')) {
     let m: RegExpMatchArray | null;
+    // After "can't find file to patch" patch quotes the diff header: name the file from it (-p1).
+    if (missing && (m = line.match(/^\|(?:\+\+\+|---) [^/\s]+\/(\S+)/)) && m[1] !== 'null') {
+      failure!.file = m[1]!;
+      missing = false;
+    }
     if ((m = line.match(/^(?:patching|checking) file '?(.+?)'?$/))) {
       current = m[1]!;
       touched.push(current);
     } else if ((m = line.match(/^(Hunk #\d+ FAILED at \d+.*?)\.?$/))) fail('hunks do not apply', m[1]!);
     else if (/Reversed \(or previously applied\) patch detected/.test(line)) fail('already applied (or reversed)');
-    else if (/can't find file to patch/.test(line)) fail('a file it patches does not exist');
+    else if (/can't find file to patch/.test(line)) {
+      current = undefined;
+      fail('a file it patches does not exist');
+      missing = true;
+    }
     else if ((m = line.match(/^patch: \*\*\*+ (.*)$/))) fail(m[1]!);
     else if (/^The next patch would (create|delete) the file (.+),$/.test(line)) fail(line);
   }

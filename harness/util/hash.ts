@@ -21,7 +21,16 @@ export async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** JSON with object keys sorted at every level: equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 /** A key built from labelled parts, so that reordering or moving bytes between parts changes it. */
 export function contentKey(parts: Record<string, unknown>): string {
-  return sha256(JSON.stringify(parts, Object.keys(parts).sort())).slice(0, 24);
+  return sha256(canonicalJson(parts)).slice(0, 24);
 }

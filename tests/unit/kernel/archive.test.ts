@@ -1,0 +1,86 @@
+import test from 'ava';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { exportArtifact, fetchArtifact } from '../../../harness/kernel/archive.ts';
+import { digestFiles, findArtifact, listArtifacts, publish, recordName, stagingDir } from '../../../harness/kernel/store.ts';
+import { CAPABILITY_OPTIONS, type KernelManifest } from '../../../harness/kernel/artifact.ts';
+import { ConfigError } from '../../../harness/errors.ts';
+import { sha256 } from '../../../harness/util/hash.ts';
+
+const caps = (on: string[]) => Object.fromEntries(CAPABILITY_OPTIONS.map((c) => [c, on.includes(c)])) as KernelManifest['capabilities'];
+
+/** A small but complete artifact in a fresh cache. */
+async function makeArtifact(capabilities = ['KEXEC_FILE', 'KEXEC_HANDOVER', 'LIVEUPDATE', 'LIVEUPDATE_MEMFD']) {
+  const cache = mkdtempSync(join(tmpdir(), 'cache-'));
+  const key = sha256(String(Math.random())).slice(0, 24);
+  const staging = await stagingDir(cache, key);
+  writeFileSync(join(staging, 'bzImage'), Buffer.alloc(4096, 7));
+  writeFileSync(join(staging, 'config'), 'CONFIG_LIVEUPDATE=y\n');
+  mkdirSync(join(staging, 'headers', 'include', 'linux'), { recursive: true });
+  writeFileSync(join(staging, 'headers', 'include', 'linux', 'liveupdate.h'), '#define LIVEUPDATE_IOCTL_TYPE 0xBA\n');
+  const manifest: KernelManifest = {
+    schema: 1, key, recipe: 'unit', release: '7.2.13', arch: 'x86_64',
+    source: { kind: 'tarball', location: 'unit.tar', sha256: 'a'.repeat(64) },
+    patches: [], fragments: [], cmdline: ['liveupdate=on'], toolchain: { gcc: 'gcc 12' },
+    buildSeconds: 1, builtAt: new Date().toISOString(), files: await digestFiles(staging), capabilities: caps(capabilities),
+  };
+  writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest));
+  const artifact = await publish(cache, staging, key);
+  await recordName(cache, 'unit', key);
+  return { cache, artifact, key };
+}
+
+test('export then fetch round-trips an artifact into another cache', async (t) => {
+  const { artifact, key } = await makeArtifact();
+  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'k.tar.gz');
+  await exportArtifact(artifact, tarball);
+  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const imported = await fetchArtifact(other, tarball, { sha256: sha256(readFileSync(tarball)) });
+  t.is(imported.manifest.key, key);
+  t.deepEqual(readFileSync(join(imported.dir, 'bzImage')), Buffer.alloc(4096, 7));
+  t.is((await findArtifact(other, 'unit'))?.manifest.key, key, 'found by recipe name');
+  t.is((await findArtifact(other, key.slice(0, 8)))?.dir, imported.dir, 'found by key prefix');
+  t.is((await listArtifacts(other)).length, 1);
+});
+
+test('a corrupted file is rejected, naming it, and nothing lands in the cache', async (t) => {
+  const { artifact } = await makeArtifact();
+  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'k.tar.gz');
+  await exportArtifact(artifact, tarball);
+  const raw = gunzipSync(readFileSync(tarball));
+  const at = raw.indexOf(Buffer.alloc(64, 7));
+  raw[at + 10] = 8; // one byte of bzImage
+  writeFileSync(tarball, gzipSync(raw));
+  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const e = await t.throwsAsync(fetchArtifact(other, tarball), { instanceOf: ConfigError });
+  t.regex(e!.message, /is corrupt/);
+  t.regex(e!.detail!, /bzImage has sha256 [0-9a-f]+, the manifest says/);
+  t.deepEqual(await listArtifacts(other), []);
+});
+
+test('a wrong tarball checksum, a truncated archive and a non-archive are rejected', async (t) => {
+  const { artifact } = await makeArtifact();
+  const dir = mkdtempSync(join(tmpdir(), 'tar-'));
+  const tarball = join(dir, 'k.tar.gz');
+  await exportArtifact(artifact, tarball);
+  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  await t.throwsAsync(fetchArtifact(other, tarball, { sha256: 'b'.repeat(64) }), { instanceOf: ConfigError, message: /has sha256 [0-9a-f]{64}, expected b{64}/ });
+  const truncated = join(dir, 'short.tar.gz');
+  writeFileSync(truncated, readFileSync(tarball).subarray(0, 300));
+  await t.throwsAsync(fetchArtifact(other, truncated), { instanceOf: ConfigError, message: /short\.tar\.gz/ });
+  const junk = join(dir, 'junk.tar.gz');
+  writeFileSync(junk, 'not a tarball');
+  await t.throwsAsync(fetchArtifact(other, junk), { instanceOf: ConfigError, message: /is not a readable gzipped tarball/ });
+  t.deepEqual(await listArtifacts(other), []);
+});
+
+test('a kernel without LUO is refused unless asked for as a negative control', async (t) => {
+  const { artifact } = await makeArtifact(['KEXEC_FILE', 'KEXEC_HANDOVER']);
+  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'nolu.tar.gz');
+  await exportArtifact(artifact, tarball);
+  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  await t.throwsAsync(fetchArtifact(other, tarball), { instanceOf: ConfigError, message: /not a live-update kernel: its manifest lacks CONFIG_LIVEUPDATE/ });
+  t.false((await fetchArtifact(other, tarball, { allowNonLuo: true })).manifest.capabilities.LIVEUPDATE);
+});
