@@ -1,0 +1,279 @@
+// report.html: one self-contained page (inline CSS and SVG, no script, no
+// network) that a CI artifact viewer or a browser on a laptop opens as is.
+import type { Comparison } from './baseline.ts';
+import type { MetricsRow } from './history.ts';
+import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, type RunResult, type ScenarioResult, type Status } from './result.ts';
+import { median, p95 } from './stats.ts';
+import { pairedBarChart, stackedBarChart, xyChart, type Series, type StackedRow } from './svg.ts';
+import { escapeAttr, escapeText } from './xml.ts';
+
+export interface HtmlReportInput {
+  result: RunResult;
+  /** Rows of metrics.jsonl for the history chart. */
+  history?: readonly MetricsRow[];
+  /** An earlier run to compare side by side. */
+  previous?: RunResult;
+  /** The baseline gate's verdicts. */
+  comparison?: Comparison;
+  title?: string;
+}
+
+const STATUS_COLOR: Record<Status, string> = { pass: '#1a7f37', fail: '#cf222e', error: '#9a6700', skip: '#57606a', unsupported: '#6e40c9' };
+const h = escapeText;
+const ms = (x: number | undefined) => (x === undefined ? '—' : `${x.toFixed(x >= 100 ? 0 : 1)} ms`);
+
+const CSS = `
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f6f8fa; color: #1f2933; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+main { max-width: 1080px; margin: 0 auto; padding: 28px 24px 60px; }
+h1 { font-size: 26px; margin: 0 0 4px; letter-spacing: -0.01em; }
+h2 { font-size: 19px; margin: 36px 0 12px; padding-bottom: 6px; border-bottom: 1px solid #d0d7de; }
+h3 { font-size: 16px; margin: 0 0 8px; }
+.meta { color: #52606d; font-size: 13px; margin: 0 0 18px; }
+.meta code { background: #eaeef2; padding: 1px 5px; border-radius: 4px; }
+.banner { padding: 14px 18px; border-radius: 8px; font-weight: 600; font-size: 17px; color: #fff; margin: 12px 0 8px; }
+.card { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 18px; margin: 14px 0; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; background: #fff; }
+th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; color: #424a53; font-size: 13px; }
+td:first-child { white-space: nowrap; }
+details summary { cursor: pointer; color: #424a53; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.badge { display: inline-block; min-width: 78px; text-align: center; padding: 1px 8px; border-radius: 999px; color: #fff; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.03em; }
+.reason { color: #52606d; font-size: 13px; }
+.note { color: #57606a; font-style: italic; }
+ul.checks { list-style: none; padding: 0; margin: 6px 0 12px; }
+ul.checks li { padding: 2px 0; font-size: 14px; }
+.mark { display: inline-block; width: 1.2em; font-weight: 700; }
+a { color: #0969da; }
+.regression { color: #cf222e; font-weight: 600; }
+.improvement { color: #1a7f37; }
+.delta-up { color: #cf222e; } .delta-down { color: #1a7f37; }
+svg { display: block; margin: 6px 0; }
+footer { margin-top: 40px; color: #8c959f; font-size: 12px; }
+`;
+
+/** A fragment id that is valid HTML whatever the scenario is called. */
+const anchor = (name: string) => 's-' + name.replace(/[^A-Za-z0-9_-]+/g, '-');
+
+const badge = (s: Status) => `<span class="badge" style="background:${STATUS_COLOR[s]}">${s}</span>`;
+
+function verdictBanner(result: RunResult, comparison?: Comparison): string {
+  const v = overallVerdict(result, { regressions: comparison?.regressions.map((r) => r.key) ?? [] });
+  const color = v.exitCode === 0 ? STATUS_COLOR.pass : v.exitCode === 1 ? STATUS_COLOR.fail : v.exitCode === 4 ? STATUS_COLOR.skip : STATUS_COLOR.error;
+  return `<div class="banner" style="background:${color}">${h(v.headline)} <span style="font-weight:400;opacity:.85">(exit code ${v.exitCode})</span></div>`;
+}
+
+function summaryTable(result: RunResult): string {
+  const rows = result.scenarios.map((s) => {
+    const t = blackoutSamples(s);
+    const kern = s.kernel ? h(s.kernel + (s.to && s.to !== s.kernel ? ` → ${s.to}` : '')) : '';
+    return (
+      `<tr><td><a href="#${anchor(s.name)}">${h(s.name)}</a><div class="reason">${kern}</div></td><td>${badge(s.status)}</td>` +
+      `<td class="num">${s.iterations.length}</td><td class="num">${t.length ? ms(median(t)) : '—'}</td>` +
+      `<td class="num">${t.length ? ms(p95(t)) : '—'}</td><td class="num">${(s.durationMs / 1000).toFixed(1)} s</td>` +
+      `<td class="reason">${h(s.reason ?? '')}</td></tr>`
+    );
+  });
+  return (
+    '<table><thead><tr><th>Scenario</th><th>Status</th><th class="num">Iterations</th><th class="num">Blackout median</th>' +
+    `<th class="num">Blackout p95</th><th class="num">Duration</th><th>Reason</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+  );
+}
+
+function phaseChart(result: RunResult): string {
+  const rows: StackedRow[] = [];
+  for (const s of result.scenarios) {
+    for (const it of s.iterations) {
+      if (!it.blackout) continue;
+      rows.push({
+        label: `${s.name} #${it.index}`,
+        segments: BLACKOUT_PHASES.map((p) => ({ name: p, value: it.blackout!.phases.find((x) => x.name === p)?.ms ?? 0 })),
+        note: ms(it.blackout.totalMs),
+      });
+    }
+  }
+  if (!rows.length) return '<p class="note">No iteration measured a blackout.</p>';
+  return stackedBarChart(rows, { title: 'Blackout phases per iteration', unit: 'blackout (ms)', series: [...BLACKOUT_PHASES] });
+}
+
+/** The parameter that holds the preserved size: the first numeric one whose name says size or bytes. */
+function sizeOf(s: ScenarioResult): { bytes: number } | undefined {
+  for (const [k, v] of Object.entries(s.params ?? {})) {
+    if (typeof v === 'number' && /size|bytes/i.test(k)) return { bytes: /mib/i.test(k) ? v * 1048576 : v };
+  }
+  return undefined;
+}
+
+function sizeChart(result: RunResult): string {
+  const groups = new Map<string, Series>();
+  for (const s of result.scenarios) {
+    const size = sizeOf(s);
+    if (!size) continue;
+    const key = s.kernel ? s.kernel + (s.to && s.to !== s.kernel ? ` → ${s.to}` : '') : 'blackout';
+    const g = groups.get(key) ?? { name: key, points: [] };
+    for (const it of s.iterations) {
+      if (it.status === 'pass' && it.blackout) {
+        g.points.push({ x: size.bytes / 1048576, y: it.blackout.totalMs, label: `${s.name} #${it.index}: ${ms(it.blackout.totalMs)}` });
+      }
+    }
+    groups.set(key, g);
+  }
+  const series = [...groups.values()].filter((g) => g.points.length);
+  if (!series.length) return '<p class="note">No scenario recorded a preserved size (a numeric <code>params</code> entry named *size* or *bytes*).</p>';
+  // A line through the median at each size shows the trend over the scatter of iterations.
+  const trend: Series[] = series.map((g) => {
+    const bySize = new Map<number, number[]>();
+    for (const p of g.points) bySize.set(p.x, [...(bySize.get(p.x) ?? []), p.y]);
+    return { name: `${g.name} (median)`, points: [...bySize].map(([x, ys]) => ({ x, y: median(ys) })) };
+  });
+  const colors = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7'];
+  const all: Series[] = [
+    ...series.map((g, i) => ({ ...g, color: colors[i % colors.length]!, lines: false })),
+    ...trend.map((g, i) => ({
+      ...g,
+      color: colors[i % colors.length]!,
+      lines: true,
+      dots: false,
+    })),
+  ];
+  return xyChart(all, { title: 'Blackout vs preserved size', xLabel: 'preserved size (MiB)', yLabel: 'total blackout (ms)' });
+}
+
+function historyChart(history: readonly MetricsRow[]): string {
+  // One point per (run, scenario): the median total of that run's iterations.
+  const byKey = new Map<string, { time: number; scenario: string; values: number[] }>();
+  for (const r of history) {
+    if (r.status !== 'pass') continue;
+    const key = `${r.runId}\u0000${r.scenario}`;
+    const e = byKey.get(key) ?? { time: Date.parse(r.time), scenario: r.scenario, values: [] };
+    e.values.push(r.totalMs);
+    byKey.set(key, e);
+  }
+  const series = new Map<string, Series>();
+  for (const e of byKey.values()) {
+    if (!Number.isFinite(e.time)) continue;
+    const s = series.get(e.scenario) ?? { name: e.scenario, points: [] };
+    s.points.push({ x: e.time, y: median(e.values), label: `${e.scenario} ${new Date(e.time).toISOString().slice(0, 16).replace('T', ' ')}: ${ms(median(e.values))}` });
+    series.set(e.scenario, s);
+  }
+  const list = [...series.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  if (!list.length || list.every((s) => s.points.length < 2)) return '<p class="note">Not enough history yet: the chart needs at least two runs in metrics.jsonl.</p>';
+  const times = list.flatMap((s) => s.points.map((p) => p.x));
+  const [t0, t1] = [Math.min(...times), Math.max(...times)];
+  const ticks = Array.from({ length: 6 }, (_, i) => t0 + ((t1 - t0) * i) / 5);
+  const span = t1 - t0;
+  const fmt = (v: number) => {
+    const iso = new Date(v).toISOString();
+    return span > 2 * 86400000 ? iso.slice(5, 10) : iso.slice(5, 16).replace('T', ' ');
+  };
+  return xyChart(list, { title: 'Total blackout over runs', xLabel: 'run time (UTC)', yLabel: 'median blackout (ms)', lines: true, xTicks: ticks, xFormat: fmt });
+}
+
+function comparisonSection(result: RunResult, previous: RunResult): string {
+  const names = [...new Set([...previous.scenarios.map((s) => s.name), ...result.scenarios.map((s) => s.name)])].sort();
+  const find = (r: RunResult, n: string) => r.scenarios.find((s) => s.name === n);
+  const med = (s?: ScenarioResult) => {
+    const t = s ? blackoutSamples(s) : [];
+    return t.length ? median(t) : undefined;
+  };
+  const rows = names.map((n) => {
+    const a = find(previous, n);
+    const b = find(result, n);
+    const ma = med(a);
+    const mb = med(b);
+    const delta = ma !== undefined && mb !== undefined && ma > 0 ? (mb - ma) / ma : undefined;
+    const cls = delta === undefined ? '' : delta > 0 ? 'delta-up' : 'delta-down';
+    return {
+      chart: { label: n, ...(ma !== undefined ? { a: ma } : {}), ...(mb !== undefined ? { b: mb } : {}) },
+      html:
+        `<tr><td>${h(n)}</td><td>${a ? badge(a.status) : '—'}</td><td>${b ? badge(b.status) : '—'}</td>` +
+        `<td class="num">${ms(ma)}</td><td class="num">${ms(mb)}</td>` +
+        `<td class="num ${cls}">${delta === undefined ? '—' : (delta >= 0 ? '+' : '') + (delta * 100).toFixed(1) + '%'}</td></tr>`,
+    };
+  });
+  const chartRows = rows.map((r) => r.chart).filter((r) => r.a !== undefined || r.b !== undefined);
+  return (
+    `<p class="meta">Previous run <code>${h(previous.runId)}</code> (${h(previous.startedAt)}) vs this run <code>${h(result.runId)}</code>.</p>` +
+    '<table><thead><tr><th>Scenario</th><th>Previous</th><th>This run</th><th class="num">Previous median</th><th class="num">This median</th><th class="num">Change</th></tr></thead>' +
+    `<tbody>${rows.map((r) => r.html).join('')}</tbody></table>` +
+    (chartRows.length
+      ? pairedBarChart(chartRows, { title: 'Median blackout: previous vs this run', unit: 'median blackout (ms)', aName: `previous (${previous.runId})`, bName: `this run (${result.runId})` })
+      : '')
+  );
+}
+
+function baselineSection(c: Comparison): string {
+  const rank: Record<string, number> = { regression: 0, 'missing-current': 1, improvement: 2, 'insufficient-samples': 3, 'missing-baseline': 4, unchanged: 5 };
+  const sorted = [...c.verdicts].sort((a, b) => rank[a.kind]! - rank[b.kind]! || (a.key < b.key ? -1 : 1));
+  const li = (v: (typeof sorted)[number]) => `<li class="${v.kind === 'regression' ? 'regression' : v.kind === 'improvement' ? 'improvement' : ''}">${h(v.sentence)}</li>`;
+  const notable = sorted.filter((v) => v.kind !== 'unchanged');
+  const quiet = sorted.filter((v) => v.kind === 'unchanged');
+  return (
+    `<p>${c.regressions.length} regression(s) in ${c.verdicts.length} metric(s).</p>` +
+    (notable.length ? `<ul>${notable.map(li).join('')}</ul>` : '') +
+    (quiet.length ? `<details><summary>${quiet.length} metric(s) unchanged</summary><ul>${quiet.map(li).join('')}</ul></details>` : '')
+  );
+}
+
+function scenarioDetail(s: ScenarioResult): string {
+  const mark: Record<Status, string> = { pass: '✓', fail: '✗', error: '!', skip: '–', unsupported: '∅' };
+  const checks = s.checks.length
+    ? `<ul class="checks">${s.checks
+        .map((c) => `<li><span class="mark" style="color:${STATUS_COLOR[c.status]}">${mark[c.status]}</span>${h(c.name)}${c.message ? ` <span class="reason">— ${h(c.message)}</span>` : ''}</li>`)
+        .join('')}</ul>`
+    : '';
+  const its = s.iterations.length
+    ? '<table><thead><tr><th>#</th><th>Status</th>' +
+      BLACKOUT_PHASES.map((p) => `<th class="num">${p}</th>`).join('') +
+      '<th class="num">Total</th><th class="num">Guest TSC</th></tr></thead><tbody>' +
+      s.iterations
+        .map((it) => {
+          const ph = (p: string) => it.blackout?.phases.find((x) => x.name === p)?.ms;
+          return (
+            `<tr><td>${it.index}</td><td>${badge(it.status)}</td>` +
+            BLACKOUT_PHASES.map((p) => `<td class="num">${ms(ph(p))}</td>`).join('') +
+            `<td class="num"><strong>${ms(it.blackout?.totalMs)}</strong></td><td class="num">${ms(it.blackout?.guestTscMs)}</td></tr>`
+          );
+        })
+        .join('') +
+      '</tbody></table>'
+    : '';
+  const logs = s.artifacts.length ? `<p class="meta">Console logs: ${s.artifacts.map((a) => `<a href="${escapeAttr(a.path)}">${h(a.name)}</a>`).join(' · ')}</p>` : '';
+  const params = s.params && Object.keys(s.params).length ? `<p class="meta">Parameters: <code>${h(JSON.stringify(s.params))}</code></p>` : '';
+  return (
+    `<div class="card" id="${anchor(s.name)}"><h3>${h(s.name)} ${badge(s.status)}</h3>` +
+    (s.reason ? `<p class="reason">${h(s.reason)}</p>` : '') +
+    params +
+    checks +
+    its +
+    logs +
+    '</div>'
+  );
+}
+
+export function renderHtml(input: HtmlReportInput): string {
+  const { result } = input;
+  const title = input.title ?? `luo-harness report — ${result.runId}`;
+  const kernels = Object.entries(result.kernels)
+    .map(([name, m]) => `<code>${h(name)}</code>${typeof m.release === 'string' ? ' ' + h(m.release) : ''}`)
+    .join(', ');
+  const sections = [
+    `<h1>${h(title)}</h1>`,
+    `<p class="meta">Run <code>${h(result.runId)}</code> · ${h(result.startedAt)} → ${h(result.finishedAt)} · host ${h(result.host.hostname)} (${h(result.host.kernel)}, ${result.host.cpus} CPUs) · ${h(result.accelerator)} · QEMU ${h(result.qemuVersion)}${kernels ? ' · kernels ' + kernels : ''}</p>`,
+    verdictBanner(result, input.comparison),
+    '<h2>Summary</h2>',
+    summaryTable(result),
+    '<h2>Blackout phases</h2>',
+    `<div class="card">${phaseChart(result)}</div>`,
+    '<h2>Blackout vs preserved size</h2>',
+    `<div class="card">${sizeChart(result)}</div>`,
+  ];
+  if (input.history) sections.push('<h2>History</h2>', `<div class="card">${historyChart(input.history)}</div>`);
+  if (input.previous) sections.push('<h2>Comparison with the previous run</h2>', `<div class="card">${comparisonSection(result, input.previous)}</div>`);
+  if (input.comparison) sections.push('<h2>Baseline gate</h2>', `<div class="card">${baselineSection(input.comparison)}</div>`);
+  sections.push('<h2>Scenarios</h2>', ...result.scenarios.map(scenarioDetail));
+  sections.push(`<footer>Generated by luo-harness. Blackout phases: shutdown (freeze → "Starting new kernel"), purgatory (→ new kernel banner), kernel-boot (→ init), restore (→ agent restored), service (→ SSH usable).</footer>`);
+  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${h(title)}</title><style>${CSS}</style></head><body><main>${sections.join('\n')}</main></body></html>\n`;
+}
