@@ -1,0 +1,38 @@
+// The whole QEMU command line, composed from one builder per concern.
+import type { Accel, ResolvedSpec } from '../spec.ts';
+import { BASE_CMDLINE } from '../spec.ts';
+import { bootArgs } from './boot.ts';
+import { consoleArgs } from './console.ts';
+import { cpuMemoryArgs } from './cpu-memory.ts';
+import { deviceArgs, type GuestDevice } from './devices.ts';
+import { iommuArgs, iommuCmdline } from './iommu.ts';
+import { accelCmdline, machineArgs } from './machine.ts';
+import { networkArgs } from './network.ts';
+import { shareArgs } from './shares.ts';
+
+export interface QemuPlan {
+  spec: ResolvedSpec;
+  accel: Accel;
+  sshPort: number;
+  devices: readonly GuestDevice[];
+}
+
+/** The kernel command line: harness base, accelerator and IOMMU needs, then the caller's arguments (last wins). */
+export function kernelCmdline(spec: Pick<ResolvedSpec, 'iommu' | 'cmdline'>, accel: Accel): string[] {
+  return [...BASE_CMDLINE, ...accelCmdline(accel), ...iommuCmdline(spec.iommu), ...spec.cmdline];
+}
+
+/** QEMU's argv (without the binary). The IOMMU comes before the devices it translates for. */
+export function qemuArgs(plan: QemuPlan): string[] {
+  const { spec } = plan;
+  return [
+    ...machineArgs(plan.accel, spec.iommu),
+    ...cpuMemoryArgs(plan.accel, spec.cpus, spec.memoryMiB),
+    ...bootArgs(spec.kernel, spec.initrd, kernelCmdline(spec, plan.accel)),
+    ...consoleArgs(),
+    ...iommuArgs(spec.iommu),
+    ...networkArgs(plan.sshPort),
+    ...shareArgs(spec.shares),
+    ...deviceArgs(plan.devices),
+  ];
+}
