@@ -1,0 +1,322 @@
+/*
+ * The agent's plan (sessions, tokens, memfd ids, sizes, seeds, expected hashes)
+ * kept as text in a memfd preserved in its own session, so that the daemon of
+ * the next kernel can retrieve everything by itself.
+ */
+#include "agent.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/liveupdate.h>
+
+#define PLAN_MAGIC "luo-agent-plan 1"
+
+int plan_ensure_state(struct aerr *e)
+{
+	struct liveupdate_ioctl_create_session cs = { .size = sizeof(cs) };
+	struct liveupdate_session_preserve_fd pf = { .size = sizeof(pf) };
+	int mfd;
+
+	if (g.state_session_fd >= 0)
+		return 0;
+	if (luo_ensure_open(e))
+		return -1;
+	snprintf((char *)cs.name, sizeof(cs.name), "%s", STATE_SESSION);
+	if (ioctl(g.luo_fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs) < 0)
+		return fail(e, "LIVEUPDATE_IOCTL_CREATE_SESSION", errno, g.luo_fd,
+			    "create the agent's state session '%s': %s", STATE_SESSION, strerror(errno));
+	mfd = memfd_create(STATE_SESSION, MFD_CLOEXEC);
+	if (mfd < 0) {
+		fail(e, "memfd_create", errno, -1, "create the state memfd: %s", strerror(errno));
+		goto err_session;
+	}
+	/* The size freezes once preserved, so reserve room for the whole plan now. */
+	if (ftruncate(mfd, STATE_SIZE) < 0) {
+		fail(e, "ftruncate", errno, mfd, "size the state memfd: %s", strerror(errno));
+		goto err_memfd;
+	}
+	pf.fd = mfd;
+	pf.token = STATE_TOKEN;
+	if (ioctl(cs.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &pf) < 0) {
+		fail(e, "LIVEUPDATE_SESSION_PRESERVE_FD", errno, cs.fd, "preserve the state memfd: %s",
+		     strerror(errno));
+		e->target_fd = mfd;
+		goto err_memfd;
+	}
+	g.state_session_fd = cs.fd;
+	g.state_memfd = mfd;
+	return 0;
+err_memfd:
+	close(mfd);
+err_session:
+	close(cs.fd);
+	return -1;
+}
+
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	*len += n > 0 ? (size_t)n : 0;
+}
+
+/* Rewrites the whole plan; only outgoing things belong to the next kernel. */
+int plan_save(struct aerr *e)
+{
+	static char buf[STATE_SIZE];
+	size_t len = 0;
+	bool any = false;
+	int i;
+
+	for (i = 0; i < MAX_SESSIONS; i++)
+		any |= g.sessions[i].used && !g.sessions[i].incoming;
+	if (!any && g.state_memfd < 0)
+		return 0;
+	if (plan_ensure_state(e))
+		return -1;
+	append(buf, sizeof(buf), &len, "%s\n", PLAN_MAGIC);
+	for (i = 0; i < MAX_SESSIONS; i++) {
+		struct session *s = &g.sessions[i];
+		if (s->used && !s->incoming)
+			append(buf, sizeof(buf), &len, "session %s\n", s->name);
+	}
+	for (i = 0; i < MAX_MEMFDS; i++) {
+		struct memfd *m = &g.memfds[i];
+		struct session *s;
+		if (!m->used || !m->session[0] || !(s = session_find(m->session)) || s->incoming)
+			continue;
+		append(buf, sizeof(buf), &len, "memfd %s %s 0x%llx %llu %llu %d %s\n", m->id, m->session,
+		       (unsigned long long)m->token, (unsigned long long)m->size,
+		       (unsigned long long)m->seed,
+		       (m->hugetlb ? 1 : 0) | (m->sealed ? 2 : 0) | (m->heartbeat ? 4 : 0),
+		       m->sha256[0] ? m->sha256 : "-");
+	}
+	for (i = 0; i < MAX_HELD; i++) {
+		struct held *h = &g.held[i];
+		struct session *s;
+		if (!h->used || !(s = session_find(h->session)) || s->incoming)
+			continue;
+		append(buf, sizeof(buf), &len, "fd %s %s 0x%llx\n", h->kind, h->session,
+		       (unsigned long long)h->token);
+	}
+	if (heartbeat_active())
+		append(buf, sizeof(buf), &len, "heartbeat %s %llu\n", heartbeat_memfd_id(),
+		       (unsigned long long)heartbeat_interval_us());
+	append(buf, sizeof(buf), &len, "end\n");
+	if (len >= sizeof(buf))
+		return fail(e, "plan", ENOSPC, g.state_memfd, "the plan does not fit in %d bytes", STATE_SIZE);
+	if (pwrite(g.state_memfd, buf, len + 1, 0) != (ssize_t)(len + 1))
+		return fail(e, "pwrite", errno ? errno : EIO, g.state_memfd, "write the plan: %s",
+			    strerror(errno));
+	return 0;
+}
+
+static void restore_fail(const char *what, const struct aerr *e)
+{
+	struct restore_err *x;
+
+	console_mark("agent-restore-error what=%s op=%s errno=%d errno_name=%s", what, e->op, e->err,
+		     errno_name(e->err));
+	if (g.n_restore_errs >= (int)(sizeof(g.restore_errs) / sizeof(g.restore_errs[0])))
+		return;
+	x = &g.restore_errs[g.n_restore_errs++];
+	snprintf(x->what, sizeof(x->what), "%s", what);
+	x->e = *e;
+}
+
+static int retrieve_fd(int session_fd, uint64_t token, int *out, struct aerr *e)
+{
+	struct liveupdate_session_retrieve_fd arg = { .size = sizeof(arg), .token = token };
+
+	if (ioctl(session_fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &arg) < 0)
+		return fail(e, "LIVEUPDATE_SESSION_RETRIEVE_FD", errno, session_fd,
+			    "retrieve token 0x%llx: %s", (unsigned long long)token, strerror(errno));
+	*out = arg.fd;
+	return 0;
+}
+
+static struct session *restore_session(const char *name)
+{
+	struct liveupdate_ioctl_retrieve_session arg = { .size = sizeof(arg) };
+	struct aerr e;
+	int i;
+
+	for (i = 0; i < MAX_SESSIONS; i++)
+		if (!g.sessions[i].used)
+			break;
+	if (i == MAX_SESSIONS)
+		return NULL;
+	snprintf((char *)arg.name, sizeof(arg.name), "%s", name);
+	if (ioctl(g.luo_fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &arg) < 0) {
+		char what[96];
+		fail(&e, "LIVEUPDATE_IOCTL_RETRIEVE_SESSION", errno, g.luo_fd, "retrieve session '%s': %s",
+		     name, strerror(errno));
+		snprintf(what, sizeof(what), "session:%s", name);
+		restore_fail(what, &e);
+		return NULL;
+	}
+	memset(&g.sessions[i], 0, sizeof(g.sessions[i]));
+	g.sessions[i].used = true;
+	g.sessions[i].incoming = true;
+	g.sessions[i].fd = arg.fd;
+	snprintf(g.sessions[i].name, sizeof(g.sessions[i].name), "%s", name);
+	g.restored_sessions++;
+	return &g.sessions[i];
+}
+
+static void restore_memfd(char *line)
+{
+	char id[NAME_LEN], sess[NAME_LEN], sha[65], what[96];
+	unsigned long long token, size, seed;
+	int flags, i, fd;
+	struct session *s;
+	struct aerr e;
+
+	if (sscanf(line, "memfd %63s %63s %llx %llu %llu %d %64s", id, sess, &token, &size, &seed, &flags,
+		   sha) != 7)
+		return;
+	snprintf(what, sizeof(what), "memfd:%s", id);
+	if (!(s = session_find(sess)) || !s->incoming)
+		return; /* its session failed to come back; already reported */
+	if (retrieve_fd(s->fd, token, &fd, &e)) {
+		restore_fail(what, &e);
+		return;
+	}
+	for (i = 0; i < MAX_MEMFDS && g.memfds[i].used; i++)
+		;
+	if (i == MAX_MEMFDS) {
+		close(fd);
+		return;
+	}
+	struct memfd *m = &g.memfds[i];
+	memset(m, 0, sizeof(*m));
+	m->used = true;
+	m->fd = fd;
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	snprintf(m->session, sizeof(m->session), "%s", sess);
+	m->token = token;
+	m->size = size;
+	m->seed = seed;
+	m->hugetlb = flags & 1;
+	m->sealed = flags & 2;
+	m->heartbeat = flags & 4;
+	if (strcmp(sha, "-"))
+		snprintf(m->sha256, sizeof(m->sha256), "%s", sha);
+	m->restored = true;
+	g.restored_files++;
+}
+
+static void restore_held(char *line)
+{
+	char kind[16], sess[NAME_LEN], what[96];
+	unsigned long long token;
+	struct session *s;
+	struct aerr e;
+	int i, fd;
+
+	if (sscanf(line, "fd %15s %63s %llx", kind, sess, &token) != 3)
+		return;
+	snprintf(what, sizeof(what), "fd:%s:%s:0x%llx", kind, sess, token);
+	if (!(s = session_find(sess)) || !s->incoming)
+		return;
+	if (retrieve_fd(s->fd, token, &fd, &e)) {
+		restore_fail(what, &e);
+		return;
+	}
+	for (i = 0; i < MAX_HELD && g.held[i].used; i++)
+		;
+	if (i == MAX_HELD) {
+		close(fd);
+		return;
+	}
+	memset(&g.held[i], 0, sizeof(g.held[i]));
+	g.held[i].used = true;
+	g.held[i].restored = true;
+	g.held[i].fd = fd;
+	g.held[i].token = token;
+	snprintf(g.held[i].kind, sizeof(g.held[i].kind), "%s", kind);
+	snprintf(g.held[i].session, sizeof(g.held[i].session), "%s", sess);
+	g.restored_files++;
+}
+
+/* Runs first thing in the daemon: the sooner the state comes back, the shorter the blackout. */
+void restore_at_start(void)
+{
+	struct liveupdate_ioctl_retrieve_session rs = { .size = sizeof(rs) };
+	struct liveupdate_session_finish fin = { .size = sizeof(fin) };
+	static char plan[STATE_SIZE];
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC), hb_interval = 0;
+	char *line, *save, hb_id[NAME_LEN] = "";
+	struct aerr e;
+	int mfd;
+	ssize_t n;
+
+	if (luo_ensure_open(&e))
+		return;
+	snprintf((char *)rs.name, sizeof(rs.name), "%s", STATE_SESSION);
+	if (ioctl(g.luo_fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &rs) < 0) {
+		if (errno != ENOENT) {
+			fail(&e, "LIVEUPDATE_IOCTL_RETRIEVE_SESSION", errno, g.luo_fd,
+			     "retrieve the agent's state session: %s", strerror(errno));
+			restore_fail("state-session", &e);
+		}
+		return; /* ENOENT: a cold boot, nothing was handed over */
+	}
+	g.restore_found = true;
+	if (retrieve_fd(rs.fd, STATE_TOKEN, &mfd, &e)) {
+		restore_fail("state-memfd", &e);
+		close(rs.fd);
+		return;
+	}
+	n = pread(mfd, plan, sizeof(plan) - 1, 0);
+	plan[n > 0 ? n : 0] = 0;
+	if (strncmp(plan, PLAN_MAGIC "\n", strlen(PLAN_MAGIC) + 1)) {
+		fail(&e, "plan", EBADMSG, mfd, "the state memfd does not hold a plan");
+		restore_fail("plan", &e);
+	} else {
+		/* Sessions first: files name the session they live in. */
+		for (line = strtok_r(plan, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			if (!strncmp(line, "session ", 8))
+				restore_session(line + 8);
+			else if (!strncmp(line, "memfd ", 6))
+				restore_memfd(line);
+			else if (!strncmp(line, "fd ", 3))
+				restore_held(line);
+			else if (!strncmp(line, "heartbeat ", 10))
+				sscanf(line, "heartbeat %63s %llu", hb_id, (unsigned long long *)&hb_interval);
+		}
+	}
+	g.restore_tsc = rdtsc_now();
+	g.restore_realtime_ns = now_ns(CLOCK_REALTIME);
+	g.restore_us = (now_ns(CLOCK_MONOTONIC) - t0) / 1000;
+	console_mark("agent-restored sessions=%d tsc=%llu realtime_ns=%llu files=%d errors=%d elapsed_us=%llu",
+		     g.restored_sessions, (unsigned long long)g.restore_tsc,
+		     (unsigned long long)g.restore_realtime_ns, g.restored_files, g.n_restore_errs,
+		     (unsigned long long)g.restore_us);
+	if (hb_id[0]) {
+		struct memfd *m = memfd_find(hb_id);
+		if (m)
+			heartbeat_resume(m, hb_interval);
+	}
+	/* The plan is in memory now; a fresh state session is made for the next update. */
+	if (ioctl(rs.fd, LIVEUPDATE_SESSION_FINISH, &fin) < 0) {
+		fail(&e, "LIVEUPDATE_SESSION_FINISH", errno, rs.fd, "finish the state session: %s",
+		     strerror(errno));
+		restore_fail("state-finish", &e);
+	}
+	close(mfd);
+	close(rs.fd);
+}

@@ -1,0 +1,234 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, InfraError, TestFailure, Unsupported } from '../../../harness/errors.ts';
+import {
+  AGENT_BIN,
+  AGENT_VERBS,
+  AgentOpError,
+  AgentProtocolError,
+  type AgentVerb,
+  agentArgv,
+  harnessErrorFor,
+  parseAgentReply,
+  requireAgentOk,
+} from '../../../harness/scenario/agent-protocol.ts';
+
+// Real stdout of the agent, recorded in QEMU on Linux 7.2 across a kexec.
+const fixtures = fileURLToPath(new URL('../../fixtures/agent/', import.meta.url));
+const raw = (file: string) => readFileSync(join(fixtures, file), 'utf8');
+
+interface Recorded {
+  name: string;
+  verb: AgentVerb;
+  argv: string[];
+  exitCode: number;
+  boot: number | null;
+  file: string;
+}
+const recorded = (JSON.parse(raw('recorded.json')) as { runs: Recorded[] }).runs;
+const run = (name: string): Recorded => {
+  const found = recorded.find((r) => r.name === name);
+  if (!found) throw new Error(`no recorded run ${name}`);
+  return found;
+};
+const reply = <V extends AgentVerb>(name: string, verb: V) => parseAgentReply(verb, raw(run(name).file), run(name).exitCode);
+const ok = <V extends AgentVerb>(name: string, verb: V) => requireAgentOk(verb, raw(run(name).file), run(name).exitCode);
+const failure = (name: string, verb: AgentVerb): AgentOpError => {
+  const r = reply(name, verb);
+  if (r.ok) throw new Error(`${name} unexpectedly succeeded`);
+  return r.error;
+};
+
+test('every recorded reply validates against its verb, and "ok" matches the exit status', (t) => {
+  t.true(recorded.length >= 40);
+  const seen = new Set<string>();
+  for (const r of recorded) {
+    t.true(AGENT_VERBS.includes(r.verb), `${r.name}: unknown verb ${r.verb}`);
+    const parsed = parseAgentReply(r.verb, raw(r.file), r.exitCode);
+    t.is(parsed.ok, r.exitCode === 0, r.name);
+    seen.add(r.verb);
+  }
+  t.deepEqual(
+    AGENT_VERBS.filter((v) => !seen.has(v)),
+    [],
+    'every verb has a recording',
+  );
+});
+
+test('a memfd preserved across kexec verifies whole: every page, the creation hash', (t) => {
+  const created = ok('memfd-create', 'memfd-create');
+  const restored = ok('memfd-verify-restored', 'memfd-verify');
+  t.is(restored.origin, 'restored');
+  t.is(restored.pages, 16384);
+  t.is(restored.size, 64 * 1024 * 1024);
+  t.is(restored.mismatched_pages, 0);
+  t.deepEqual(restored.first_mismatched_pages, []);
+  t.is(restored.sha256, created.sha256!);
+  t.true(restored.sha256_match);
+  t.true(restored.intact);
+  t.is(created.seed, 42n);
+});
+
+test('a second kexec from the restored kernel hands over a new session', (t) => {
+  const verify = ok('memfd-verify-boot2', 'memfd-verify');
+  t.is(run('memfd-verify-boot2').boot, 2);
+  t.true(verify.intact);
+  t.is(verify.sha256, ok('memfd-create-2', 'memfd-create').sha256!);
+  t.true(ok('kexec-exec-2', 'kexec-exec').rebooting);
+  t.is(ok('status-boot2', 'status').restore.files, 1);
+});
+
+test('sealed memfds come back with their seals', (t) => {
+  const sealed = ok('memfd-verify-sealed', 'memfd-verify');
+  // F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+  t.is(sealed.seals, 15);
+  t.true(sealed.intact);
+});
+
+test('u64 clocks survive parsing exactly, past 2^53', (t) => {
+  const file = raw(run('status-boot1').file);
+  const digits = /"realtime_ns":(\d+)/.exec(file)![1]!;
+  t.true(digits.length > 16);
+  const status = ok('status-boot1', 'status');
+  t.is(status.restore.realtime_ns, BigInt(digits));
+  t.is(typeof status.restore.tsc, 'bigint');
+  t.true(status.restore.found);
+  t.is(status.restore.sessions, 1);
+  t.is(status.sessions[0]!.direction, 'incoming');
+  t.is(status.boot, 1);
+});
+
+test('the heartbeat reports the blackout a workload saw across the kexec', (t) => {
+  const before = ok('heartbeat-report-before', 'heartbeat-report').heartbeat;
+  const after = ok('heartbeat-report', 'heartbeat-report').heartbeat;
+  t.is(before.generation, 0);
+  t.is(before.restore_gap_ns, null);
+  t.is(after.generation, 1);
+  t.truthy(after.restore_gap_ns);
+  t.is(after.restore_gap_ns, after.after_restore_realtime_ns! - after.before_freeze_realtime_ns!);
+  t.true(after.max_gap_ns >= after.restore_gap_ns!);
+});
+
+test('the DMA round trip through edu and the vIOMMU matched', (t) => {
+  const dma = ok('edu-dma', 'edu-dma');
+  t.is(dma.id, '0x10000ed');
+  t.true(dma.verified);
+  t.is(dma.dst_matched_before, false);
+  t.is(dma.match, true);
+  t.is(ok('ioas-map', 'ioas-map').method, 'IOMMU_IOAS_MAP_FILE');
+});
+
+test('a failed ioctl keeps its exact op, errno and fds', (t) => {
+  const e = failure('fd-preserve-iommufd', 'fd-preserve');
+  t.true(e instanceof AgentOpError);
+  t.is(e.op, 'LIVEUPDATE_SESSION_PRESERVE_FD');
+  t.is(e.errno, 2);
+  t.is(e.errnoName, 'ENOENT');
+  t.is(e.fd, 8);
+  t.is(e.targetFd, 11);
+  t.regex(e.message, /LIVEUPDATE_SESSION_PRESERVE_FD failed with ENOENT \(2\) on fd 8/);
+});
+
+test('agent failures map to the harness error a user can act on', (t) => {
+  const unsupportedFd = harnessErrorFor(failure('fd-preserve-vfio', 'fd-preserve'));
+  t.true(unsupportedFd instanceof Unsupported);
+  t.true(unsupportedFd.cause instanceof AgentOpError);
+  t.true(harnessErrorFor(failure('session-create-no-liveupdate', 'session-create')) instanceof Unsupported);
+  t.true(harnessErrorFor(failure('connect-no-daemon', 'status')) instanceof InfraError);
+  t.true(harnessErrorFor(failure('session-create-missing-name', 'session-create')) instanceof ConfigError);
+  const dup = harnessErrorFor(failure('memfd-preserve-dup-token', 'memfd-preserve'));
+  t.true(dup instanceof TestFailure);
+  t.regex(dup.message, /EEXIST/);
+  const attach = harnessErrorFor(failure('vfio-open-after-unaligned-map', 'vfio-open'));
+  t.true(attach instanceof TestFailure);
+  t.is((attach.cause as AgentOpError).errnoName, 'EADDRINUSE');
+});
+
+test('a hugetlb memfd is refused by the stock memfd handler: unsupported, not a failure', (t) => {
+  t.true(ok('memfd-create-hugetlb-reserved', 'memfd-create').hugetlb);
+  const e = failure('memfd-preserve-hugetlb', 'memfd-preserve');
+  t.is(e.errnoName, 'ENOENT');
+  t.is(e.targetFd, 6);
+  t.true(harnessErrorFor(e) instanceof Unsupported);
+  t.true(ok('memfd-verify-hugetlb', 'memfd-verify').intact);
+});
+
+test('without IOMMU_IOAS_MAP_FILE the agent maps through mmap and the DMA still matches', (t) => {
+  t.is(ok('ioas-map-fallback', 'ioas-map').method, 'IOMMU_IOAS_MAP');
+  t.true(ok('edu-dma-fallback', 'edu-dma').match!);
+});
+
+test('requireAgentOk throws the mapped error and returns the typed value on success', (t) => {
+  t.throws(() => ok('fd-preserve-iommufd', 'fd-preserve'), { instanceOf: Unsupported });
+  const session: string = ok('session-create', 'session-create').name;
+  t.is(session, 'demo');
+});
+
+test('output that is not a reply is a protocol error, never a pass', (t) => {
+  const good = raw(run('session-create').file);
+  const bad = (text: string, exit?: number, verb: AgentVerb = 'session-create') =>
+    t.throws(() => parseAgentReply(verb, text, exit), { instanceOf: AgentProtocolError });
+  bad('');
+  bad('luo-agent: command not found');
+  bad(`${good}${good}`);
+  bad('{"ok":true,');
+  bad('{"verb":"session-create"}');
+  bad(good, 1); // exit status contradicts ok
+  bad(good, undefined, 'session-close'); // reply for another verb
+  t.true(new AgentProtocolError('x') instanceof InfraError);
+});
+
+test('a missing or mistyped field is named by its path', (t) => {
+  const status = raw(run('status-boot1').file);
+  const missing = status.replace(/"tsc":\d+,/, '');
+  t.throws(() => parseAgentReply('status', missing), { message: /restore\.tsc is missing/ });
+  const mistyped = status.replace('"found":true', '"found":"yes"');
+  t.throws(() => parseAgentReply('status', mistyped), { message: /restore\.found is "yes", expected boolean/ });
+  const badEnum = status.replace('"direction":"incoming"', '"direction":"sideways"');
+  t.throws(() => parseAgentReply('status', badEnum), { message: /sessions\[0\]\.direction/ });
+  const badToken = raw(run('heartbeat-start').file).replace('"0x4842"', '"4842"');
+  t.throws(() => parseAgentReply('heartbeat-start', badToken), { message: /token is "4842", expected hex/ });
+});
+
+test('long digit runs inside strings stay strings; unknown fields pass through', (t) => {
+  const text = raw(run('status-boot0').file)
+    .replace('luo_harness.boot=0"', 'luo_harness.boot=0 x=123456789012345678901,2"')
+    .replace('"pid":', '"future_field":12345678901234567890,"pid":');
+  const status = ok('status-boot0', 'status');
+  const parsed = requireAgentOk('status', text, 0) as typeof status & { future_field: unknown };
+  t.true(parsed.cmdline.endsWith('x=123456789012345678901,2'));
+  t.is(parsed.future_field, '12345678901234567890');
+});
+
+test('agentArgv spells options as the agent reads them', (t) => {
+  t.deepEqual(agentArgv('memfd-create', { name: 'big', size: 64 * 1024 * 1024, seed: 42n, hugetlb: false, seals: true }), [
+    AGENT_BIN,
+    'memfd-create',
+    '--name',
+    'big',
+    '--size',
+    '67108864',
+    '--seed',
+    '42',
+    '--seals',
+  ]);
+  t.deepEqual(agentArgv('status', {}), [AGENT_BIN, 'status']);
+  t.deepEqual(agentArgv('fd-preserve', { session: 'demo', 'fd-kind': 'iommufd', token: '0x2001' }).slice(2), [
+    '--session',
+    'demo',
+    '--fd-kind',
+    'iommufd',
+    '--token',
+    '0x2001',
+  ]);
+  t.throws(() => agentArgv('kexec-load', { kernel: '/boot/bzImage', cmdline: '--oops' }), { instanceOf: ConfigError });
+});
+
+test('the recorded argv of each run is what agentArgv builds', (t) => {
+  const create = run('memfd-create');
+  t.deepEqual(agentArgv('memfd-create', { name: 'big', size: '64M', seed: 42 }).slice(1), create.argv.slice(1));
+  const preserve = run('memfd-preserve');
+  t.deepEqual(agentArgv('memfd-preserve', { session: 'demo', id: 'big', token: '0x1001' }).slice(1), preserve.argv.slice(1));
+});
