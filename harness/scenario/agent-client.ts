@@ -1,0 +1,115 @@
+// The in-guest agent as test authors use it: typed verbs over SSH, and
+// small handles for sessions and memfds that remember what they preserved.
+import { shellJoin } from '../guest/shell-quote.ts';
+import type { ExecOptions, ExecResult } from '../guest/exec.ts';
+import { TestFailure } from '../errors.ts';
+import { agentArgv, requireAgentOk, type AgentRequests, type AgentResponse, type AgentVerb } from './agent-protocol.ts';
+
+/** Whatever runs a command in the guest (a GuestSession). */
+export interface GuestShell {
+  run(command: string, options?: ExecOptions): Promise<ExecResult>;
+}
+
+export type Size = number | `${number}${'K' | 'M' | 'G'}`;
+
+export function sizeInBytes(size: Size): number {
+  if (typeof size === 'number') return size;
+  const n = Number(size.slice(0, -1));
+  return n * { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[size.at(-1) as 'K' | 'M' | 'G'];
+}
+
+export interface MemfdOptions {
+  size: Size;
+  seed?: number;
+  /** Agent-side id; default `<session>-m<n>`. */
+  id?: string;
+  /** Preservation token; default the next free one in the session. */
+  token?: number;
+  hugetlb?: boolean;
+  seals?: boolean;
+}
+
+export interface PreservedMemfd {
+  id: string;
+  session: string;
+  token: number;
+  size: number;
+  seed: number;
+  sha256: string;
+}
+
+export class AgentClient {
+  /** Every memfd preserved through this client, for verifyAll after a live update. */
+  readonly preserved: PreservedMemfd[] = [];
+
+  constructor(readonly shell: GuestShell, readonly timeoutMs = 300_000) {}
+
+  async call<V extends AgentVerb>(verb: V, options: AgentRequests[V]): Promise<AgentResponse<V>> {
+    const r = await this.shell.run(shellJoin(agentArgv(verb, options)), { timeoutMs: this.timeoutMs });
+    return requireAgentOk(verb, r.stdout, r.exitCode ?? undefined);
+  }
+
+  status() {
+    return this.call('status', {});
+  }
+
+  async createSession(name: string): Promise<SessionHandle> {
+    await this.call('session-create', { name });
+    return new SessionHandle(this, name);
+  }
+
+  /** A session restored after a kexec (the agent retrieves sessions at start; this looks it up or retrieves it). */
+  async session(name: string): Promise<SessionHandle> {
+    const status = await this.status();
+    if (!status.sessions.some((s) => s.name === name)) await this.call('session-retrieve', { name });
+    return new SessionHandle(this, name);
+  }
+
+  /** Full-content check of every memfd preserved through this client; throws on any damage. */
+  async verifyAll(): Promise<AgentResponse<'memfd-verify'>[]> {
+    const results = [];
+    for (const m of this.preserved) results.push(await this.verify(m));
+    return results;
+  }
+
+  async verify(m: PreservedMemfd): Promise<AgentResponse<'memfd-verify'>> {
+    const v = await this.call('memfd-verify', { id: m.id, seed: m.seed });
+    if (v.origin !== 'restored') throw new TestFailure(`memfd ${m.id} was not restored from session ${m.session}: the agent still holds the one it created`);
+    if (!v.intact || v.sha256 !== m.sha256) {
+      throw new TestFailure(
+        `memfd ${m.id} (${m.size} bytes, session ${m.session}) did not survive: ${v.mismatched_pages} of ${v.pages} pages differ` +
+          (v.first_mismatched_pages.length ? ` (first: ${v.first_mismatched_pages.join(', ')})` : '') +
+          `, sha256 ${v.sha256} vs ${m.sha256} at preservation, size ${v.size} vs ${v.expected_size}`,
+      );
+    }
+    return v;
+  }
+}
+
+export class SessionHandle {
+  #nextToken = 1;
+  constructor(readonly agent: AgentClient, readonly name: string) {}
+
+  /** Creates a memfd filled with the seed's pattern and preserves it in this session. */
+  async preserveMemfd(options: MemfdOptions): Promise<PreservedMemfd> {
+    const id = options.id ?? `${this.name}-m${this.#nextToken}`;
+    const token = options.token ?? this.#nextToken;
+    this.#nextToken = Math.max(this.#nextToken, token) + 1;
+    const seed = options.seed ?? token;
+    const size = sizeInBytes(options.size);
+    const created = await this.agent.call('memfd-create', { name: id, size, seed, ...(options.hugetlb ? { hugetlb: true } : {}), ...(options.seals ? { seals: true } : {}) });
+    if (!created.sha256) throw new TestFailure(`memfd-create ${id} returned no sha256`);
+    await this.agent.call('memfd-preserve', { session: this.name, id, token });
+    const m: PreservedMemfd = { id, session: this.name, token, size, seed, sha256: created.sha256 };
+    this.agent.preserved.push(m);
+    return m;
+  }
+
+  finish() {
+    return this.agent.call('session-finish', { name: this.name });
+  }
+
+  close() {
+    return this.agent.call('session-close', { name: this.name });
+  }
+}

@@ -1,0 +1,144 @@
+// What a scenario is and how one is run into a ScenarioResult. A scenario
+// is plain async code over a ScenarioContext: it boots machines, records
+// checks and iterations; the runner turns what it throws into a status.
+import { relative } from 'node:path';
+import { ConfigError, HarnessError, InfraError, Unsupported } from '../errors.ts';
+import type { BlackoutTimeline, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
+
+export interface ScenarioDefinition<P extends Record<string, unknown> = Record<string, unknown>> {
+  name: string;
+  description: string;
+  /** Default parameters; a suite may override them. */
+  params: P;
+  run(ctx: ScenarioContext<P>): Promise<void>;
+}
+
+export interface CheckOptions {
+  /** Record an Unsupported outcome and go on (default: the scenario ends as unsupported). */
+  continueIfUnsupported?: boolean;
+}
+
+export interface ScenarioContext<P = Record<string, unknown>> {
+  readonly name: string;
+  readonly params: P;
+  /** Recipe (or artifact reference) of the kernel to boot first. */
+  readonly kernel: string;
+  /** Recipe to live-update into, when the scenario goes A -> B. */
+  readonly to: string | undefined;
+  readonly iterations: number;
+  /** This scenario's own directory inside the results directory. */
+  readonly dir: string;
+  /** Runs `fn` as a named check; a failure is recorded and ends the scenario. Returns what fn returned. */
+  check<T>(name: string, fn: () => Promise<T> | T, options?: CheckOptions): Promise<T>;
+  /** Records one live update (or one measured repetition). */
+  iteration(record: { blackout?: BlackoutTimeline; metrics?: Record<string, number>; status?: Status }): void;
+  /** Registers a console log (or other file) to list in the result. */
+  artifact(name: string, path: string): void;
+  /** Registers a resource the runner stops when the scenario ends, whatever happens. */
+  own(resource: { stop(): Promise<void> }): void;
+  log(message: string): void;
+}
+
+export interface RunScenarioOptions {
+  kernel: string;
+  to?: string;
+  iterations?: number;
+  params?: Record<string, unknown>;
+  /** The scenario's directory; artifact paths are written relative to `resultsDir`. */
+  dir: string;
+  resultsDir: string;
+  log?: (message: string) => void;
+}
+
+/** The status an error stands for, and the reason to show. */
+export function classify(error: unknown): { status: Status; reason: string } {
+  const reason = error instanceof Error ? error.message : String(error);
+  if (error instanceof Unsupported) return { status: 'unsupported', reason };
+  if (error instanceof InfraError) return { status: 'error', reason };
+  if (error instanceof HarnessError) return { status: 'fail', reason };
+  return { status: 'error', reason: `internal error: ${reason}` };
+}
+
+/**
+ * A scenario that ran to its end: any failed check fails it; an unsupported
+ * check (a handler the kernel lacks) makes it unsupported even when the
+ * rest passed, since part of what it tests did not happen.
+ */
+export function scenarioStatus(statuses: readonly Status[]): Status {
+  for (const s of ['fail', 'error', 'unsupported'] as const) if (statuses.includes(s)) return s;
+  return statuses.includes('pass') ? 'pass' : 'skip';
+}
+
+export async function runScenario(def: ScenarioDefinition<any>, options: RunScenarioOptions): Promise<ScenarioResult> {
+  const started = performance.now();
+  const checks: Check[] = [];
+  const iterations: IterationResult[] = [];
+  const artifacts: { name: string; path: string }[] = [];
+  const owned: { stop(): Promise<void> }[] = [];
+  const params = { ...def.params, ...options.params };
+  const log = options.log ?? (() => {});
+
+  const ctx: ScenarioContext = {
+    name: def.name,
+    params,
+    kernel: options.kernel,
+    to: options.to,
+    iterations: options.iterations ?? 1,
+    dir: options.dir,
+    async check(name, fn, checkOptions = {}) {
+      try {
+        const value = await fn();
+        checks.push({ name, status: 'pass' });
+        return value;
+      } catch (error) {
+        const { status, reason } = classify(error);
+        checks.push({ name, status, message: reason });
+        if (status === 'unsupported' && checkOptions.continueIfUnsupported) return undefined as never;
+        throw error;
+      }
+    },
+    iteration(record) {
+      const status = record.status ?? 'pass';
+      iterations.push({ index: iterations.length, status, ...(record.blackout ? { blackout: record.blackout } : {}), ...(record.metrics ? { metrics: record.metrics } : {}) });
+    },
+    artifact(name, path) {
+      artifacts.push({ name, path: relative(options.resultsDir, path) });
+    },
+    own(resource) {
+      owned.push(resource);
+    },
+    log: (m) => log(`[${def.name}] ${m}`),
+  };
+
+  let status: Status;
+  let reason: string | undefined;
+  try {
+    await def.run(ctx);
+    status = scenarioStatus(checks.map((c) => c.status).concat(iterations.map((i) => i.status)));
+    if (checks.length === 0) {
+      status = 'error';
+      reason = 'the scenario recorded no checks, so it proved nothing';
+    }
+    const soft = checks.find((c) => c.status === status && c.message);
+    if (status !== 'pass' && soft && !reason) reason = `${soft.name}: ${soft.message}`;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    ({ status, reason } = classify(error));
+    const detail = error instanceof HarnessError && error.detail ? error.detail : undefined;
+    if (detail) ctx.log(`${reason}\n${detail}`);
+  } finally {
+    for (const r of owned.reverse()) await r.stop().catch(() => {});
+  }
+  return {
+    name: def.name,
+    status,
+    ...(reason ? { reason } : {}),
+    durationMs: Math.round(performance.now() - started),
+    checks,
+    iterations,
+    artifacts,
+    kernel: options.kernel,
+    ...(options.to ? { to: options.to } : {}),
+    params,
+  };
+}
