@@ -1,0 +1,214 @@
+// A booted guest ready for live-update tests: kernel artifact -> guest image
+// with the agent built for that kernel -> QEMU machine -> SSH -> agent.
+// `liveUpdate()` kexecs through the agent and measures the blackout.
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cacheRoot } from '../paths.ts';
+import { ConfigError, InfraError, TestFailure } from '../errors.ts';
+import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
+import { buildKernel } from '../kernel/pipeline.ts';
+import { findArtifact } from '../kernel/store.ts';
+import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
+import { agentBinaryFor } from '../image/agent-binary.ts';
+import { buildGuestImage } from '../image/build.ts';
+import { prepareRunInitrd } from '../image/run-initrd.ts';
+import { Machine } from '../vm/machine.ts';
+import type { AccelRequest, DeviceRequest, IommuKind } from '../vm/spec.ts';
+import type { GuestDevice } from '../vm/qemu-args/devices.ts';
+import { GuestSession, waitForSsh } from '../guest/session.ts';
+import { AgentClient } from './agent-client.ts';
+import { blackoutTimeline } from './timeline.ts';
+import type { BlackoutTimeline } from '../report/result.ts';
+
+export interface BootOptions {
+  /** Recipe name, artifact reference (key, directory) or artifact. Default: the default recipe. */
+  kernel?: string | KernelArtifact;
+  devices?: DeviceRequest[];
+  iommu?: IommuKind;
+  accel?: AccelRequest;
+  memoryMiB?: number;
+  cpus?: number;
+  cmdline?: string[];
+  /** Where the machine's files go (console logs, keys, initrd). Default: a new directory under the cache's runs/. */
+  runDir?: string;
+  /** Bind the emulated devices to vfio-pci once SSH is up (default true). */
+  bindVfio?: boolean;
+  /** Deadline for boot to SSH (default 180 s: TCG on a busy host is slow). */
+  bootTimeoutMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface VfioDevice {
+  kind: GuestDevice['kind'];
+  bdf: string;
+  cdev: string;
+}
+
+export interface LiveUpdate {
+  fromBoot: number;
+  toBoot: number;
+  kernel: KernelArtifact;
+  blackout: BlackoutTimeline;
+}
+
+const KEXEC_TAG = 'kexec';
+const KEXEC_MOUNT = '/mnt/kexec';
+
+/** A kernel from a recipe name (built or cached), an artifact reference, or an artifact. */
+export async function resolveKernel(ref: string | KernelArtifact | undefined): Promise<KernelArtifact> {
+  if (ref && typeof ref === 'object') return ref;
+  const name = ref ?? DEFAULT_RECIPE;
+  if (/\.json$/.test(name) || !/^[0-9a-f]{6,24}$|\//.test(name)) return buildKernel(name, { quiet: !process.stderr.isTTY });
+  const found = await findArtifact(cacheRoot(), name);
+  if (!found) throw new ConfigError(`no kernel artifact "${name}" in the cache`);
+  return found;
+}
+
+export async function boot(options: BootOptions = {}): Promise<LiveVm> {
+  const log = options.log ?? (() => {});
+  const kernel = await resolveKernel(options.kernel);
+  const runDir = options.runDir ?? join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}`);
+  await mkdir(join(runDir, KEXEC_TAG), { recursive: true });
+  const image = await buildGuestImage({ agentBinary: await agentBinaryFor(kernel) });
+  const { initrd, keys } = await prepareRunInitrd(image, runDir);
+  await copyFile(initrd, join(runDir, KEXEC_TAG, 'initrd'));
+
+  const cmdline = [...kernel.manifest.cmdline, ...(options.cmdline ?? []), `luo_harness.share=${KEXEC_TAG}:${KEXEC_MOUNT}`, 'luo_harness.boot=0'];
+  const machine = new Machine({
+    kernel: artifactPath(kernel, 'bzImage'),
+    initrd,
+    cmdline,
+    runDir,
+    shares: [{ hostPath: join(runDir, KEXEC_TAG), tag: KEXEC_TAG }],
+    ...(options.devices ? { devices: options.devices } : {}),
+    ...(options.iommu ? { iommu: options.iommu } : {}),
+    ...(options.accel ? { accel: options.accel } : {}),
+    ...(options.memoryMiB ? { memoryMiB: options.memoryMiB } : {}),
+    ...(options.cpus ? { cpus: options.cpus } : {}),
+  });
+  const deadlineMs = options.bootTimeoutMs ?? 180_000;
+  try {
+    await machine.start();
+    log(`booting ${kernel.manifest.recipe} (${kernel.manifest.release}) under ${machine.accel}, ssh on port ${machine.sshPort}`);
+    const ssh = await waitForSsh({
+      port: machine.sshPort,
+      keys: { clientPrivateKey: keys.clientPrivateKey, hostPublicKey: keys.hostPublicKey },
+      consoleReady: machine.console.waitForMarker('sshd-ready', { deadlineMs, boot: 0 }),
+      deadlineMs,
+    });
+    const vm = new LiveVm(machine, ssh, kernel, runDir, log);
+    if (options.bindVfio ?? true) await vm.bindVfio();
+    return vm;
+  } catch (error) {
+    await machine.stop();
+    throw error;
+  }
+}
+
+export class LiveVm implements AsyncDisposable {
+  readonly agent: AgentClient;
+  /** Devices bound to vfio-pci in the current boot. */
+  vfio: VfioDevice[] = [];
+  /** The kernel running now (changes with an A -> B live update). */
+  kernel: KernelArtifact;
+  #boot = 0;
+  #stopped = false;
+
+  constructor(
+    readonly machine: Machine,
+    readonly ssh: GuestSession,
+    kernel: KernelArtifact,
+    readonly runDir: string,
+    readonly log: (message: string) => void,
+  ) {
+    this.kernel = kernel;
+    this.agent = new AgentClient(ssh);
+  }
+
+  /** How many kexecs this guest has been through. */
+  get bootIndex(): number {
+    return this.#boot;
+  }
+
+  get console() {
+    return this.machine.console;
+  }
+
+  exec(command: string, timeoutMs?: number) {
+    return this.ssh.exec(command, timeoutMs ? { timeoutMs } : {});
+  }
+
+  /** Binds every emulated device to vfio-pci (driver_override) and records its /dev/vfio/devices cdev. */
+  async bindVfio(): Promise<VfioDevice[]> {
+    this.vfio = [];
+    for (const d of this.machine.devices) {
+      const bound = await this.agent.call('vfio-bind', { bdf: d.guestBdf });
+      this.vfio.push({ kind: d.kind, bdf: bound.bdf, cdev: bound.cdev });
+    }
+    return this.vfio;
+  }
+
+  /**
+   * kexec into `to` (default: the running kernel) through the agent's
+   * kexec_file_load, wait for the new kernel's agent and sshd, reconnect,
+   * and return the blackout timeline.
+   */
+  async liveUpdate(options: { to?: string | KernelArtifact; deadlineMs?: number; rebindVfio?: boolean } = {}): Promise<LiveUpdate> {
+    const target = options.to ? await resolveKernel(options.to) : this.kernel;
+    const deadlineMs = options.deadlineMs ?? 180_000;
+    const fromBoot = this.#boot;
+    const toBoot = fromBoot + 1;
+    const image = `bzImage-${target.manifest.key}`;
+    await copyFile(artifactPath(target, 'bzImage'), join(this.runDir, KEXEC_TAG, image));
+    const cmdline = this.#cmdlineFor(target, toBoot);
+    await this.agent.call('kexec-load', { kernel: `${KEXEC_MOUNT}/${image}`, initrd: `${KEXEC_MOUNT}/initrd`, cmdline });
+
+    const restored = this.console.waitForMarker('agent-restored', { deadlineMs, boot: toBoot });
+    const sshd = this.console.waitForMarker('sshd-ready', { deadlineMs, boot: toBoot });
+    restored.catch(() => {});
+    sshd.catch(() => {});
+    this.log(`kexec ${this.kernel.manifest.release} -> ${target.manifest.release} (boot ${fromBoot} -> ${toBoot})`);
+    await this.agent.call('kexec-exec', { 'delay-ms': 100 });
+    await this.ssh.reconnect({ consoleReady: sshd, deadlineMs });
+    await this.ssh.exec('true');
+    const sshReadyMs = Number(process.hrtime.bigint() - this.console.origin) / 1e6;
+    await restored.catch((e: unknown) => {
+      throw new TestFailure(`the agent did not report its restore after the kexec into boot ${toBoot}`, { cause: e });
+    });
+    this.#boot = toBoot;
+    this.kernel = target;
+    const blackout = blackoutTimeline({ lines: this.console.lines(), fromBoot, sshReadyMs });
+    if (options.rebindVfio ?? true) await this.bindVfio();
+    return { fromBoot, toBoot, kernel: target, blackout };
+  }
+
+  #cmdlineFor(target: KernelArtifact, boot: number): string {
+    const append = this.machine.argv[this.machine.argv.indexOf('-append') + 1];
+    if (!append) throw new InfraError('the machine has no -append kernel command line to reuse for the kexec');
+    const recipeArgs = new Set(this.kernel.manifest.cmdline);
+    const kept = append.split(' ').filter((a) => a && !a.startsWith('luo_harness.boot=') && !recipeArgs.has(a));
+    return [...kept, ...target.manifest.cmdline, `luo_harness.boot=${boot}`].join(' ');
+  }
+
+  /** Console log files written so far, one per boot. */
+  consoleLogs(): { name: string; path: string }[] {
+    return Array.from({ length: this.console.boot + 1 }, (_, i) => ({ name: `console boot ${i}`, path: join(this.runDir, `console-boot${i}.log`) }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.ssh.stop().catch(() => {});
+    await this.machine.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** Removes the run directory (keys, initrd copies) once its logs are saved elsewhere. */
+  async discard(): Promise<void> {
+    await this.stop();
+    await rm(this.runDir, { recursive: true, force: true });
+  }
+}
