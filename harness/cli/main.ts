@@ -5,6 +5,9 @@ type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   kernel: { summary: 'build, list, show, export or fetch LUO kernels', load: async () => (await import('./kernel.ts')).kernelCommand },
+  report: { summary: 'render report.html from results, compare two runs, merge shards', load: async () => (await import('./report.ts')).reportCommand },
+  baseline: { summary: 'save a baseline, or gate a run against one (exit 1 on regression)', load: async () => (await import('./baseline.ts')).baselineCommand },
+  run: { summary: 'run a suite of live-update scenarios (default: the default suite on luo-7.2)', load: async () => (await import('./run.ts')).runCommand },
   doctor: { summary: 'check the host: tools, versions, disk, accelerator', load: async () => (await import('./doctor.ts')).doctorCommand },
 };
 

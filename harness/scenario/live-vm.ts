@@ -153,14 +153,14 @@ export class LiveVm implements AsyncDisposable {
    * kexec_file_load, wait for the new kernel's agent and sshd, reconnect,
    * and return the blackout timeline.
    */
-  async liveUpdate(options: { to?: string | KernelArtifact; deadlineMs?: number; rebindVfio?: boolean } = {}): Promise<LiveUpdate> {
+  async liveUpdate(options: { to?: string | KernelArtifact; deadlineMs?: number; rebindVfio?: boolean; cmdline?: string[] } = {}): Promise<LiveUpdate> {
     const target = options.to ? await resolveKernel(options.to) : this.kernel;
     const deadlineMs = options.deadlineMs ?? 180_000;
     const fromBoot = this.#boot;
     const toBoot = fromBoot + 1;
     const image = `bzImage-${target.manifest.key}`;
     await copyFile(artifactPath(target, 'bzImage'), join(this.runDir, KEXEC_TAG, image));
-    const cmdline = this.#cmdlineFor(target, toBoot);
+    const cmdline = [this.#cmdlineFor(target, toBoot), ...(options.cmdline ?? [])].join(' ');
     await this.agent.call('kexec-load', { kernel: `${KEXEC_MOUNT}/${image}`, initrd: `${KEXEC_MOUNT}/initrd`, cmdline });
 
     const restored = this.console.waitForMarker('agent-restored', { deadlineMs, boot: toBoot });

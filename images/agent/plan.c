@@ -174,6 +174,7 @@ static struct session *restore_session(const char *name)
 	g.sessions[i].fd = arg.fd;
 	snprintf(g.sessions[i].name, sizeof(g.sessions[i].name), "%s", name);
 	g.restored_sessions++;
+	console_mark("agent-retrieved session=%s", name);
 	return &g.sessions[i];
 }
 
@@ -287,16 +288,27 @@ void restore_at_start(void)
 		fail(&e, "plan", EBADMSG, mfd, "the state memfd does not hold a plan");
 		restore_fail("plan", &e);
 	} else {
-		/* Sessions first: files name the session they live in. */
-		for (line = strtok_r(plan, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			if (!strncmp(line, "session ", 8))
-				restore_session(line + 8);
-			else if (!strncmp(line, "memfd ", 6))
-				restore_memfd(line);
-			else if (!strncmp(line, "fd ", 3))
-				restore_held(line);
-			else if (!strncmp(line, "heartbeat ", 10))
-				sscanf(line, "heartbeat %63s %llu", hb_id, (unsigned long long *)&hb_interval);
+		/* Sessions first: files name the session they live in. With
+		 * luo_agent.restore=reverse on the command line both go in the
+		 * opposite order to their preservation, so a test can show that
+		 * retrieval does not depend on order. */
+		static char *lines[1024];
+		int nl = 0, i, pass, rev = strstr(g.cmdline, "luo_agent.restore=reverse") != NULL;
+
+		for (line = strtok_r(plan, "\n", &save); line && nl < 1024; line = strtok_r(NULL, "\n", &save))
+			lines[nl++] = line;
+		for (pass = 0; pass < 2; pass++) {
+			for (i = 0; i < nl; i++) {
+				line = lines[rev ? nl - 1 - i : i];
+				if (pass == 0 && !strncmp(line, "session ", 8))
+					restore_session(line + 8);
+				else if (pass == 1 && !strncmp(line, "memfd ", 6))
+					restore_memfd(line);
+				else if (pass == 1 && !strncmp(line, "fd ", 3))
+					restore_held(line);
+				else if (pass == 1 && !strncmp(line, "heartbeat ", 10))
+					sscanf(line, "heartbeat %63s %llu", hb_id, (unsigned long long *)&hb_interval);
+			}
 		}
 	}
 	g.restore_tsc = rdtsc_now();

@@ -1,0 +1,98 @@
+// luo-harness baseline save|compare: the regression gate for CI.
+import { writeFile } from 'node:fs/promises';
+import { ConfigError, EXIT } from '../errors.ts';
+import { compareToBaseline, readBaselineFile, saveBaseline, writeBaselineFile, DEFAULT_THRESHOLDS, type MetricThreshold, type Thresholds } from '../report/baseline.ts';
+import { toMarkdown } from '../report/markdown.ts';
+import { parse } from './args.ts';
+import { loadResultsDir } from './report.ts';
+
+const HELP = `usage: luo-harness baseline <subcommand>
+
+  save DIR [DIR...] --out FILE
+      a baseline from the passed iterations of one or more results directories
+      (more runs, more samples per metric)
+  compare DIR [DIR...] --baseline FILE [--threshold PCT] [--threshold-for METRIC=PCT ...] [--markdown FILE]
+      compare a run with the baseline; prints one sentence per metric and
+      exits 1 when a metric regressed, 0 otherwise
+
+A regression must be both large (the median grew by more than the threshold,
+default ${DEFAULT_THRESHOLDS.relative * 100}%) and real (beyond the run-to-run noise). METRIC is a metric
+name (blackout.totalMs) or a scenario/metric key (memfd-basic/blackout.totalMs).
+PCT is a percentage: 10% or 10. See docs/baseline.md.`;
+
+const print = (s: string) => process.stdout.write(s + '\n');
+
+/** `10%` or `10` -> 0.1. A bare `0.1` is refused: 0.1 % and 10 % are both plausible readings. */
+export function parsePercent(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
+  if (!m) throw new ConfigError(`${what} expects a percentage such as 10%, got ${JSON.stringify(text)}.`);
+  const v = Number(m[1]) / 100;
+  if (!m[2] && v > 0 && v < 0.01) throw new ConfigError(`${what} ${text} is ambiguous: write ${Number((Number(m[1]) * 100).toPrecision(6))}% or ${m[1]}% explicitly.`);
+  if (!(v > 0)) throw new ConfigError(`${what} must be above 0%, got ${JSON.stringify(text)}.`);
+  return v;
+}
+
+/** `blackout.totalMs=15%` (repeatable) -> per-metric thresholds. */
+export function parseThresholdFor(items: readonly string[]): Record<string, MetricThreshold> {
+  const out: Record<string, MetricThreshold> = {};
+  for (const item of items) {
+    const eq = item.lastIndexOf('=');
+    if (eq <= 0) throw new ConfigError(`--threshold-for expects METRIC=PCT such as blackout.totalMs=15%, got ${JSON.stringify(item)}.`);
+    const metric = item.slice(0, eq).trim();
+    out[metric] = { relative: parsePercent(item.slice(eq + 1), `--threshold-for ${metric}`) };
+  }
+  return out;
+}
+
+export async function baselineCommand(argv: string[], out: (s: string) => void = print): Promise<number> {
+  const [sub, ...args] = argv;
+  switch (sub) {
+    case 'save': {
+      const { values, positionals } = parse(args, { out: { type: 'string' } });
+      if (!values.out) throw new ConfigError('baseline save needs --out FILE');
+      if (!positionals.length) throw new ConfigError('baseline save needs at least one results directory');
+      const runs = await Promise.all(positionals.map(loadResultsDir));
+      const baseline = saveBaseline(runs.map((r) => r.result));
+      const keys = Object.keys(baseline.metrics);
+      if (!keys.length) {
+        throw new ConfigError(`No passed iteration with figures in ${positionals.join(', ')}: a baseline needs at least one scenario that passed and measured something.`);
+      }
+      await writeBaselineFile(values.out, baseline);
+      const sizes = keys.map((k) => baseline.metrics[k]!.samples.length);
+      out(`wrote ${values.out}: ${keys.length} metric(s) from ${runs.length} run(s), ${Math.min(...sizes)}..${Math.max(...sizes)} sample(s) each`);
+      return EXIT.ok;
+    }
+    case 'compare': {
+      const { values, positionals } = parse(args, {
+        baseline: { type: 'string' },
+        threshold: { type: 'string' },
+        'threshold-for': { type: 'string', multiple: true },
+        markdown: { type: 'string' },
+      });
+      if (!values.baseline) throw new ConfigError('baseline compare needs --baseline FILE (written by `luo-harness baseline save`)');
+      if (!positionals.length) throw new ConfigError('baseline compare needs a results directory');
+      const thresholds: Partial<Thresholds> = {
+        ...(values.threshold !== undefined ? { relative: parsePercent(values.threshold, '--threshold') } : {}),
+        ...(values['threshold-for']?.length ? { perMetric: parseThresholdFor(values['threshold-for']) } : {}),
+      };
+      const baseline = await readBaselineFile(values.baseline);
+      const runs = await Promise.all(positionals.map(loadResultsDir));
+      const comparison = compareToBaseline(baseline, runs.map((r) => r.result), thresholds);
+      for (const v of comparison.verdicts) out(v.sentence);
+      const n = comparison.regressions.length;
+      out(n ? `${n} regression(s) in ${comparison.verdicts.length} metric(s): ${comparison.regressions.map((r) => r.key).join(', ')}` : `No regression in ${comparison.verdicts.length} metric(s).`);
+      if (values.markdown) {
+        // The summary of the (first) run with the gate's verdicts under it: what a CI job summary shows.
+        await writeFile(values.markdown, toMarkdown(runs[0]!.result, comparison));
+      }
+      return n ? EXIT.failed : EXIT.ok;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+      out(HELP);
+      return sub ? EXIT.ok : EXIT.badInput;
+    default:
+      throw new ConfigError(`unknown subcommand "baseline ${sub}"\n\n${HELP}`);
+  }
+}

@@ -1,0 +1,170 @@
+// luo-harness run: a suite of live-update scenarios into a results directory,
+// with a verdict fit for CI (exit code, JUnit, baseline gate).
+import { copyFile, mkdir } from 'node:fs/promises';
+import { hostname, release, availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { ConfigError, EXIT } from '../errors.ts';
+import { cacheRoot } from '../paths.ts';
+import { parse } from './args.ts';
+import { formatTable } from './table.ts';
+import { DEFAULT_SUITE, loadSuite } from '../scenario/suite.ts';
+import { SCENARIOS } from '../scenario/scenarios/index.ts';
+import { runScenario } from '../scenario/scenario.ts';
+import { resolveKernel } from '../scenario/live-vm.ts';
+import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
+import { overallVerdict, RESULT_SCHEMA, type RunResult, type ScenarioResult } from '../report/result.ts';
+import { writeReportFiles } from '../report/output.ts';
+import { compareToBaseline, readBaselineFile, type Comparison } from '../report/baseline.ts';
+import { parseShard, selectShard } from '../report/shard.ts';
+import { median, quantile } from '../report/stats.ts';
+import { sweepStaleMachines } from '../vm/sweep.ts';
+import { detectAccelerator } from '../vm/accel.ts';
+import { createProgress } from '../util/progress.ts';
+
+const HELP = `usage: luo-harness run [options]
+
+  --suite NAME|FILE     suites/NAME.json or a suite file (default: ${DEFAULT_SUITE})
+  --kernel RECIPE|KEY   kernel for scenarios that do not pin one (default: the suite's, else ${DEFAULT_RECIPE})
+  --to RECIPE           target kernel of upgrade scenarios (default: the suite's, else luo-7.3)
+  --scenarios a,b       run only these scenarios of the suite
+  --iterations N        live updates per scenario where it repeats (default 1)
+  --out DIR             results directory (default: results/<run id>)
+  --shard i/n           run shard i of n (a deterministic split of the suite)
+  --baseline FILE       compare blackout metrics with a baseline (\`luo-harness baseline save\`)
+  --threshold PCT       relative regression threshold for --baseline (default 10%)
+  --junit FILE          also write the JUnit XML here
+  --json                print results.json on stdout instead of the summary
+
+Exit codes: 0 passed, 1 failed or regressed, 2 bad input, 3 infrastructure error, 4 all skipped/unsupported.`;
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    suite: { type: 'string' },
+    kernel: { type: 'string' },
+    to: { type: 'string' },
+    scenarios: { type: 'string' },
+    iterations: { type: 'string' },
+    out: { type: 'string' },
+    shard: { type: 'string' },
+    baseline: { type: 'string' },
+    threshold: { type: 'string' },
+    junit: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  }, false);
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return EXIT.ok;
+  }
+  const suite = await loadSuite(values.suite ?? DEFAULT_SUITE);
+  const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
+  if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1)) throw new ConfigError(`--iterations must be a positive integer, got "${values.iterations}"`);
+  const threshold = parseThreshold(values.threshold);
+  let entries = suite.scenarios;
+  if (values.scenarios) {
+    const wanted = values.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = wanted.filter((w) => !entries.some((e) => e.name === w));
+    if (unknown.length) throw new ConfigError(`--scenarios names ${unknown.join(', ')}, not in suite ${suite.name} (${entries.map((e) => e.name).join(', ')})`);
+    entries = entries.filter((e) => wanted.includes(e.name));
+  }
+  if (values.shard) {
+    const names = selectShard(entries.map((e) => e.name), parseShard(values.shard));
+    entries = entries.filter((e) => names.includes(e.name));
+  }
+  const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
+
+  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
+  const out = resolve(values.out ?? join('results', runId));
+  await mkdir(out, { recursive: true });
+  await sweepStaleMachines(join(cacheRoot(), 'runs'));
+  const say = (m: string) => process.stderr.write(m + '\n');
+  say(`luo-harness run: suite ${suite.name}, ${entries.length} scenario(s), results in ${out}`);
+
+  const startedAt = new Date().toISOString();
+  const kernels: RunResult['kernels'] = {};
+  const results: ScenarioResult[] = [];
+  for (const entry of entries) {
+    const kernel = entry.kernel ?? values.kernel ?? suite.kernel ?? DEFAULT_RECIPE;
+    const to = entry.name === 'upgrade' ? (values.to ?? entry.to ?? 'luo-7.3') : entry.to;
+    const progress = createProgress(entry.name);
+    progress.phase(`running on ${kernel}${to ? ` -> ${to}` : ''}`);
+    const result = await runScenario(SCENARIOS[entry.name]!, {
+      kernel,
+      ...(to ? { to } : {}),
+      iterations: iterations ?? entry.iterations ?? 1,
+      ...(entry.params ? { params: entry.params } : {}),
+      dir: join(out, entry.name),
+      resultsDir: out,
+      log: (m) => progress.update(m),
+    });
+    progress.done(`${result.status}${result.reason ? `: ${result.reason}` : ''} (${(result.durationMs / 1000).toFixed(1)} s)`);
+    results.push(result);
+    for (const recipe of [kernel, to]) if (recipe && !kernels[recipe]) await recordKernel(kernels, recipe);
+  }
+
+  const accel = await detectAccelerator('auto').then((a) => a.accel, () => 'unknown');
+  const result: RunResult = {
+    schema: RESULT_SCHEMA,
+    runId,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    host: { hostname: hostname(), kernel: release(), cpus: availableParallelism() },
+    accelerator: accel,
+    qemuVersion: await execa('qemu-system-x86_64', ['--version']).then((r) => r.stdout.match(/version (\S+)/)?.[1] ?? 'unknown', () => 'absent'),
+    kernels,
+    scenarios: results,
+  };
+  const comparison: Comparison | undefined = baseline ? compareToBaseline(baseline, result, threshold ? { relative: threshold } : {}) : undefined;
+  const files = await writeReportFiles(out, result, { metricsFile: join(cacheRoot(), 'metrics.jsonl'), ...(comparison ? { comparison } : {}) });
+  if (values.junit) await copyFile(files.junit, values.junit);
+  const verdict = overallVerdict(result, comparison ? { regressions: comparison.regressions.map((r) => r.key) } : {});
+
+  if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else {
+    process.stdout.write(summaryTable(results) + '\n\n');
+    process.stdout.write(blackoutTable(results) + '\n\n');
+    for (const v of comparison?.regressions ?? []) process.stdout.write(`REGRESSION ${v.sentence}\n`);
+    process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
+  }
+  return verdict.exitCode;
+}
+
+function parseThreshold(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = text.match(/^(\d+(?:\.\d+)?)%?$/);
+  if (!m) throw new ConfigError(`--threshold must be a percentage like 10%, got "${text}"`);
+  return Number(m[1]) / 100;
+}
+
+async function recordKernel(kernels: RunResult['kernels'], recipe: string): Promise<void> {
+  try {
+    const a = await resolveKernel(recipe);
+    kernels[recipe] = { dir: a.dir, ...a.manifest, files: undefined } as unknown as Record<string, unknown>;
+  } catch {
+    // A kernel that failed to build is reported by its scenario.
+  }
+}
+
+function summaryTable(results: ScenarioResult[]): string {
+  return formatTable(
+    ['scenario', 'status', 'checks', 'time', 'reason'],
+    results.map((r) => [r.name, r.status.toUpperCase(), `${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length}`, `${(r.durationMs / 1000).toFixed(1)} s`, (r.reason ?? '').slice(0, 100)]),
+  );
+}
+
+/** Blackout per scenario: median total and phases over its live updates. */
+function blackoutTable(results: ScenarioResult[]): string {
+  const rows: string[][] = [];
+  for (const r of results) {
+    const timelines = r.iterations.map((i) => i.blackout).filter((b) => b !== undefined);
+    if (!timelines.length) continue;
+    const med = (xs: number[]) => median(xs).toFixed(0);
+    const phase = (name: string) => med(timelines.map((t) => t.phases.find((p) => p.name === name)?.ms ?? 0));
+    const totals = timelines.map((t) => t.totalMs);
+    rows.push([r.name, String(timelines.length), med(totals), quantile(totals, 0.95).toFixed(0), phase('shutdown'), phase('purgatory'), phase('kernel-boot'), phase('restore'), phase('service'), timelines[0]!.guestTscMs?.toFixed(0) ?? '-']);
+  }
+  if (!rows.length) return 'no live updates measured';
+  return 'blackout (ms, median over live updates; host clock)\n' + formatTable(['scenario', 'n', 'total', 'p95', 'shutdown', 'purgatory', 'kernel-boot', 'restore', 'service', 'guest TSC'], rows);
+}
+

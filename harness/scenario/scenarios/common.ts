@@ -1,0 +1,78 @@
+// Steps most scenarios share: boot a machine the runner will stop, check
+// that the kernel can live-update at all, and one verified live update.
+import type { ScenarioContext } from '../scenario.ts';
+import { boot, type BootOptions, type LiveUpdate, type LiveVm } from '../live-vm.ts';
+import type { PreservedMemfd } from '../agent-client.ts';
+import { TestFailure, Unsupported } from '../../errors.ts';
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cacheRoot } from '../../paths.ts';
+
+/** Boots `ctx.kernel` (or options.kernel) for a scenario; its console logs become the scenario's artifacts. */
+export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): Promise<LiveVm> {
+  const n = machines.get(ctx) ?? 0;
+  machines.set(ctx, n + 1);
+  const runDir = join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}-${ctx.name}-${n}`);
+  const saveLogs = async () => {
+    await mkdir(ctx.dir, { recursive: true });
+    for (const f of (await readdir(runDir).catch(() => [] as string[])).filter((f) => /^console.*\.log$|^qemu-stderr\.log$/.test(f)).sort()) {
+      const dest = join(ctx.dir, `vm${n}-${f}`);
+      await copyFile(join(runDir, f), dest);
+      if (f.startsWith('console-boot')) ctx.artifact(`vm${n} ${f.replace(/\.log$/, '').replace('console-boot', 'console, boot ')}`, dest);
+    }
+    await rm(runDir, { recursive: true, force: true });
+  };
+  let vm: LiveVm;
+  try {
+    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, ...options });
+  } catch (error) {
+    await saveLogs();
+    throw error;
+  }
+  ctx.own({
+    stop: async () => {
+      await vm.stop();
+      await saveLogs();
+    },
+  });
+  return vm;
+}
+
+const machines = new WeakMap<object, number>();
+
+/** A kernel without /dev/liveupdate makes the scenario unsupported (never a pass), with the reason. */
+export async function requireLiveUpdate(ctx: ScenarioContext<any>, vm: LiveVm): Promise<void> {
+  await ctx.check('/dev/liveupdate is present and the agent holds it', async () => {
+    const s = await vm.agent.status();
+    if (!s.liveupdate.present || !s.liveupdate.open) {
+      const why = s.liveupdate.error ? `${s.liveupdate.error.op}: ${s.liveupdate.error.errno_name} (${s.liveupdate.error.message})` : 'the agent could not open it';
+      throw new Unsupported(`no /dev/liveupdate on ${vm.kernel.manifest.recipe} (${vm.kernel.manifest.release}): ${why}`);
+    }
+  });
+}
+
+/** kexec, then verify every memfd fully; records the iteration with its blackout. */
+export async function liveUpdateAndVerify(
+  ctx: ScenarioContext<any>,
+  vm: LiveVm,
+  label: string,
+  memfds: PreservedMemfd[],
+  metrics: Record<string, number> = {},
+  options: Parameters<LiveVm['liveUpdate']>[0] = {},
+): Promise<LiveUpdate> {
+  const lu = await ctx.check(`${label}: kexec ${vm.kernel.manifest.recipe} -> ${options.to ? String(typeof options.to === 'string' ? options.to : options.to.manifest.recipe) : 'same kernel'}`, () => vm.liveUpdate(options));
+  const started = performance.now();
+  await ctx.check(`${label}: ${memfds.length} memfd(s) intact after the kexec`, async () => {
+    for (const m of memfds) await vm.agent.verify(m);
+  });
+  const verifyMs = Math.round(performance.now() - started);
+  if (lu.blackout.agreement && !lu.blackout.agreement.ok) {
+    ctx.log(`${label}: host and guest clocks disagree on freeze -> restored by ${lu.blackout.agreement.deltaMs} ms (host ${lu.blackout.phases.slice(0, 4).reduce((a, p) => a + p.ms, 0)} ms, guest TSC ${lu.blackout.guestTscMs} ms)`);
+  }
+  ctx.iteration({ blackout: lu.blackout, metrics: { verifyMs, ...metrics } });
+  return lu;
+}
+
+export function expect(condition: boolean, message: string): void {
+  if (!condition) throw new TestFailure(message);
+}

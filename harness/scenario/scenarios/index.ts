@@ -1,0 +1,14 @@
+// Every scenario the harness ships, by name.
+import type { ScenarioDefinition } from '../scenario.ts';
+import { memfdBasic } from './memfd-basic.ts';
+import { memfdSizes } from './memfd-sizes.ts';
+import { multiSession } from './multi-session.ts';
+import { upgrade } from './upgrade.ts';
+import { iommufdVfio } from './iommufd-vfio.ts';
+import { unpreserveOnClose } from './unpreserve-on-close.ts';
+import { negativeControl } from './negative-control.ts';
+import { cycles } from './cycles.ts';
+
+export const SCENARIOS: Record<string, ScenarioDefinition<any>> = Object.fromEntries(
+  [memfdBasic, memfdSizes, multiSession, upgrade, iommufdVfio, unpreserveOnClose, negativeControl, cycles].map((s) => [s.name, s]),
+);
