@@ -46,6 +46,10 @@ export function parseThresholdFor(items: readonly string[]): Record<string, Metr
 
 export async function baselineCommand(argv: string[], out: (s: string) => void = print): Promise<number> {
   const [sub, ...args] = argv;
+  if (args.includes('--help') || args.includes('-h')) {
+    out(HELP);
+    return EXIT.ok;
+  }
   switch (sub) {
     case 'save': {
       const { values, positionals } = parse(args, { out: { type: 'string' } });

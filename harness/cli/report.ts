@@ -70,11 +70,11 @@ export function rebaseArtifacts(result: RunResult, fromDir: string, toDir: strin
 }
 
 export async function reportCommand(argv: string[], out: (s: string) => void = print): Promise<number> {
-  if (argv[0] === 'merge') return mergeCommand(argv.slice(1), out);
-  if (argv[0] === '--help' || argv[0] === '-h') {
+  if (argv.includes('--help') || argv.includes('-h')) {
     out(HELP);
     return EXIT.ok;
   }
+  if (argv[0] === 'merge') return mergeCommand(argv.slice(1), out);
   const { values, positionals } = parse(argv, { out: { type: 'string' }, history: { type: 'string' }, markdown: { type: 'string' } });
   if (positionals.length === 0) throw new ConfigError(`report needs a results directory\n\n${HELP}`);
   if (positionals.length > 2) {

@@ -1,6 +1,6 @@
 // report.html: one self-contained page (inline CSS and SVG, no script, no
 // network) that a CI artifact viewer or a browser on a laptop opens as is.
-import type { Comparison } from './baseline.ts';
+import type { Comparison, MetricVerdict } from './baseline.ts';
 import type { MetricsRow } from './history.ts';
 import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, type RunResult, type ScenarioResult, type Status } from './result.ts';
 import { median, p95 } from './stats.ts';
@@ -51,6 +51,13 @@ a { color: #0969da; }
 .improvement { color: #1a7f37; }
 .delta-up { color: #cf222e; } .delta-down { color: #1a7f37; }
 svg { display: block; margin: 6px 0; }
+details { margin-top: 10px; }
+.scroll { overflow-x: auto; }
+table.gate { font-size: 12.5px; }
+table.gate td:nth-child(2) { white-space: nowrap; }
+table.gate th, table.gate td { padding: 5px 6px; }
+table.gate code { font-size: 12px; }
+.card > :last-child { margin-bottom: 0; }
 footer { margin-top: 40px; color: #8c959f; font-size: 12px; }
 `;
 
@@ -90,7 +97,8 @@ function phaseChart(result: RunResult): string {
       rows.push({
         label: `${s.name} #${it.index}`,
         segments: BLACKOUT_PHASES.map((p) => ({ name: p, value: it.blackout!.phases.find((x) => x.name === p)?.ms ?? 0 })),
-        note: ms(it.blackout.totalMs),
+        // A failed iteration's timing is not comparable: say so next to its bar.
+        note: ms(it.blackout.totalMs) + (it.status === 'pass' ? '' : ` (${it.status})`),
       });
     }
   }
@@ -204,17 +212,55 @@ function comparisonSection(result: RunResult, previous: RunResult): string {
   );
 }
 
+const VERDICT_LABEL: Record<MetricVerdict['kind'], string> = {
+  regression: 'REGRESSION',
+  improvement: 'improvement',
+  unchanged: 'ok',
+  'insufficient-samples': 'few samples',
+  'missing-baseline': 'new',
+  'missing-current': 'missing',
+};
+
+/** One row per metric; the gate's full sentence is the row's tooltip, the cells hold its figures. */
+function verdictRows(list: readonly MetricVerdict[]): string {
+  const num = (x: number | undefined, key: string) => (x === undefined ? '—' : /Ms$/.test(key) ? ms(x) : String(Number(x.toPrecision(4))));
+  const rows = list.map((v) => {
+    const cls = v.kind === 'regression' ? 'regression' : v.kind === 'improvement' ? 'improvement' : '';
+    const rel = v.relativeDiff;
+    const change = rel === undefined || !Number.isFinite(rel) ? '—' : (rel >= 0 ? '+' : '') + (rel * 100).toFixed(1) + '%';
+    const ci = v.ci ? `[${num(v.ci.low, v.key)}, ${num(v.ci.high, v.key)}]`.replace(/ ms,/, ',') : '—';
+    return (
+      `<tr title="${escapeAttr(v.sentence)}"><td><code>${h(v.key)}</code></td><td class="${cls}">${VERDICT_LABEL[v.kind]}</td>` +
+      `<td class="num">${num(v.baseline?.median, v.key)}${v.baseline ? ` <span class="reason">n=${v.baseline.n}</span>` : ''}</td>` +
+      `<td class="num">${num(v.current?.median, v.key)}${v.current ? ` <span class="reason">n=${v.current.n}</span>` : ''}</td>` +
+      `<td class="num ${cls}">${change}</td><td class="num">${(v.threshold.relative * 100).toFixed(0)}%</td>` +
+      `<td class="num">${ci}</td><td class="num">${v.p === undefined ? '—' : v.p.toPrecision(2)}</td></tr>`
+    );
+  });
+  return (
+    '<div class="scroll"><table class="gate"><thead><tr><th>Metric</th><th>Verdict</th><th class="num">Baseline median</th><th class="num">Current median</th><th class="num">Change</th>' +
+    `<th class="num">Threshold</th><th class="num">CI of the difference</th><th class="num">p</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>`
+  );
+}
+
 function baselineSection(c: Comparison): string {
   const rank: Record<string, number> = { regression: 0, 'missing-current': 1, improvement: 2, 'insufficient-samples': 3, 'missing-baseline': 4, unchanged: 5 };
   const sorted = [...c.verdicts].sort((a, b) => rank[a.kind]! - rank[b.kind]! || (a.key < b.key ? -1 : 1));
-  const li = (v: (typeof sorted)[number]) => `<li class="${v.kind === 'regression' ? 'regression' : v.kind === 'improvement' ? 'improvement' : ''}">${h(v.sentence)}</li>`;
   const notable = sorted.filter((v) => v.kind !== 'unchanged');
   const quiet = sorted.filter((v) => v.kind === 'unchanged');
   return (
-    `<p>${c.regressions.length} regression(s) in ${c.verdicts.length} metric(s).</p>` +
-    (notable.length ? `<ul>${notable.map(li).join('')}</ul>` : '') +
-    (quiet.length ? `<details><summary>${quiet.length} metric(s) unchanged</summary><ul>${quiet.map(li).join('')}</ul></details>` : '')
+    `<p>${c.regressions.length} regression(s) in ${c.verdicts.length} metric(s). <span class="reason">Hover a row for the gate's full sentence; see docs/baseline.md for how it decides.</span></p>` +
+    (notable.length ? verdictRows(notable) : '') +
+    (quiet.length ? `<details><summary>${quiet.length} metric(s) unchanged</summary>${verdictRows(quiet)}</details>` : '')
   );
+}
+
+/** `memfdSizeBytes=67108864 (64 MiB)`: byte counts are unreadable raw. */
+function paramText(key: string, value: unknown): string {
+  const raw = `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+  if (typeof value !== 'number' || !/bytes/i.test(key) || value < 1024) return raw;
+  const [unit, div] = value >= 2 ** 30 ? ['GiB', 2 ** 30] : value >= 2 ** 20 ? ['MiB', 2 ** 20] : ['KiB', 1024];
+  return `${raw} (${Number((value / div).toFixed(1))} ${unit})`;
 }
 
 function scenarioDetail(s: ScenarioResult): string {
@@ -241,7 +287,9 @@ function scenarioDetail(s: ScenarioResult): string {
       '</tbody></table>'
     : '';
   const logs = s.artifacts.length ? `<p class="meta">Console logs: ${s.artifacts.map((a) => `<a href="${escapeAttr(a.path)}">${h(a.name)}</a>`).join(' · ')}</p>` : '';
-  const params = s.params && Object.keys(s.params).length ? `<p class="meta">Parameters: <code>${h(JSON.stringify(s.params))}</code></p>` : '';
+  const params = s.params && Object.keys(s.params).length
+    ? `<p class="meta">Parameters: ${Object.entries(s.params).map(([k, v]) => `<code>${h(paramText(k, v))}</code>`).join(' ')}</p>`
+    : '';
   return (
     `<div class="card" id="${anchor(s.name)}"><h3>${h(s.name)} ${badge(s.status)}</h3>` +
     (s.reason ? `<p class="reason">${h(s.reason)}</p>` : '') +

@@ -8,7 +8,6 @@ import { parseRecipe } from '../../harness/kernel/recipe.ts';
 import { artifactPath } from '../../harness/kernel/artifact.ts';
 import { verifyFiles } from '../../harness/kernel/store.ts';
 import { ConfigError } from '../../harness/errors.ts';
-import { repoRoot } from '../../harness/paths.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'e2e-kernel-'));
 const recipeFile = (name: string) => join(scratch, `${name}.json`);

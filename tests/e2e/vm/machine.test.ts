@@ -1,4 +1,5 @@
-// Real QEMU, real kernel: set LUO_E2E_KERNEL to a bzImage (LUO config) to run.
+// Real QEMU, real kernel: the luo-7.2 recipe's bzImage (built into the cache
+// on first use), or the bzImage LUO_E2E_KERNEL points at.
 import test from 'ava';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,8 +11,10 @@ import { KernelFault } from '../../../harness/errors.ts';
 import { Machine } from '../../../harness/vm/machine.ts';
 import { freeLoopbackPort } from '../../../harness/vm/ports.ts';
 import { buildTinyInitramfs, missingTools } from './tiny-initramfs.ts';
+import { buildKernel } from '../../../harness/kernel/pipeline.ts';
+import { artifactPath } from '../../../harness/kernel/artifact.ts';
 
-const kernel = process.env.LUO_E2E_KERNEL;
+const kernel = process.env.LUO_E2E_KERNEL ?? artifactPath(await buildKernel('luo-7.2', { quiet: true }), 'bzImage');
 const work = mkdtempSync(join(tmpdir(), 'luo-vm-e2e-'));
 let initrd = '';
 const skipReason = kernel

@@ -1,0 +1,26 @@
+// Results directories on disk, as `luo-harness run` leaves them, from synthetic results.
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { writeReportFiles } from '../../../harness/report/output.ts';
+import type { RunResult } from '../../../harness/report/result.ts';
+
+export const scratch = (prefix: string) => mkdtemp(join(tmpdir(), `luo-cli-${prefix}-`));
+
+/** Write results.json & co. plus a console log file for every artifact; returns the directory. */
+export async function writeResultsDir(dir: string, result: RunResult): Promise<string> {
+  await writeReportFiles(dir, result);
+  for (const s of result.scenarios) {
+    for (const a of s.artifacts) {
+      await mkdir(dirname(join(dir, a.path)), { recursive: true });
+      await writeFile(join(dir, a.path), `console of ${s.name} ${a.name}\n`);
+    }
+  }
+  return dir;
+}
+
+/** Collects what a command prints. */
+export function capture(): { out: (s: string) => void; lines: string[] } {
+  const lines: string[] = [];
+  return { out: (s) => lines.push(...s.split('\n')), lines };
+}
