@@ -1,0 +1,283 @@
+// Which of the kernel's liveupdate selftests to run on a kernel, in which boot,
+// with which guest command lines. Pure logic: the facts about the tests come
+// from SelftestBuild (learned from their sources, see kernel/selftests.ts).
+//
+// Batching is possible: a staged test's stage 1 closes /dev/liveupdate before
+// it forks the child that holds its sessions, so the next test's stage 1 can
+// open the device in the same boot. Verified under TCG on 7.2.13: the stage 1
+// of all four staged tests in one boot, one kexec, the four stage 2 passed.
+// What does stop two tests sharing a kexec is a session-name clash: creating a
+// session whose name is already in the outgoing list fails with EEXIST
+// ("Bail out! ... luo_create_session for state tracking (errno: File exists)").
+// Tests that cannot share go to later rounds, chained on the same machine:
+// boot 1 runs round 1's stage 1, each later boot runs the previous round's
+// stage 2 and then the next round's stage 1, so N rounds cost N kexecs and one
+// cold boot. Stage 2 must come first in a boot: a stage 1 whose state session
+// is still in the incoming list would take itself for stage 2.
+import { ConfigError } from '../errors.ts';
+import type { SelftestBuild, SelftestInfo } from '../kernel/selftests.ts';
+
+export const DEFAULT_GUEST_SELFTEST_DIR = '/opt/selftests';
+
+/** Printed by every 7.2/7.3 stage 1 once the forked child holds the sessions. */
+export const STAGE1_READY_LINE = '[STAGE 1] You may now perform kexec reboot.';
+/** Printed by every 7.2/7.3 stage 2 that verified everything (7.3's vmtest.sh greps for it). */
+export const STAGE2_PASS_PATTERN = /TEST PASSED/;
+
+/** kselftest exit codes (kselftest.h). */
+export const KSFT = { pass: 0, fail: 1, xfail: 2, xpass: 3, skip: 4 } as const;
+
+export interface KselftestSelection {
+  /** Names from --tests; undefined runs them all. */
+  tests?: readonly string[];
+  /** false (--no-batch): every staged test gets a kexec of its own. Default true. */
+  batch?: boolean;
+  /** Skip everything when the kernel lacks an option of the selftests' `config`, as vmtest.sh does. Default false: warn. */
+  strictConfig?: boolean;
+  /** Where the binaries are in the guest. */
+  guestDir?: string;
+}
+
+export interface GuestCommand {
+  test: string;
+  /** null for a test without stages. */
+  stage: 1 | 2 | null;
+  argv: string[];
+  /** argv as one shell command line. */
+  shell: string;
+  /**
+   * Run in the foreground and wait for the exit: stage 1 returns by itself once
+   * its forked, setsid()'d child holds the session fds (no `setsid ... &`).
+   */
+  foreground: true;
+  /** A line the output carries when all went well (informational; the exit code decides). */
+  successLine?: string;
+}
+
+export interface KexecRound {
+  tests: string[];
+  /** Why these tests share this kexec, or why a test has one of its own. */
+  reason: string;
+}
+
+export interface BootStep {
+  /** 1 is the cold boot; boot n+1 follows the n-th kexec. */
+  boot: number;
+  /** In order: direct tests (boot 1 only), stage 2 of the previous round, stage 1 of this boot's round. */
+  commands: GuestCommand[];
+  /** Whether a kexec (kexec_file_load of the same kernel, reboot(KEXEC)) follows the commands. */
+  kexecAfter: boolean;
+}
+
+export interface KselftestPlan {
+  skipped: { test: string; reason: string }[];
+  /** Tests without stages; they run in boot 1 before any stage 1, while LUO state is clean. */
+  direct: string[];
+  rounds: KexecRound[];
+  /** Tests that got a round of their own, and why. */
+  alone: { test: string; reason: string }[];
+  boots: BootStep[];
+  /** Things the guest must guarantee for the plan to mean anything. */
+  preconditions: string[];
+  warnings: string[];
+}
+
+export const PRECONDITION_DEVICE_FREE =
+  'nothing else may hold /dev/liveupdate while a selftest runs (one opener at a time): the luo-agent daemon opens it at start and keeps it, ' +
+  'so run the selftests in a guest where the agent is not running; otherwise every staged test exits 4 ("Failed to open /dev/liveupdate") ' +
+  'and liveupdate fails basic_open_close';
+export const PRECONDITION_DIRECT_KEXEC =
+  'kexec with reboot(LINUX_REBOOT_CMD_KEXEC) straight away (kexec_file_load, then `kexec -e` or the equivalent syscall), not through an init shutdown: ' +
+  'the stage-1 children hold the sessions and must be alive at the kexec';
+export const PRECONDITION_NO_STAGE_PROBING =
+  'never run a stage to find out which stage the machine is in: the test claims its state session to check, and exiting on a mismatch finishes that session, destroying the handed-over state';
+
+const shellQuote = (s: string) => (/^[A-Za-z0-9_./=:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+function command(t: SelftestInfo, stage: 1 | 2 | null, guestDir: string): GuestCommand {
+  const args = stage === null ? [] : (t.stageArgs ?? ['-s', 'N']).map((a) => (a === 'N' ? String(stage) : a));
+  const argv = [`${guestDir.replace(/\/+$/, '')}/${t.binary}`, ...args];
+  const successLine = stage === 1 ? STAGE1_READY_LINE : stage === 2 ? 'TEST PASSED' : undefined;
+  return { test: t.name, stage, argv, shell: argv.map(shellQuote).join(' '), foreground: true, ...(successLine ? { successLine } : {}) };
+}
+
+function selectTests(build: SelftestBuild, wanted: readonly string[] | undefined): SelftestInfo[] {
+  if (wanted === undefined) return build.tests;
+  const names = [...new Set(wanted.map((w) => w.trim()).filter(Boolean))];
+  if (names.length === 0) throw new ConfigError('--tests names no test');
+  const known = new Set(build.tests.map((t) => t.name));
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `unknown selftest${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; this kernel's liveupdate selftests are: ${[...known].join(', ')}`,
+    );
+  }
+  return build.tests.filter((t) => names.includes(t.name));
+}
+
+const CONVERSION = /%[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|z)?([diuxXs])/g;
+const CONVERSION_TEXT: Record<string, string> = { d: '-?\\d+', i: '-?\\d+', u: '\\d+', x: '[0-9a-f]+', X: '[0-9A-F]+', s: '.*' };
+
+/** A printf-style session name (`many-test-%d`) as a regular expression. */
+function nameRegex(name: string): RegExp {
+  let out = '';
+  let last = 0;
+  for (const m of name.matchAll(CONVERSION)) {
+    out += name.slice(last, m.index).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + CONVERSION_TEXT[m[1]!];
+    last = m.index! + m[0].length;
+  }
+  return new RegExp(`^${out}${name.slice(last).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+}
+const isPattern = (n: string) => new RegExp(CONVERSION.source).test(n);
+
+/** The literal text before the first and after the last conversion. */
+function fixedEnds(pattern: string): [string, string] {
+  const ms = [...pattern.matchAll(CONVERSION)];
+  const lastEnd = ms.at(-1)!.index! + ms.at(-1)![0].length;
+  return [pattern.slice(0, ms[0]!.index), pattern.slice(lastEnd)];
+}
+
+/** The first pair of session names that could be the same session, if any. */
+export function sessionClash(a: readonly string[], b: readonly string[]): [string, string] | null {
+  for (const x of a) {
+    for (const y of b) {
+      if (x === y) return [x, y];
+      if (isPattern(x) && !isPattern(y) && nameRegex(x).test(y)) return [x, y];
+      if (isPattern(y) && !isPattern(x) && nameRegex(y).test(x)) return [x, y];
+      // Two patterns: compare their fixed text; overlapping prefixes and suffixes could meet.
+      if (isPattern(x) && isPattern(y)) {
+        const [px, sx] = fixedEnds(x);
+        const [py, sy] = fixedEnds(y);
+        if ((px.startsWith(py) || py.startsWith(px)) && (sx.endsWith(sy) || sy.endsWith(sx))) return [x, y];
+      }
+    }
+  }
+  return null;
+}
+
+function missingCapabilities(t: SelftestInfo, caps: Record<string, boolean>): string[] {
+  return t.requires.filter((opt) => caps[opt] === false);
+}
+
+export function planKselftests(build: SelftestBuild, capabilities: Record<string, boolean>, selection: KselftestSelection = {}): KselftestPlan {
+  const guestDir = selection.guestDir ?? DEFAULT_GUEST_SELFTEST_DIR;
+  const selected = selectTests(build, selection.tests);
+  const skipped: KselftestPlan['skipped'] = [];
+  const warnings: string[] = [];
+
+  // The selftests' `config` is a whole-directory fragment (it also asks for
+  // debug and test-only options no test needs), so by default a miss warns.
+  const configMisses = Object.entries(build.configRequirements)
+    .filter(([opt, val]) => (val === 'y' || val === 'm') && capabilities[opt] === false)
+    .map(([opt, val]) => `CONFIG_${opt}=${val}`);
+  for (const miss of configMisses) {
+    if (!selection.strictConfig) warnings.push(`the selftests' config asks for ${miss}, which this kernel lacks; no test needs it to run`);
+  }
+  const unrecorded = [...new Set(selected.flatMap((t) => t.requires))].filter((opt) => capabilities[opt] === undefined);
+  if (unrecorded.length > 0) warnings.push(`the artifact does not record ${unrecorded.map((o) => `CONFIG_${o}`).join(', ')}; tests needing them were not skipped`);
+
+  const runnable: SelftestInfo[] = [];
+  for (const t of selected) {
+    const missing = missingCapabilities(t, capabilities);
+    if (missing.length > 0) {
+      skipped.push({ test: t.name, reason: `needs ${missing.map((m) => `CONFIG_${m}`).join(', ')}, which this kernel lacks` });
+    } else if (selection.strictConfig && configMisses.length > 0) {
+      skipped.push({ test: t.name, reason: `the selftests' config asks for ${configMisses.join(', ')}, which this kernel lacks (strict config)` });
+    } else runnable.push(t);
+  }
+
+  const direct = runnable.filter((t) => !t.staged);
+  const staged = runnable.filter((t) => t.staged);
+  // First fit: a staged test joins the first open round none of whose tests
+  // shares a session name with it; a closed round takes nobody else.
+  const groups: { tests: SelftestInfo[]; closedBecause?: string; notes: string[] }[] = [];
+  for (const t of staged) {
+    const closedBecause =
+      selection.batch === false
+        ? 'batching is off (--no-batch)'
+        : t.sessions === null
+          ? 'its session names could not be learned from its source, so sharing a kexec might clash'
+          : undefined;
+    if (closedBecause) {
+      groups.push({ tests: [t], closedBecause, notes: [] });
+      continue;
+    }
+    const clashes: string[] = [];
+    let home: (typeof groups)[number] | undefined;
+    for (const g of groups) {
+      if (g.closedBecause) continue;
+      const hit = g.tests.map((o) => [o.name, sessionClash(t.sessions!, o.sessions!)] as const).find(([, c]) => c !== null);
+      if (!hit) {
+        home = g;
+        break;
+      }
+      const [x, y] = hit[1]!;
+      clashes.push(`${hit[0]} (session ${x === y ? `'${x}'` : `'${x}' vs '${y}'`})`);
+    }
+    const note = clashes.length > 0 ? [`${t.name} clashes with ${clashes.join(', ')}: creating a session name that exists fails with EEXIST`] : [];
+    if (home) {
+      home.tests.push(t);
+      home.notes.push(...note);
+    } else groups.push({ tests: [t], notes: note });
+  }
+
+  const rounds: KexecRound[] = groups.map((g) => {
+    const names = g.tests.map((t) => t.name);
+    const why = g.closedBecause
+      ? `${names[0]} alone: ${g.closedBecause}`
+      : g.tests.length > 1
+        ? `${names.join(', ')} share one kexec: each stage 1 releases /dev/liveupdate before its child holds the sessions, and their session names are disjoint`
+        : `${names[0]} is the only staged test of this round`;
+    return { tests: names, reason: [why, ...g.notes].join('; ') };
+  });
+  const alone = groups
+    .filter((g) => g.tests.length === 1 && (g.closedBecause || g.notes.length > 0) && staged.length > 1)
+    .map((g) => ({ test: g.tests[0]!.name, reason: g.closedBecause ?? g.notes.join('; ') }));
+
+  const boots: BootStep[] = [];
+  const directCmds = direct.map((t) => command(t, null, guestDir));
+  if (rounds.length === 0) {
+    if (directCmds.length > 0) boots.push({ boot: 1, commands: directCmds, kexecAfter: false });
+  } else {
+    for (let i = 0; i <= rounds.length; i++) {
+      const commands = [
+        ...(i === 0 ? directCmds : []),
+        ...(i > 0 ? groups[i - 1]!.tests.map((t) => command(t, 2, guestDir)) : []),
+        ...(i < groups.length ? groups[i]!.tests.map((t) => command(t, 1, guestDir)) : []),
+      ];
+      boots.push({ boot: i + 1, commands, kexecAfter: i < rounds.length });
+    }
+  }
+
+  return {
+    skipped,
+    direct: direct.map((t) => t.name),
+    rounds,
+    alone,
+    boots,
+    preconditions: boots.length === 0 ? [] : [PRECONDITION_DEVICE_FREE, ...(groups.length > 0 ? [PRECONDITION_DIRECT_KEXEC, PRECONDITION_NO_STAGE_PROBING] : [])],
+    warnings,
+  };
+}
+
+export type SelftestVerdict = { status: 'pass' | 'fail' | 'skip'; reason: string };
+
+/** Reads one guest command's outcome: kselftest exit codes, with the test's own message as the reason. */
+export function classifySelftestRun(cmd: GuestCommand, exitCode: number | null, output: string): SelftestVerdict {
+  const what = cmd.stage === null ? cmd.test : `${cmd.test} stage ${cmd.stage}`;
+  const bail = /Bail out!\s*(.*)/.exec(output)?.[1]?.trim();
+  const skipMsg = /#\s*SKIP\s+(.*)/.exec(output)?.[1]?.trim();
+  if (exitCode === KSFT.pass) {
+    // The exit code decides; a missing usual line is worth saying (a newer test may word it differently).
+    if (cmd.stage === 1 && !output.includes(STAGE1_READY_LINE)) {
+      return { status: 'pass', reason: `${what} exited 0 (it did not print "${STAGE1_READY_LINE}")` };
+    }
+    if (cmd.stage === 2 && !STAGE2_PASS_PATTERN.test(output)) {
+      return { status: 'pass', reason: `${what} exited 0 (it did not print "TEST PASSED")` };
+    }
+    return { status: 'pass', reason: `${what} passed` };
+  }
+  if (exitCode === KSFT.skip) return { status: 'skip', reason: `${what} skipped: ${skipMsg ?? 'no reason given'}` };
+  if (exitCode === null) return { status: 'fail', reason: `${what} was killed by a signal` };
+  return { status: 'fail', reason: `${what} failed (exit ${exitCode})${bail ? `: ${bail}` : ''}` };
+}
