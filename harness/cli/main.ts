@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   kernel: { summary: 'build, list, show, export or fetch LUO kernels', load: async () => (await import('./kernel.ts')).kernelCommand },
   report: { summary: 'render report.html from results, compare two runs, merge shards', load: async () => (await import('./report.ts')).reportCommand },
   baseline: { summary: 'save a baseline, or gate a run against one (exit 1 on regression)', load: async () => (await import('./baseline.ts')).baselineCommand },
+  boot: { summary: 'boot a kernel in QEMU with devices and run a command (or a shell) over SSH', load: async () => (await import('./boot.ts')).bootCommand },
   run: { summary: 'run a suite of live-update scenarios (default: the default suite on luo-7.2)', load: async () => (await import('./run.ts')).runCommand },
   doctor: { summary: 'check the host: tools, versions, disk, accelerator', load: async () => (await import('./doctor.ts')).doctorCommand },
 };

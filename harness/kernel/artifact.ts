@@ -54,6 +54,8 @@ export interface KernelManifest {
   /** sha256 of every file of the artifact other than manifest.json, by relative path. */
   files: Record<string, string>;
   capabilities: Record<Capability, boolean>;
+  /** The kernel's own liveupdate selftests, built from the same tree into selftests/ (or why they could not be). */
+  selftests?: { tests: string[] } | { error: string };
 }
 
 /** Relative paths inside an artifact directory. */
@@ -61,6 +63,7 @@ export const ARTIFACT_FILES = {
   bzImage: 'bzImage',
   config: 'config',
   headers: 'headers', // the `make headers_install` tree: headers/include/linux/...
+  selftests: 'selftests', // static liveupdate selftests and selftests.json
   manifest: 'manifest.json',
 } as const;
 

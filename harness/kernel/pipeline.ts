@@ -13,10 +13,11 @@ import { preparePatchedTree } from './tree.ts';
 import { capabilitiesOf, mergeRequests, parseKconfig } from './kconfig.ts';
 import { compile, configure, openLog, type BuildContext } from './build.ts';
 import { hasCcache, toolchainVersions } from './toolchain.ts';
+import { buildSelftests } from './selftests.ts';
 import { digestFiles, lookupKey, publish, recordName, stagingDir } from './store.ts';
 
 /** Bump when the way a kernel is built changes, so old cache entries are not reused. */
-const PIPELINE_VERSION = 1;
+const PIPELINE_VERSION = 2;
 
 export interface BuildOptions {
   cache?: string;
@@ -109,6 +110,21 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   try {
     const config = await configure(ctx, log, recipe.config.base, requests);
     const release = await compile(ctx, log, join(staging, ARTIFACT_FILES.headers));
+    say('building selftests');
+    const selftests = await buildSelftests({
+      tree,
+      headersDir: join(staging, ARTIFACT_FILES.headers),
+      outDir: join(staging, ARTIFACT_FILES.selftests),
+      log: (line) => log.write(line + '\n'),
+    }).then(
+      (b) => ({ tests: b.tests.map((t) => t.name) }),
+      // A kernel whose selftests do not build is still a kernel: say why in the manifest.
+      async (e: Error) => {
+        await rm(join(staging, ARTIFACT_FILES.selftests), { recursive: true, force: true });
+        log.write(`selftests: ${e.message}\n`);
+        return { error: e.message };
+      },
+    );
     await new Promise((r) => log.end(r));
     say('publishing');
     await copyFile(join(buildDir, 'arch', 'x86', 'boot', 'bzImage'), join(staging, ARTIFACT_FILES.bzImage));
@@ -127,6 +143,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
       builtAt: new Date().toISOString(),
       files: await digestFiles(staging),
       capabilities: capabilitiesOf(config),
+      selftests,
     };
     await writeFile(join(staging, ARTIFACT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     const artifact = await publish(cache, staging, key);

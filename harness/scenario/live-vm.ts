@@ -31,6 +31,8 @@ export interface BootOptions {
   cmdline?: string[];
   /** Where the machine's files go (console logs, keys, initrd). Default: a new directory under the cache's runs/. */
   runDir?: string;
+  /** More host directories for the guest: each is mounted read-only at `mount`. */
+  shares?: { hostPath: string; tag: string; mount: string }[];
   /** Bind the emulated devices to vfio-pci once SSH is up (default true). */
   bindVfio?: boolean;
   /** Deadline for boot to SSH (default 180 s: TCG on a busy host is slow). */
@@ -73,13 +75,14 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   const { initrd, keys } = await prepareRunInitrd(image, runDir);
   await copyFile(initrd, join(runDir, KEXEC_TAG, 'initrd'));
 
-  const cmdline = [...kernel.manifest.cmdline, ...(options.cmdline ?? []), `luo_harness.share=${KEXEC_TAG}:${KEXEC_MOUNT}`, 'luo_harness.boot=0'];
+  const shares = [{ hostPath: join(runDir, KEXEC_TAG), tag: KEXEC_TAG, mount: KEXEC_MOUNT }, ...(options.shares ?? [])];
+  const cmdline = [...kernel.manifest.cmdline, ...(options.cmdline ?? []), ...shares.map((s) => `luo_harness.share=${s.tag}:${s.mount}`), 'luo_harness.boot=0'];
   const machine = new Machine({
     kernel: artifactPath(kernel, 'bzImage'),
     initrd,
     cmdline,
     runDir,
-    shares: [{ hostPath: join(runDir, KEXEC_TAG), tag: KEXEC_TAG }],
+    shares: shares.map(({ hostPath, tag }) => ({ hostPath, tag })),
     ...(options.devices ? { devices: options.devices } : {}),
     ...(options.iommu ? { iommu: options.iommu } : {}),
     ...(options.accel ? { accel: options.accel } : {}),
@@ -153,7 +156,16 @@ export class LiveVm implements AsyncDisposable {
    * kexec_file_load, wait for the new kernel's agent and sshd, reconnect,
    * and return the blackout timeline.
    */
-  async liveUpdate(options: { to?: string | KernelArtifact; deadlineMs?: number; rebindVfio?: boolean; cmdline?: string[] } = {}): Promise<LiveUpdate> {
+  async liveUpdate(
+    options: {
+      to?: string | KernelArtifact;
+      deadlineMs?: number;
+      rebindVfio?: boolean;
+      cmdline?: string[];
+      /** Expect the agent to restore a plan (default); false when other programs hold the sessions. */
+      agentRestores?: boolean;
+    } = {},
+  ): Promise<LiveUpdate> {
     const target = options.to ? await resolveKernel(options.to) : this.kernel;
     const deadlineMs = options.deadlineMs ?? 180_000;
     const fromBoot = this.#boot;
@@ -163,7 +175,7 @@ export class LiveVm implements AsyncDisposable {
     const cmdline = [this.#cmdlineFor(target, toBoot), ...(options.cmdline ?? [])].join(' ');
     await this.agent.call('kexec-load', { kernel: `${KEXEC_MOUNT}/${image}`, initrd: `${KEXEC_MOUNT}/initrd`, cmdline });
 
-    const restored = this.console.waitForMarker('agent-restored', { deadlineMs, boot: toBoot });
+    const restored = this.console.waitForMarker(options.agentRestores === false ? 'agent-ready' : 'agent-restored', { deadlineMs, boot: toBoot });
     const sshd = this.console.waitForMarker('sshd-ready', { deadlineMs, boot: toBoot });
     restored.catch(() => {});
     sshd.catch(() => {});

@@ -45,7 +45,8 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   const kexec = need(`"Starting new kernel" in boot ${fromBoot}`, lines.find((l) => l.boot === fromBoot && l.ms >= freeze.line.ms && isKexecStart(l.text)));
   const banner = need(`banner of boot ${next}`, lines.find((l) => l.boot === next && isBootBanner(l.text)));
   const init = need(`init marker in boot ${next}`, marker('init', next));
-  const restored = need(`agent-restored marker in boot ${next}`, marker('agent-restored', next));
+  // Without a plan to restore (e.g. the kernel's selftests hold the sessions) the agent only says it is ready.
+  const restored = need(`agent-restored (or agent-ready) marker in boot ${next}`, marker('agent-restored', next) ?? marker('agent-ready', next));
 
   const ends = [kexec.ms, banner.ms, init.line.ms, restored.line.ms, Math.max(sshReadyMs, restored.line.ms)];
   let from = freeze.line.ms;

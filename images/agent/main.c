@@ -271,7 +271,11 @@ static int daemon_main(int argc, char **argv)
 	read_small_file("/proc/cmdline", g.cmdline, sizeof(g.cmdline));
 	g.boot = boot_from_cmdline(g.cmdline);
 
-	restore_at_start();
+	/* luo_agent.device=off leaves /dev/liveupdate to other programs (the
+	 * kernel's selftests open it themselves); verbs that need it still open
+	 * it on demand. */
+	if (!strstr(g.cmdline, "luo_agent.device=off"))
+		restore_at_start();
 	calibrate_tsc();
 	s = listen_socket();
 	if (s < 0)

@@ -1,0 +1,126 @@
+// buildGuestImage: plan the guest tree, key it by content, and build the
+// gzip-compressed newc archive into the cache once per key. Concurrent
+// builders are tolerated: each builds in its own temp directory and the
+// first rename wins; the others use the winner's result.
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { InfraError } from '../errors.ts';
+import { cacheRoot } from '../paths.ts';
+import { sha256 } from '../util/hash.ts';
+import { writeCpio } from './cpio.ts';
+import { IMAGE_FORMAT, imageKey } from './image-key.ts';
+import { planRootfs, type HostSource, type PlanOptions } from './plan.ts';
+import { loadRecipe } from './recipe.ts';
+import type { RootfsManifestEntry } from './rootfs.ts';
+
+export interface ImageManifest {
+  schema: 1;
+  format: number;
+  key: string;
+  hasAgent: boolean;
+  builtAt: string;
+  buildMs: number;
+  /** sha256 and size of the compressed archive file. */
+  initramfs: { sha256: string; bytes: number; cpioBytes: number };
+  sources: HostSource[];
+  entries: RootfsManifestEntry[];
+}
+
+/** A built guest image in the cache. It holds no keys: see prepareRunInitrd. */
+export interface GuestImage {
+  key: string;
+  dir: string;
+  /** The gzip-compressed cpio newc archive. */
+  initramfs: string;
+  manifest: ImageManifest;
+  /** True when this call found the image in the cache. */
+  cached: boolean;
+}
+
+export interface BuildImageOptions extends PlanOptions {
+  /** Defaults to images/recipe.json. */
+  recipePath?: string;
+  /** Defaults to join(cacheRoot(), 'images'). */
+  cacheDir?: string;
+}
+
+export const IMAGE_FILES = { initramfs: 'initramfs.cpio.gz', manifest: 'manifest.json' } as const;
+
+const gzipAsync = promisify(gzip);
+
+export async function buildGuestImage(options: BuildImageOptions = {}): Promise<GuestImage> {
+  const started = performance.now();
+  const recipe = await loadRecipe(options.recipePath);
+  const { tree, sources } = await planRootfs(recipe, options);
+  const entries = tree.manifest();
+  const key = imageKey(entries);
+  const cacheDir = options.cacheDir ?? join(cacheRoot(), 'images');
+  const dir = join(cacheDir, key);
+
+  const existing = await loadCachedImage(dir, key);
+  if (existing) return existing;
+
+  const cpio = writeCpio(tree.entries());
+  const compressed = await gzipAsync(cpio, { level: 6 });
+  const manifest: ImageManifest = {
+    schema: 1,
+    format: IMAGE_FORMAT,
+    key,
+    hasAgent: options.agentBinary !== undefined,
+    builtAt: new Date().toISOString(),
+    buildMs: 0,
+    initramfs: { sha256: sha256(compressed), bytes: compressed.length, cpioBytes: cpio.length },
+    sources,
+    entries,
+  };
+
+  try {
+    await mkdir(cacheDir, { recursive: true });
+    const tmp = await mkdtemp(join(cacheDir, `.${key}.tmp-`));
+    try {
+      await writeFile(join(tmp, IMAGE_FILES.initramfs), compressed);
+      manifest.buildMs = Math.round(performance.now() - started);
+      await writeFile(join(tmp, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
+      await publish(tmp, dir);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  } catch (cause) {
+    throw new InfraError(`Cannot write the guest image into the cache at ${cacheDir}.`, { cause });
+  }
+  const published = await loadCachedImage(dir, key);
+  if (!published) throw new InfraError(`The guest image ${key} vanished from ${dir} right after it was built.`);
+  return { ...published, cached: false };
+}
+
+/** Rename the finished temp dir into place. Losing the race to another builder is fine. */
+async function publish(tmp: string, dir: string): Promise<void> {
+  try {
+    await rename(tmp, dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    // Someone else finished first. If theirs is broken (a crash mid-copy by
+    // an old builder), replace it; otherwise keep theirs.
+    if (await loadCachedImage(dir, undefined)) return;
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+  }
+}
+
+/** A complete, intact cached image, or undefined. */
+export async function loadCachedImage(dir: string, key: string | undefined): Promise<GuestImage | undefined> {
+  let manifest: ImageManifest;
+  let archive: Buffer;
+  try {
+    manifest = JSON.parse(await readFile(join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
+    archive = await readFile(join(dir, IMAGE_FILES.initramfs));
+  } catch {
+    return undefined;
+  }
+  if (manifest.schema !== 1 || (key !== undefined && manifest.key !== key)) return undefined;
+  if (archive.length !== manifest.initramfs.bytes || sha256(archive) !== manifest.initramfs.sha256) return undefined;
+  return { key: manifest.key, dir, initramfs: join(dir, IMAGE_FILES.initramfs), manifest, cached: true };
+}

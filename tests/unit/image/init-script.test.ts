@@ -1,0 +1,100 @@
+// images/init: lint it, and run it on the host with stub commands to see the
+// markers it prints and what it mounts for a given kernel command line.
+import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const init = fileURLToPath(new URL('../../../images/init', import.meta.url));
+const MARKER = /LUO-HARNESS-MARK ([a-z0-9-]+)((?: [A-Za-z0-9_.-]+=\S*)*)/;
+
+test('images/init parses with busybox sh -n', async (t) => {
+  const r = await execa('busybox', ['sh', '-n', init], { reject: false });
+  t.is(r.exitCode, 0, r.stderr);
+});
+
+// Commands init runs that would change the host: shell functions replace
+// them (functions win over busybox applets and PATH in every sh), and the
+// script runs in throwaway namespaces besides, so nothing can leak out.
+const STUBBED = ['mount', 'ip', 'hostname', 'dropbear', 'mkdir'];
+const sandbox = ['--user', '--map-root-user', '--mount', '--net', '--uts', '--ipc', '--pid', '--fork', '--kill-child'];
+const canSandbox = execa('unshare', [...sandbox, 'true'], { reject: false }).then((r) => r.exitCode === 0);
+
+/** Run init with stubs until `until` appears on its console (or 10 s pass), then kill its process group. */
+async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdline: string, listening: boolean, until: RegExp) {
+  const dir = await mkdtemp(join(tmpdir(), 'luo-init-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const proc = join(dir, 'proc');
+  await mkdir(join(proc, 'net'), { recursive: true });
+  await writeFile(join(proc, 'cmdline'), cmdline + '\n');
+  const tcp = '  sl  local_address rem_address   st\n';
+  await writeFile(join(proc, 'net', 'tcp'), tcp + (listening ? '   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n' : ''));
+  const calls = join(dir, 'calls');
+  const stubs = STUBBED.map((c) => `${c}() { echo "${c} $*" >> "$CALLS"; }`).join('\n');
+  const console = join(dir, 'console');
+  await writeFile(console, '');
+  const child = execa('unshare', [...sandbox, 'busybox', 'sh', '-c', `${stubs}\n. "$INIT"`], {
+    env: { LUO_INIT_PROC: proc, LUO_INIT_CONSOLE: console, CALLS: calls, INIT: init },
+    reject: false,
+    stdio: 'ignore',
+    detached: true, // its own process group, so nothing it started outlives the test
+  });
+  const deadline = Date.now() + 10_000;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await readFile(console, 'utf8');
+    if (until.test(text)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  await child;
+  const markers = text.split('\n').map((l) => MARKER.exec(l)).filter((m) => m !== null).map((m) => ({ name: m[1]!, args: m[2]!.trim() }));
+  return { markers, calls: (await readFile(calls, 'utf8').catch(() => '')).split('\n').filter(Boolean) };
+}
+
+const sandboxed = async (t: ExecutionContext) => {
+  if (await canSandbox) return true;
+  t.log('skipped: `unshare` cannot create user/mount/net namespaces here, and init must not run unsandboxed');
+  t.pass();
+  return false;
+};
+
+test('init prints init boot=<n> from the command line, mounts 9p shares read-only, then sshd-ready', async (t) => {
+  if (!(await sandboxed(t))) return;
+  const { markers, calls } = await runInit(
+    t,
+    'console=ttyS0,115200 luo_harness.boot=3 luo_harness.share=results:/mnt/results liveupdate=on',
+    true,
+    /sshd-ready/,
+  );
+  t.deepEqual(markers, [
+    { name: 'init', args: 'boot=3' },
+    { name: 'share-mounted', args: 'tag=results path=/mnt/results' },
+    { name: 'sshd-ready', args: 'port=22' },
+  ]);
+  t.true(calls.includes('mount -t 9p -o trans=virtio,version=9p2000.L,ro results /mnt/results'));
+  t.true(calls.includes('mount -t devtmpfs devtmpfs /dev'));
+  t.true(calls.includes('ip addr add 10.0.2.15/24 dev eth0'));
+  t.true(calls.includes('ip route add default via 10.0.2.2'));
+  t.true(calls.some((c) => c.startsWith('dropbear ') && c.includes('-r /etc/dropbear/dropbear_ed25519_host_key')));
+  // Networking comes after init, sshd after networking.
+  const at = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
+  t.true(at('ip addr') < at('dropbear'));
+});
+
+test('init: boot defaults to 0, and a garbled value is not passed on', async (t) => {
+  if (!(await sandboxed(t))) return;
+  const plain = await runInit(t, 'console=ttyS0', true, /sshd-ready/);
+  t.deepEqual(plain.markers[0], { name: 'init', args: 'boot=0' });
+  const garbled = await runInit(t, 'luo_harness.boot=1;reboot', true, /sshd-ready/);
+  t.deepEqual(garbled.markers[0], { name: 'init', args: 'boot=0' });
+});
+
+test('init reports sshd-not-listening instead of a false sshd-ready', async (t) => {
+  if (!(await sandboxed(t))) return;
+  const { markers } = await runInit(t, 'console=ttyS0', false, /init-failed/);
+  t.deepEqual(markers.map((m) => m.name), ['init', 'init-failed']);
+  t.is(markers[1]!.args, 'reason=sshd-not-listening');
+});
