@@ -106,7 +106,7 @@ function phaseChart(result: RunResult): string {
   return stackedBarChart(rows, { title: 'Blackout phases per iteration', unit: 'blackout (ms)', series: [...BLACKOUT_PHASES] });
 }
 
-/** The parameter that holds the preserved size: the first numeric one whose name says size or bytes. */
+/** The preserved size of a scenario, from its parameters: the first numeric one whose name says size or bytes. */
 function sizeOf(s: ScenarioResult): { bytes: number } | undefined {
   for (const [k, v] of Object.entries(s.params ?? {})) {
     if (typeof v === 'number' && /size|bytes/i.test(k)) return { bytes: /mib/i.test(k) ? v * 1048576 : v };
@@ -118,18 +118,19 @@ function sizeChart(result: RunResult): string {
   const groups = new Map<string, Series>();
   for (const s of result.scenarios) {
     const size = sizeOf(s);
-    if (!size) continue;
     const key = s.kernel ? s.kernel + (s.to && s.to !== s.kernel ? ` → ${s.to}` : '') : 'blackout';
     const g = groups.get(key) ?? { name: key, points: [] };
     for (const it of s.iterations) {
-      if (it.status === 'pass' && it.blackout) {
-        g.points.push({ x: size.bytes / 1048576, y: it.blackout.totalMs, label: `${s.name} #${it.index}: ${ms(it.blackout.totalMs)}` });
+      // An iteration's own `memfdBytes` metric wins: sizes can vary within a scenario.
+      const bytes = it.metrics?.memfdBytes ?? size?.bytes;
+      if (it.status === 'pass' && it.blackout && bytes !== undefined) {
+        g.points.push({ x: bytes / 1048576, y: it.blackout.totalMs, label: `${s.name} #${it.index}: ${ms(it.blackout.totalMs)}` });
       }
     }
     groups.set(key, g);
   }
   const series = [...groups.values()].filter((g) => g.points.length);
-  if (!series.length) return '<p class="note">No scenario recorded a preserved size (a numeric <code>params</code> entry named *size* or *bytes*).</p>';
+  if (!series.length) return '<p class="note">No live update recorded a preserved size (a <code>memfdBytes</code> iteration metric, or a numeric <code>params</code> entry named *size* or *bytes*).</p>';
   // A line through the median at each size shows the trend over the scatter of iterations.
   const trend: Series[] = series.map((g) => {
     const bySize = new Map<number, number[]>();

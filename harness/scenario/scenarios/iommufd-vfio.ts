@@ -9,6 +9,7 @@ import type { ScenarioDefinition, ScenarioContext } from '../scenario.ts';
 import type { LiveVm } from '../live-vm.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
 import { TestFailure, Unsupported } from '../../errors.ts';
+import { AgentOpError } from '../agent-protocol.ts';
 
 const IOVA = 0x100000;
 /** DMA lands in a separate, unpreserved bounce memfd: the preserved one must keep its pattern. */
@@ -42,6 +43,12 @@ async function dmaRoundTrip(ctx: ScenarioContext<Params>, vm: LiveVm, label: str
   });
 }
 
+/** "LIVEUPDATE_SESSION_PRESERVE_FD failed with ENOENT" from the agent's error, else the message. */
+function refusal(error: Error): string {
+  const op = error.cause instanceof AgentOpError ? error.cause : undefined;
+  return op ? `${op.op} failed with ${op.errnoName} (${op.errno})` : error.message;
+}
+
 export const iommufdVfio: ScenarioDefinition<Params> = {
   name: 'iommufd-vfio',
   description: 'edu on vfio-pci with DMA through iommufd; memfd, iommufd and VFIO fd preserved in dependency order',
@@ -66,7 +73,7 @@ export const iommufdVfio: ScenarioDefinition<Params> = {
             await vm.agent.call('fd-preserve', { session: 'vmm', 'fd-kind': kind, token });
           } catch (error) {
             // A kernel that claims the handler must preserve; one that does not is unsupported, with the errno.
-            if (error instanceof Unsupported && !claims) throw new Unsupported(`${kind} preservation is not supported by ${vm.kernel.manifest.release}: ${error.message}`, { cause: error });
+            if (error instanceof Unsupported && !claims) throw new Unsupported(`${vm.kernel.manifest.release} has no ${kind} live-update handler: ${refusal(error)}`, { cause: error });
             throw error instanceof Unsupported ? new TestFailure(`the manifest claims ${kind} preservation but the kernel refused: ${error.message}`, { cause: error }) : error;
           }
         },

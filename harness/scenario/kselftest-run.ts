@@ -1,0 +1,326 @@
+// Runs the kernel's own Live Update selftests (built into every kernel
+// artifact) in a harness guest, staged around kexec as kselftest-plan.ts
+// plans them: stage 1 of a batch, one live update through the agent, stage 2
+// of the batch, the next round chained on the same machine. One
+// ScenarioResult per selftest, with the blackout of its kexec.
+import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { BootError, BuildFailure, ConfigError, HarnessError, KernelFault, TestFailure } from '../errors.ts';
+import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
+import { readSelftestBuild } from '../kernel/selftests.ts';
+import { cacheRoot } from '../paths.ts';
+import type { Artifact, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
+import { GuestTimeout } from '../guest/errors.ts';
+import { DEFAULT_GUEST_SELFTEST_DIR, planKselftests, type GuestCommand } from './kselftest-plan.ts';
+import { commandChecks, consoleExcerpt, stageLabel, testReason, testStatus } from './kselftest-results.ts';
+import { boot, resolveKernel, type LiveVm } from './live-vm.ts';
+
+/** Leaves /dev/liveupdate to the selftests: the agent otherwise opens it at start and holds it. */
+export const AGENT_DEVICE_OFF = 'luo_agent.device=off';
+const SELFTEST_SHARE_TAG = 'selftests';
+
+export interface RunKselftestsOptions {
+  /** Recipe, artifact reference or artifact: stage 1 (and the tests without stages) run on it. */
+  kernel: string | KernelArtifact;
+  /** Live-update into this kernel for stage 2 (default: the same kernel). */
+  to?: string | KernelArtifact;
+  /** Only these selftests (default: all the artifact built). */
+  tests?: readonly string[];
+  /** false: every staged test gets a kexec of its own (default true: batches share one). */
+  batch?: boolean;
+  /** Results directory: console logs and outputs go to its kselftest/ folder; artifact paths are relative to it. */
+  resultsDir: string;
+  log?: (message: string) => void;
+  /** Appended to every result name, e.g. ` [luo-7.2 -> luo-7.3]`. */
+  nameSuffix?: string;
+  /** Run the tests without stages (`liveupdate`) too (default true). */
+  direct?: boolean;
+  /** Where the binaries appear in the guest (default /opt/selftests). */
+  guestDir?: string;
+  /** Deadline of one selftest command (default 180 s; past it the test counts as hung). */
+  commandTimeoutMs?: number;
+  /** Deadline of a boot and of a kexec to SSH (default 180 s). */
+  bootTimeoutMs?: number;
+}
+
+interface TestRecord {
+  name: string;
+  staged: boolean;
+  startedAt?: number;
+  endedAt?: number;
+  checks: Check[];
+  iterations: IterationResult[];
+  artifacts: Artifact[];
+  params: Record<string, unknown>;
+  /** Nothing more will run for this test. */
+  done: boolean;
+  /** Its stage 1 passed: its child holds the sessions until the kexec. */
+  awaitingStage2: boolean;
+  /** Its stage 1 and kexec passed: stage 2 may run. */
+  readyForStage2: boolean;
+  /** Set when stage 2 ran on another kernel than stage 1. */
+  to?: string;
+}
+
+/** Why a guest stopped answering, judged from its console: a kernel at fault is `fail`, anything else `error`. */
+async function judgeGuestLoss(vm: LiveVm, afterSeq: number, waitMs: number): Promise<{ status: Status; message: string }> {
+  try {
+    // Never matches: it settles when the console shows a fault, QEMU exits, or the wait ends.
+    await vm.console.waitForLine(/(?!)/, { deadlineMs: waitMs, afterSeq });
+  } catch (error) {
+    if (error instanceof KernelFault) return { status: 'fail', message: `${error.message}\n${consoleExcerpt(error.detail ?? '')}` };
+    if (vm.console.ended && !vm.console.ended.infra) {
+      return { status: 'fail', message: `the guest died (${vm.console.ended.description}); console tail:\n${consoleExcerpt(vm.console.tail())}` };
+    }
+  }
+  return { status: 'error', message: `the guest stopped answering over SSH without a kernel fault on the console; console tail:\n${consoleExcerpt(vm.console.tail())}` };
+}
+
+/** A live update that did not complete: a kernel fault or a hang is the kernel's failure, the host's trouble is an error. */
+function judgeKexecError(error: unknown, vm: LiveVm): { status: Status; message: string } {
+  const message = error instanceof Error ? error.message : String(error);
+  const tail = error instanceof HarnessError && error.detail ? error.detail : vm.console.tail();
+  const kernelAtFault = error instanceof KernelFault || error instanceof BootError || error instanceof TestFailure || vm.console.faults.some((f) => f.boot > vm.bootIndex);
+  return { status: kernelAtFault ? 'fail' : 'error', message: `${message}\n${consoleExcerpt(tail)}` };
+}
+
+const lastSeq = (vm: LiveVm) => vm.console.lines().at(-1)?.seq ?? -1;
+const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-');
+
+/** Runs the selected selftests of `kernel`'s artifact; one result per selftest, named `kselftest/<test>`. */
+export async function runKselftests(options: RunKselftestsOptions): Promise<ScenarioResult[]> {
+  const log = options.log ?? (() => {});
+  const first = await resolveKernel(options.kernel);
+  const second = options.to ? await resolveKernel(options.to) : first;
+  const crossing = second.manifest.key !== first.manifest.key;
+  const st = first.manifest.selftests;
+  if (!st) throw new ConfigError(`kernel ${first.manifest.recipe} (${first.manifest.key}) carries no selftests; rebuild it with the current pipeline`);
+  if ('error' in st) throw new BuildFailure(`the liveupdate selftests of ${first.manifest.recipe} did not build: ${st.error}`);
+  const guestDir = options.guestDir ?? DEFAULT_GUEST_SELFTEST_DIR;
+  const build = await readSelftestBuild(artifactPath(first, 'selftests'));
+  const plan = planKselftests(build, first.manifest.capabilities, {
+    ...(options.tests ? { tests: options.tests } : {}),
+    ...(options.batch === false ? { batch: false } : {}),
+    guestDir,
+  });
+  for (const w of plan.warnings) log(`warning: ${w}`);
+  const runDirect = options.direct ?? true;
+  const commandTimeoutMs = options.commandTimeoutMs ?? 180_000;
+  const bootTimeoutMs = options.bootTimeoutMs ?? 180_000;
+  const suffix = options.nameSuffix ?? '';
+  const outDir = join(options.resultsDir, 'kselftest', slug(crossing ? `${first.manifest.recipe}-to-${second.manifest.recipe}` : first.manifest.recipe));
+  await mkdir(outDir, { recursive: true });
+  const kexecLabel = `kexec ${first.manifest.release} -> ${second.manifest.release}`;
+
+  const records = new Map<string, TestRecord>();
+  const record = (name: string, staged: boolean, params: Record<string, unknown> = {}) => {
+    const r: TestRecord = { name, staged, checks: [], iterations: [], artifacts: [], params, done: false, awaitingStage2: false, readyForStage2: false };
+    records.set(name, r);
+    return r;
+  };
+  if (runDirect) for (const name of plan.direct) record(name, false, { stages: 'none (no kexec)' });
+  plan.rounds.forEach((round, i) => {
+    for (const name of round.tests) {
+      const alone = plan.alone.find((a) => a.test === name);
+      record(name, true, {
+        round: i + 1,
+        rounds: plan.rounds.length,
+        batchedWith: round.tests.filter((t) => t !== name),
+        roundReason: round.reason,
+        ...(alone ? { alone: alone.reason } : {}),
+        ...(i > 0 && !crossing ? { chained: `stage 1 ran in boot ${i + 1} of the machine, after the kexec of round ${i}` } : {}),
+        stage1Kernel: first.manifest.release,
+        stage2Kernel: second.manifest.release,
+      });
+    }
+  });
+  // A run without the direct tests reports only the staged ones, skipped or not.
+  const skipped = runDirect ? plan.skipped : plan.skipped.filter((s) => build.tests.find((t) => t.name === s.test)?.staged !== false);
+  const pending = () => [...records.values()].filter((r) => !r.done);
+  const finish = (r: TestRecord, check: Check) => {
+    r.checks.push(check);
+    r.done = true;
+    r.awaitingStage2 = false;
+    r.readyForStage2 = false;
+    r.endedAt = performance.now();
+  };
+
+  // ---- the machine ------------------------------------------------------
+  let vm: LiveVm | undefined;
+  let vmAlive = false;
+  let vmCount = 0;
+  let touched = new Set<string>();
+  let vmRunDir = '';
+
+  const saveLogs = async (runDir: string, n: number, tests: Set<string>) => {
+    const files = (await readdir(runDir).catch(() => [] as string[])).filter((f) => /^console.*\.log$|^qemu-stderr\.log$/.test(f)).sort();
+    for (const f of files) {
+      const dest = join(outDir, `vm${n}-${f}`);
+      await copyFile(join(runDir, f), dest);
+      if (!f.startsWith('console-boot')) continue;
+      const artifact = { name: `vm${n} ${f.replace(/\.log$/, '').replace('console-boot', 'console, boot ')}`, path: relative(options.resultsDir, dest) };
+      for (const t of tests) records.get(t)?.artifacts.push(artifact);
+    }
+    await rm(runDir, { recursive: true, force: true });
+  };
+
+  const stopVm = async () => {
+    if (!vm) return;
+    const [old, dir, tests] = [vm, vmRunDir, touched];
+    vm = undefined;
+    vmAlive = false;
+    touched = new Set();
+    await old.stop();
+    await saveLogs(dir, vmCount - 1, tests);
+  };
+
+  const startVm = async (forTests: string[]) => {
+    await stopVm();
+    const n = vmCount++;
+    vmRunDir = join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}-kselftest-${n}`);
+    touched = new Set(forTests);
+    log(`booting ${first.manifest.recipe} (${first.manifest.release}) for ${forTests.join(', ')}`);
+    try {
+      vm = await boot({
+        kernel: first,
+        runDir: vmRunDir,
+        shares: [{ hostPath: artifactPath(first, 'selftests'), tag: SELFTEST_SHARE_TAG, mount: guestDir }],
+        cmdline: [AGENT_DEVICE_OFF],
+        bindVfio: false,
+        bootTimeoutMs,
+        log,
+      });
+      vmAlive = true;
+    } catch (error) {
+      await saveLogs(vmRunDir, n, touched);
+      throw error;
+    }
+  };
+
+  /** Runs one command in the foreground; false when the guest was lost doing it. */
+  const runCommand = async (cmd: GuestCommand): Promise<boolean> => {
+    const rec = records.get(cmd.test)!;
+    const guest = vm!;
+    touched.add(cmd.test);
+    rec.startedAt ??= performance.now();
+    const label = stageLabel(cmd);
+    const afterSeq = lastSeq(guest);
+    log(`${guest.kernel.manifest.release} boot ${guest.bootIndex}: ${cmd.shell}`);
+    try {
+      // 2>&1 in the guest keeps the test's stdout and stderr in their order.
+      const r = await guest.ssh.run(`${cmd.shell} 2>&1`, { timeoutMs: commandTimeoutMs });
+      const output = r.stdout + r.stderr;
+      const file = join(outDir, `${slug(cmd.test)}-boot${guest.bootIndex}-${cmd.stage === null ? 'run' : `stage${cmd.stage}`}.out`);
+      await writeFile(file, output);
+      rec.artifacts.push({ name: `${label} output`, path: relative(options.resultsDir, file) });
+      const checks = commandChecks(cmd, r.exitCode, output);
+      const faults = guest.console.faults.filter((f) => f.line.seq > afterSeq);
+      if (faults.length > 0) {
+        checks.push({
+          name: `${label}: kernel log`,
+          status: 'fail',
+          message: `the kernel reported ${faults.map((f) => f.kind).join(', ')} while it ran: ${faults[0]!.line.text.trim()}\n${consoleExcerpt(guest.console.tail())}`,
+        });
+      }
+      rec.checks.push(...checks);
+      rec.endedAt = performance.now();
+      const status = testStatus(checks.map((c) => c.status));
+      if (cmd.stage === 1 && status === 'pass') rec.awaitingStage2 = true;
+      else rec.done = true;
+      return true;
+    } catch (error) {
+      const hung = error instanceof GuestTimeout;
+      const judged = await judgeGuestLoss(guest, afterSeq, hung ? 1_000 : 5_000);
+      const status: Status = hung ? 'fail' : judged.status;
+      const what = hung ? `${cmd.shell} did not finish within ${commandTimeoutMs / 1000} s (hung)` : `the guest was lost while ${cmd.shell} ran`;
+      finish(rec, { name: label, status, message: `${what}: ${judged.message}` });
+      // Whoever waits for stage 2 in this machine lost its sessions with it.
+      for (const other of pending()) {
+        if (other.awaitingStage2 || other.readyForStage2) {
+          finish(other, { name: 'stage 2', status, message: `not run: the guest was lost while ${cmd.test} ${label} ran: ${judged.message}` });
+        }
+      }
+      vmAlive = false;
+      return false;
+    }
+  };
+
+  const liveUpdate = async () => {
+    const guest = vm!;
+    const waiting = pending().filter((r) => r.awaitingStage2);
+    try {
+      const lu = await guest.liveUpdate({
+        ...(crossing ? { to: second } : {}),
+        cmdline: [AGENT_DEVICE_OFF],
+        agentRestores: false,
+        rebindVfio: false,
+        deadlineMs: bootTimeoutMs,
+      });
+      for (const r of waiting) {
+        r.checks.push({ name: kexecLabel, status: 'pass' });
+        r.iterations.push({ index: r.iterations.length, status: 'pass', blackout: lu.blackout });
+        r.params.boots = { stage1: lu.fromBoot, stage2: lu.toBoot };
+        r.awaitingStage2 = false;
+        r.readyForStage2 = true;
+        if (crossing) r.to = second.manifest.recipe;
+      }
+    } catch (error) {
+      const judged = judgeKexecError(error, guest);
+      for (const r of waiting) finish(r, { name: kexecLabel, status: judged.status, message: judged.message });
+      vmAlive = false;
+    }
+  };
+
+  const started = performance.now();
+  try {
+    for (const step of plan.boots) {
+      const stage2 = step.commands.filter((c) => c.stage === 2 && records.get(c.test)?.readyForStage2);
+      const rest = step.commands.filter((c) => c.stage !== 2 && records.has(c.test) && !records.get(c.test)!.done);
+      // Stage 2 only where stage 1 and the kexec passed, in the machine that kexec'd.
+      for (const cmd of stage2) if (vmAlive && !(await runCommand(cmd))) break;
+      if (rest.length === 0) continue;
+      // A fresh machine when the last one died, or when it now runs the second kernel of an A -> B pair.
+      if (!vm || !vmAlive || (crossing && vm.kernel.manifest.key !== first.manifest.key)) {
+        try {
+          await startVm(rest.map((c) => c.test));
+        } catch (error) {
+          const judged = error instanceof KernelFault || error instanceof BootError ? 'fail' : 'error';
+          const message = `the guest did not boot: ${error instanceof Error ? error.message : String(error)}${error instanceof HarnessError && error.detail ? `\n${consoleExcerpt(error.detail)}` : ''}`;
+          for (const r of pending()) finish(r, { name: 'boot', status: judged, message });
+          break;
+        }
+      }
+      for (const cmd of rest) if (vmAlive && !(await runCommand(cmd))) break;
+      if (step.kexecAfter && vmAlive && pending().some((r) => r.awaitingStage2)) await liveUpdate();
+    }
+  } finally {
+    await stopVm();
+  }
+
+  // Anything left undecided did not get its turn (an earlier machine was lost).
+  for (const r of pending()) finish(r, { name: 'not run', status: 'error', message: 'the selftest did not get to run: the guest was lost before its turn' });
+  log(`selftests done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const kernel = first.manifest.recipe;
+  const results: ScenarioResult[] = [];
+  for (const s of skipped) {
+    results.push({ name: `kselftest/${s.test}${suffix}`, status: 'skip', reason: s.reason, durationMs: 0, checks: [], iterations: [], artifacts: [], kernel });
+  }
+  for (const r of records.values()) {
+    const status = testStatus(r.checks.map((c) => c.status));
+    const reason = testReason(r.checks);
+    results.push({
+      name: `kselftest/${r.name}${suffix}`,
+      status,
+      ...(reason ? { reason } : {}),
+      durationMs: r.startedAt !== undefined && r.endedAt !== undefined ? Math.round(r.endedAt - r.startedAt) : 0,
+      checks: r.checks,
+      iterations: r.iterations,
+      artifacts: r.artifacts,
+      kernel,
+      ...(r.to ? { to: r.to } : {}),
+      params: r.params,
+    });
+  }
+  return results;
+}
