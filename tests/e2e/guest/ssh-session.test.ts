@@ -4,8 +4,8 @@
 // machine layer is tested on its own); every QEMU this file starts is killed
 // by its pid.
 //
-// Needs LUO_E2E_KERNEL=<bzImage of a LUO kernel> and the host tools of the
-// image (busybox-static, dropbear-bin, kexec-tools) plus qemu-system-x86_64.
+// Boots the luo-7.2 recipe's bzImage (built into the cache on first use), or
+// the bzImage LUO_E2E_KERNEL points at.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { createHash } from 'node:crypto';
@@ -17,8 +17,10 @@ import { buildGuestImage } from '../../../harness/image/build.ts';
 import { prepareRunInitrd } from '../../../harness/image/run-initrd.ts';
 import { GuestConnectionLost } from '../../../harness/guest/errors.ts';
 import { waitForSsh } from '../../../harness/guest/session.ts';
+import { buildKernel } from '../../../harness/kernel/pipeline.ts';
+import { artifactPath } from '../../../harness/kernel/artifact.ts';
 
-const kernel = process.env.LUO_E2E_KERNEL;
+const kernel = process.env.LUO_E2E_KERNEL ?? artifactPath(await buildKernel('luo-7.2', { quiet: true }), 'bzImage');
 const MARKER = /LUO-HARNESS-MARK ([a-z0-9-]+)((?: [A-Za-z0-9_.-]+=\S*)*)/;
 const BASE_CMDLINE = 'console=ttyS0,115200 panic=-1 liveupdate=on';
 
