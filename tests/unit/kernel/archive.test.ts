@@ -84,3 +84,26 @@ test('a kernel without LUO is refused unless asked for as a negative control', a
   await t.throwsAsync(fetchArtifact(other, tarball), { instanceOf: ConfigError, message: /not a live-update kernel: its manifest lacks CONFIG_LIVEUPDATE/ });
   t.false((await fetchArtifact(other, tarball, { allowNonLuo: true })).manifest.capabilities.LIVEUPDATE);
 });
+
+test('fetch over http retries a 503 and rejects a 404 without retrying', async (t) => {
+  const { createServer } = await import('node:http');
+  const { artifact, key } = await makeArtifact();
+  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'k.tar.gz');
+  await exportArtifact(artifact, tarball);
+  const body = readFileSync(tarball);
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    hits.push(req.url!);
+    if (req.url === '/flaky' && hits.filter((h) => h === '/flaky').length === 1) return res.writeHead(503).end();
+    if (req.url === '/flaky') return res.writeHead(200, { 'content-type': 'application/gzip' }).end(body);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  t.is((await fetchArtifact(other, `${base}/flaky`)).manifest.key, key);
+  t.is(hits.filter((h) => h === '/flaky').length, 2, 'one retry after the 503');
+  await t.throwsAsync(fetchArtifact(other, `${base}/missing`), { instanceOf: ConfigError, message: /answered 404/ });
+  t.is(hits.filter((h) => h === '/missing').length, 1, 'a 404 is not retried');
+});
