@@ -68,6 +68,12 @@ async function judgeGuestLoss(vm: LiveVm, afterSeq: number, waitMs: number): Pro
     // Never matches: it settles when the console shows a fault, QEMU exits, or the wait ends.
     await vm.console.waitForLine(/(?!)/, { deadlineMs: waitMs, afterSeq });
   } catch (error) {
+    const fault = vm.console.faults.find((f) => f.line.seq > afterSeq);
+    if (error instanceof KernelFault && fault) {
+      // The report from its first line on: the panic/oops line and its trace.
+      const report = vm.console.lines().filter((l) => l.seq >= fault.line.seq).slice(0, 25).map((l) => l.text).join('\n');
+      return { status: 'fail', message: `the kernel crashed (${fault.kind}) on boot ${fault.boot}; the console from its report on:\n${report}` };
+    }
     if (error instanceof KernelFault) return { status: 'fail', message: `${error.message}\n${consoleExcerpt(error.detail ?? '')}` };
     if (vm.console.ended && !vm.console.ended.infra) {
       return { status: 'fail', message: `the guest died (${vm.console.ended.description}); console tail:\n${consoleExcerpt(vm.console.tail())}` };
@@ -128,7 +134,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
         batchedWith: round.tests.filter((t) => t !== name),
         roundReason: round.reason,
         ...(alone ? { alone: alone.reason } : {}),
-        ...(i > 0 && !crossing ? { chained: `stage 1 ran in boot ${i + 1} of the machine, after the kexec of round ${i}` } : {}),
+        ...(i > 0 && !crossing ? { chained: `stage 1 ran in boot ${i} of the machine that ran round ${i}, after its kexec` } : {}),
         stage1Kernel: first.manifest.release,
         stage2Kernel: second.manifest.release,
       });
@@ -149,17 +155,27 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   let vm: LiveVm | undefined;
   let vmAlive = false;
   let vmCount = 0;
-  let touched = new Set<string>();
+  /** The tests that ran in (or waited through) each boot of the current machine: they get its console logs. */
+  let touched = new Map<string, Set<number>>();
+  const touch = (test: string, ...boots: number[]) => {
+    const seen = touched.get(test) ?? new Set<number>();
+    touched.set(test, seen);
+    for (const b of boots) seen.add(b);
+  };
   let vmRunDir = '';
 
-  const saveLogs = async (runDir: string, n: number, tests: Set<string>) => {
+  const saveLogs = async (runDir: string, n: number, tests: Map<string, Set<number>>) => {
     const files = (await readdir(runDir).catch(() => [] as string[])).filter((f) => /^console.*\.log$|^qemu-stderr\.log$/.test(f)).sort();
     for (const f of files) {
       const dest = join(outDir, `vm${n}-${f}`);
       await copyFile(join(runDir, f), dest);
-      if (!f.startsWith('console-boot')) continue;
-      const artifact = { name: `vm${n} ${f.replace(/\.log$/, '').replace('console-boot', 'console, boot ')}`, path: relative(options.resultsDir, dest) };
-      for (const t of tests) records.get(t)?.artifacts.push(artifact);
+      const bootNo = /^console-boot(\d+)\.log$/.exec(f)?.[1];
+      if (bootNo === undefined) continue;
+      const artifact = { name: `vm${n} console, boot ${bootNo}`, path: relative(options.resultsDir, dest) };
+      for (const [t, boots] of tests) {
+        // A test that never got to run (the boot failed) gets every log of the machine.
+        if (boots.size === 0 || boots.has(Number(bootNo))) records.get(t)?.artifacts.push(artifact);
+      }
     }
     await rm(runDir, { recursive: true, force: true });
   };
@@ -167,9 +183,11 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   const stopVm = async () => {
     if (!vm) return;
     const [old, dir, tests] = [vm, vmRunDir, touched];
+    // Tests that were meant for this machine but never ran in it (it was lost first) get the logs of the machine they ran in.
+    for (const [t, boots] of tests) if (boots.size === 0) tests.delete(t);
     vm = undefined;
     vmAlive = false;
-    touched = new Set();
+    touched = new Map();
     await old.stop();
     await saveLogs(dir, vmCount - 1, tests);
   };
@@ -178,7 +196,8 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
     await stopVm();
     const n = vmCount++;
     vmRunDir = join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}-kselftest-${n}`);
-    touched = new Set(forTests);
+    touched = new Map();
+    for (const t of forTests) touch(t);
     log(`booting ${first.manifest.recipe} (${first.manifest.release}) for ${forTests.join(', ')}`);
     try {
       vm = await boot({
@@ -197,11 +216,11 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
     }
   };
 
-  /** Runs one command in the foreground; false when the guest was lost doing it. */
+  /** Runs one command in the foreground; false when the guest was lost doing it (the machine is then given up). */
   const runCommand = async (cmd: GuestCommand): Promise<boolean> => {
     const rec = records.get(cmd.test)!;
     const guest = vm!;
-    touched.add(cmd.test);
+    touch(cmd.test, guest.bootIndex);
     rec.startedAt ??= performance.now();
     const label = stageLabel(cmd);
     const afterSeq = lastSeq(guest);
@@ -233,11 +252,13 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       const judged = await judgeGuestLoss(guest, afterSeq, hung ? 1_000 : 5_000);
       const status: Status = hung ? 'fail' : judged.status;
       const what = hung ? `${cmd.shell} did not finish within ${commandTimeoutMs / 1000} s (hung)` : `the guest was lost while ${cmd.shell} ran`;
-      finish(rec, { name: label, status, message: `${what}: ${judged.message}` });
+      const why = hung && judged.status !== 'fail' ? `no kernel fault on the console; console tail:\n${consoleExcerpt(guest.console.tail())}` : judged.message;
+      finish(rec, { name: label, status, message: `${what}: ${why}` });
       // Whoever waits for stage 2 in this machine lost its sessions with it.
       for (const other of pending()) {
         if (other.awaitingStage2 || other.readyForStage2) {
-          finish(other, { name: 'stage 2', status, message: `not run: the guest was lost while ${cmd.test} ${label} ran: ${judged.message}` });
+          touch(other.name, guest.bootIndex);
+          finish(other, { name: 'stage 2', status, message: `not run: its sessions went with the machine, ${hung ? `given up after ${cmd.test} ${label} hung` : `lost while ${cmd.test} ${label} ran`}: ${why}` });
         }
       }
       vmAlive = false;
@@ -260,13 +281,17 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
         r.checks.push({ name: kexecLabel, status: 'pass' });
         r.iterations.push({ index: r.iterations.length, status: 'pass', blackout: lu.blackout });
         r.params.boots = { stage1: lu.fromBoot, stage2: lu.toBoot };
+        touch(r.name, lu.fromBoot, lu.toBoot);
         r.awaitingStage2 = false;
         r.readyForStage2 = true;
         if (crossing) r.to = second.manifest.recipe;
       }
     } catch (error) {
       const judged = judgeKexecError(error, guest);
-      for (const r of waiting) finish(r, { name: kexecLabel, status: judged.status, message: judged.message });
+      for (const r of waiting) {
+        touch(r.name, guest.bootIndex, guest.bootIndex + 1);
+        finish(r, { name: kexecLabel, status: judged.status, message: judged.message });
+      }
       vmAlive = false;
     }
   };
@@ -279,18 +304,22 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       // Stage 2 only where stage 1 and the kexec passed, in the machine that kexec'd.
       for (const cmd of stage2) if (vmAlive && !(await runCommand(cmd))) break;
       if (rest.length === 0) continue;
-      // A fresh machine when the last one died, or when it now runs the second kernel of an A -> B pair.
-      if (!vm || !vmAlive || (crossing && vm.kernel.manifest.key !== first.manifest.key)) {
-        try {
-          await startVm(rest.map((c) => c.test));
-        } catch (error) {
-          const judged = error instanceof KernelFault || error instanceof BootError ? 'fail' : 'error';
-          const message = `the guest did not boot: ${error instanceof Error ? error.message : String(error)}${error instanceof HarnessError && error.detail ? `\n${consoleExcerpt(error.detail)}` : ''}`;
-          for (const r of pending()) finish(r, { name: 'boot', status: judged, message });
-          break;
+      for (const cmd of rest) {
+        if (records.get(cmd.test)!.done) continue;
+        // A fresh machine when the last one was lost, or when it now runs the second kernel of an A -> B pair.
+        if (!vm || !vmAlive || (crossing && vm.kernel.manifest.key !== first.manifest.key)) {
+          const left = rest.filter((c) => !records.get(c.test)!.done).map((c) => c.test);
+          try {
+            await startVm(left);
+          } catch (error) {
+            const judged = error instanceof KernelFault || error instanceof BootError ? 'fail' : 'error';
+            const message = `the guest did not boot: ${error instanceof Error ? error.message : String(error)}${error instanceof HarnessError && error.detail ? `\n${consoleExcerpt(error.detail)}` : ''}`;
+            for (const r of pending()) finish(r, { name: 'boot', status: judged, message });
+            break;
+          }
         }
+        await runCommand(cmd);
       }
-      for (const cmd of rest) if (vmAlive && !(await runCommand(cmd))) break;
       if (step.kexecAfter && vmAlive && pending().some((r) => r.awaitingStage2)) await liveUpdate();
     }
   } finally {
