@@ -1,18 +1,15 @@
-// A throwaway kernel "tree" holding only the recorded liveupdate selftest sources.
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// What discovery learnt from the real 7.2 and 7.3 liveupdate selftests,
+// recorded as the harness's own SelftestBuild JSON (tests/e2e/kselftest-
+// discovery.test.ts checks discovery against the real trees themselves).
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LIVEUPDATE_SELFTEST_DIR } from '../../../harness/kernel/selftests.ts';
+import type { SelftestBuild } from '../../../harness/kernel/selftests.ts';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/kselftest');
 
 export type Version = '7.2' | '7.3';
 
-export const fixtureFile = (version: Version, rel: string) => readFile(join(FIXTURES, `linux-${version}`, 'liveupdate', rel), 'utf8');
-
-export async function fixtureTree(version: Version): Promise<{ tree: string; [Symbol.asyncDispose](): Promise<void> }> {
-  const tree = await mkdtemp(join(tmpdir(), `luo-kselftest-tree-${version}-`));
-  await cp(join(FIXTURES, `linux-${version}`, 'liveupdate'), join(tree, LIVEUPDATE_SELFTEST_DIR), { recursive: true });
-  return { tree, [Symbol.asyncDispose]: () => rm(tree, { recursive: true, force: true }) };
+export async function fixtureBuild(version: Version): Promise<SelftestBuild> {
+  return JSON.parse(await readFile(join(FIXTURES, `selftests-${version}.json`), 'utf8')) as SelftestBuild;
 }

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { ConfigError } from '../../../harness/errors.ts';
-import { discoverSelftests, type SelftestBuild, type SelftestInfo } from '../../../harness/kernel/selftests.ts';
+import type { SelftestBuild, SelftestInfo } from '../../../harness/kernel/selftests.ts';
 import { planKselftests, PRECONDITION_DEVICE_FREE, PRECONDITION_DIRECT_KEXEC, sessionClash, STAGE1_READY_LINE } from '../../../harness/scenario/kselftest-plan.ts';
-import { fixtureTree, type Version } from './fixture-tree.ts';
+import { fixtureBuild, type Version } from './fixture-tree.ts';
 
 const ALL_CAPS: Record<string, boolean> = {
   KEXEC_FILE: true,
@@ -13,10 +13,7 @@ const ALL_CAPS: Record<string, boolean> = {
   LIVEUPDATE_TEST: true,
 };
 
-async function realBuild(version: Version = '7.2'): Promise<SelftestBuild> {
-  await using fx = await fixtureTree(version);
-  return await discoverSelftests(fx.tree);
-}
+const realBuild = (version: Version = '7.2'): Promise<SelftestBuild> => fixtureBuild(version);
 
 const shells = (plan: ReturnType<typeof planKselftests>, boot: number) => plan.boots[boot - 1]!.commands.map((c) => c.shell);
 

@@ -3,9 +3,8 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { discoverSelftests } from '../../../harness/kernel/selftests.ts';
 import { classifySelftestRun, planKselftests, STAGE1_READY_LINE, type GuestCommand } from '../../../harness/scenario/kselftest-plan.ts';
-import { FIXTURES, fixtureTree } from './fixture-tree.ts';
+import { FIXTURES, fixtureBuild } from './fixture-tree.ts';
 
 interface RecordedRun {
   boot: number;
@@ -36,8 +35,7 @@ async function recordedRuns(file: string): Promise<RecordedRun[]> {
 }
 
 async function plan(tests?: string[]) {
-  await using fx = await fixtureTree('7.2');
-  return planKselftests(await discoverSelftests(fx.tree), { KEXEC_FILE: true, KEXEC_HANDOVER: true, LIVEUPDATE: true, LIVEUPDATE_MEMFD: true }, tests ? { tests } : {});
+  return planKselftests(await fixtureBuild('7.2'), { KEXEC_FILE: true, KEXEC_HANDOVER: true, LIVEUPDATE: true, LIVEUPDATE_MEMFD: true }, tests ? { tests } : {});
 }
 
 const verdict = (cmd: GuestCommand, run: RecordedRun) => classifySelftestRun(cmd, run.rc, run.output);
@@ -112,8 +110,7 @@ test('chained round: stage 2 and the next stage 1 share boot 2, whose stage 2 pa
 });
 
 test('7.3 tests refuse --stage and take -s, which is what the plan emits for 7.3', async (t) => {
-  await using fx = await fixtureTree('7.3');
-  const p = planKselftests(await discoverSelftests(fx.tree), { KEXEC_FILE: true, KEXEC_HANDOVER: true, LIVEUPDATE: true, LIVEUPDATE_MEMFD: true }, {
+  const p = planKselftests(await fixtureBuild('7.3'), { KEXEC_FILE: true, KEXEC_HANDOVER: true, LIVEUPDATE: true, LIVEUPDATE_MEMFD: true }, {
     tests: ['luo_kexec_simple'],
     guestDir: '/opt/st73',
   });

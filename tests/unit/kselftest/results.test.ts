@@ -1,17 +1,15 @@
 // Mapping what the selftests printed (recorded in a real TCG guest) to the
 // harness's checks, status and reason.
 import test from 'ava';
-import { discoverSelftests } from '../../../harness/kernel/selftests.ts';
 import { planKselftests, type GuestCommand } from '../../../harness/scenario/kselftest-plan.ts';
 import { commandChecks, stageLabel, testReason, testStatus } from '../../../harness/scenario/kselftest-results.ts';
-import { fixtureTree } from './fixture-tree.ts';
+import { fixtureBuild } from './fixture-tree.ts';
 import { recordedRuns, type RecordedRun } from './recorded-console.ts';
 
 const CAPS = { KEXEC_FILE: true, KEXEC_HANDOVER: true, LIVEUPDATE: true, LIVEUPDATE_MEMFD: true };
 
 async function commands(): Promise<Map<string, GuestCommand>> {
-  await using fx = await fixtureTree('7.2');
-  const plan = planKselftests(await discoverSelftests(fx.tree), CAPS);
+  const plan = planKselftests(await fixtureBuild('7.2'), CAPS);
   return new Map(plan.boots.flatMap((b) => b.commands).map((c) => [c.shell, c]));
 }
 
