@@ -2,23 +2,20 @@
 // kexec in a harness guest, into the same results model as `run` (results.json,
 // JUnit, metrics history) with the same exit codes.
 import { copyFile, mkdir } from 'node:fs/promises';
-import { availableParallelism, hostname, release } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
 import { parse } from './args.ts';
 import { formatTable } from './table.ts';
+import { blackoutTable, kernelRecord, newRunId, runResult } from './run-output.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { resolveKernel } from '../scenario/live-vm.ts';
 import { classify } from '../scenario/scenario.ts';
 import { runKselftests } from '../scenario/kselftest-run.ts';
 import { labelDowngrade, matrixPairs, matrixRows, pairSuffix, type KernelPair } from '../scenario/kselftest-matrix.ts';
-import { overallVerdict, RESULT_SCHEMA, type RunResult, type ScenarioResult } from '../report/result.ts';
+import { overallVerdict, type RunResult, type ScenarioResult } from '../report/result.ts';
 import { writeReportFiles } from '../report/output.ts';
-import { median, quantile } from '../report/stats.ts';
 import { sweepStaleMachines } from '../vm/sweep.ts';
-import { detectAccelerator } from '../vm/accel.ts';
 import { createProgress } from '../util/progress.ts';
 
 const HELP = `usage: luo-harness kselftest [options]
@@ -65,7 +62,7 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
   const matrix = values.matrix === undefined ? undefined : values.matrix.split(',').map((r) => r.trim()).filter(Boolean);
   const pairs: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: values.kernel ?? DEFAULT_RECIPE, to: values.to ?? values.kernel ?? DEFAULT_RECIPE }];
 
-  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
+  const runId = newRunId();
   const out = resolve(values.out ?? join('results', runId));
   await mkdir(out, { recursive: true });
   await sweepStaleMachines(join(cacheRoot(), 'runs'));
@@ -84,7 +81,7 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
     try {
       const [from, to] = [await resolveKernel(pair.from), await resolveKernel(pair.to)];
       for (const [name, a] of [[pair.from, from], [pair.to, to]] as const) {
-        kernels[name] ??= { dir: a.dir, ...a.manifest, files: undefined } as unknown as Record<string, unknown>;
+        kernels[name] ??= kernelRecord(a);
       }
       pairResults = await runKselftests({
         kernel: from,
@@ -109,18 +106,7 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
     results.push(...pairResults);
   }
 
-  const accel = await detectAccelerator('auto').then((a) => a.accel, () => 'unknown');
-  const result: RunResult = {
-    schema: RESULT_SCHEMA,
-    runId,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    host: { hostname: hostname(), kernel: release(), cpus: availableParallelism() },
-    accelerator: accel,
-    qemuVersion: await execa('qemu-system-x86_64', ['--version']).then((r) => r.stdout.match(/version (\S+)/)?.[1] ?? 'unknown', () => 'absent'),
-    kernels,
-    scenarios: results,
-  };
+  const result = await runResult({ runId, startedAt, kernels, scenarios: results });
   const files = await writeReportFiles(out, result, { metricsFile: join(cacheRoot(), 'metrics.jsonl') });
   if (values.junit) await copyFile(files.junit, values.junit);
   const verdict = overallVerdict(result);
@@ -128,7 +114,7 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else {
     process.stdout.write(summaryTable(results) + '\n\n');
-    process.stdout.write(blackoutTable(results) + '\n\n');
+    process.stdout.write(blackoutTable(results, 'selftest', '; every test of a batch shares its kexec; restore ends at agent-ready') + '\n\n');
     if (matrix) {
       const [header, ...rows] = matrixRows([...new Set(matrix)], results);
       process.stdout.write('stage 1 on (rows) -> stage 2 on (columns): selftests passed/run\n' + formatTable(header!, rows) + '\n\n');
@@ -150,19 +136,4 @@ function summaryTable(results: ScenarioResult[]): string {
       (r.reason ?? '').split('\n')[0]!.slice(0, 100),
     ]),
   );
-}
-
-/** Blackout per selftest: every test of a batch shares its kexec, so they show the same figures. */
-function blackoutTable(results: ScenarioResult[]): string {
-  const rows: string[][] = [];
-  for (const r of results) {
-    const timelines = r.iterations.map((i) => i.blackout).filter((b) => b !== undefined);
-    if (!timelines.length) continue;
-    const med = (xs: number[]) => median(xs).toFixed(0);
-    const phase = (name: string) => med(timelines.map((t) => t.phases.find((p) => p.name === name)?.ms ?? 0));
-    const totals = timelines.map((t) => t.totalMs);
-    rows.push([r.name, String(timelines.length), med(totals), quantile(totals, 0.95).toFixed(0), phase('shutdown'), phase('purgatory'), phase('kernel-boot'), phase('restore'), phase('service')]);
-  }
-  if (!rows.length) return 'no live updates measured';
-  return 'blackout (ms, median over live updates; host clock; restore ends at agent-ready)\n' + formatTable(['selftest', 'n', 'total', 'p95', 'shutdown', 'purgatory', 'kernel-boot', 'restore', 'service'], rows);
 }

@@ -1,25 +1,22 @@
 // luo-harness run: a suite of live-update scenarios into a results directory,
 // with a verdict fit for CI (exit code, JUnit, baseline gate).
 import { copyFile, mkdir } from 'node:fs/promises';
-import { hostname, release, availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
 import { parse } from './args.ts';
 import { formatTable } from './table.ts';
+import { blackoutTable, kernelRecord, newRunId, runResult } from './run-output.ts';
 import { DEFAULT_SUITE, loadSuite } from '../scenario/suite.ts';
 import { SCENARIOS } from '../scenario/scenarios/index.ts';
 import { runScenario } from '../scenario/scenario.ts';
 import { resolveKernel } from '../scenario/live-vm.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
-import { overallVerdict, RESULT_SCHEMA, type RunResult, type ScenarioResult } from '../report/result.ts';
+import { overallVerdict, type RunResult, type ScenarioResult } from '../report/result.ts';
 import { writeReportFiles } from '../report/output.ts';
 import { compareToBaseline, readBaselineFile, type Comparison } from '../report/baseline.ts';
 import { parseShard, selectShard } from '../report/shard.ts';
-import { median, quantile } from '../report/stats.ts';
 import { sweepStaleMachines } from '../vm/sweep.ts';
-import { detectAccelerator } from '../vm/accel.ts';
 import { createProgress } from '../util/progress.ts';
 
 const HELP = `usage: luo-harness run [options]
@@ -74,7 +71,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
 
-  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
+  const runId = newRunId();
   const out = resolve(values.out ?? join('results', runId));
   await mkdir(out, { recursive: true });
   await sweepStaleMachines(join(cacheRoot(), 'runs'));
@@ -103,18 +100,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     for (const recipe of [kernel, to]) if (recipe && !kernels[recipe]) await recordKernel(kernels, recipe);
   }
 
-  const accel = await detectAccelerator('auto').then((a) => a.accel, () => 'unknown');
-  const result: RunResult = {
-    schema: RESULT_SCHEMA,
-    runId,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    host: { hostname: hostname(), kernel: release(), cpus: availableParallelism() },
-    accelerator: accel,
-    qemuVersion: await execa('qemu-system-x86_64', ['--version']).then((r) => r.stdout.match(/version (\S+)/)?.[1] ?? 'unknown', () => 'absent'),
-    kernels,
-    scenarios: results,
-  };
+  const result = await runResult({ runId, startedAt, kernels, scenarios: results });
   const comparison: Comparison | undefined = baseline ? compareToBaseline(baseline, result, threshold ? { relative: threshold } : {}) : undefined;
   const files = await writeReportFiles(out, result, { metricsFile: join(cacheRoot(), 'metrics.jsonl'), ...(comparison ? { comparison } : {}) });
   if (values.junit) await copyFile(files.junit, values.junit);
@@ -139,8 +125,7 @@ function parseThreshold(text: string | undefined): number | undefined {
 
 async function recordKernel(kernels: RunResult['kernels'], recipe: string): Promise<void> {
   try {
-    const a = await resolveKernel(recipe);
-    kernels[recipe] = { dir: a.dir, ...a.manifest, files: undefined } as unknown as Record<string, unknown>;
+    kernels[recipe] = kernelRecord(await resolveKernel(recipe));
   } catch {
     // A kernel that failed to build is reported by its scenario.
   }
@@ -152,19 +137,3 @@ function summaryTable(results: ScenarioResult[]): string {
     results.map((r) => [r.name, r.status.toUpperCase(), `${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length}`, `${(r.durationMs / 1000).toFixed(1)} s`, (r.reason ?? '').slice(0, 100)]),
   );
 }
-
-/** Blackout per scenario: median total and phases over its live updates. */
-function blackoutTable(results: ScenarioResult[]): string {
-  const rows: string[][] = [];
-  for (const r of results) {
-    const timelines = r.iterations.map((i) => i.blackout).filter((b) => b !== undefined);
-    if (!timelines.length) continue;
-    const med = (xs: number[]) => median(xs).toFixed(0);
-    const phase = (name: string) => med(timelines.map((t) => t.phases.find((p) => p.name === name)?.ms ?? 0));
-    const totals = timelines.map((t) => t.totalMs);
-    rows.push([r.name, String(timelines.length), med(totals), quantile(totals, 0.95).toFixed(0), phase('shutdown'), phase('purgatory'), phase('kernel-boot'), phase('restore'), phase('service'), timelines[0]!.guestTscMs?.toFixed(0) ?? '-']);
-  }
-  if (!rows.length) return 'no live updates measured';
-  return 'blackout (ms, median over live updates; host clock)\n' + formatTable(['scenario', 'n', 'total', 'p95', 'shutdown', 'purgatory', 'kernel-boot', 'restore', 'service', 'guest TSC'], rows);
-}
-
