@@ -9,10 +9,10 @@ let skipped = 0;
 for await (const line of createInterface({ input: process.stdin })) {
   process.stdout.write(line + '\n');
   if (/^ok \d+/.test(line)) {
-    if (/# SKIP/i.test(line)) skipped++;
+    if (/ # SKIP$/i.test(line)) skipped++;
     else passed++;
   } else if (/^not ok \d+/.test(line)) {
-    if (/# TODO/i.test(line)) skipped++;
+    if (/ # TODO$/i.test(line)) skipped++;
     else failed++;
   }
 }
