@@ -56,7 +56,7 @@ export async function bootCommand(argv: string[]): Promise<number> {
     log: say,
   });
   try {
-    say(`ssh ready: ${vm.kernel.manifest.release} under ${vm.machine.accel}${vm.vfio.length ? `; vfio: ${vm.vfio.map((d) => `${d.kind} ${d.bdf} ${d.cdev}`).join(', ')}` : ''}`);
+    say(`ssh ready: ${vm.kernel.manifest.release} on ${vm.target.kind}${vm.vfio.length ? `; vfio: ${vm.vfio.map((d) => `${d.kind} ${d.bdf} ${d.cdev}`).join(', ')}` : ''}`);
     if (values.exec) {
       const r = await vm.ssh.run(values.exec, { timeoutMs: 3600_000 });
       process.stdout.write(r.stdout);

@@ -17,6 +17,7 @@ import type { AccelRequest, DeviceRequest, IommuKind } from '../vm/spec.ts';
 import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { GuestSession, waitForSsh } from '../guest/session.ts';
 import { AgentClient } from './agent-client.ts';
+import { qemuTarget, type Target } from './target.ts';
 import { blackoutTimeline } from './timeline.ts';
 import type { BlackoutTimeline } from '../report/result.ts';
 
@@ -99,7 +100,7 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
       consoleReady: machine.console.waitForMarker('sshd-ready', { deadlineMs, boot: 0 }),
       deadlineMs,
     });
-    const vm = new LiveVm(machine, ssh, kernel, runDir, log);
+    const vm = new LiveVm(qemuTarget(machine), ssh, kernel, runDir, log);
     if (options.bindVfio ?? true) await vm.bindVfio();
     return vm;
   } catch (error) {
@@ -118,7 +119,7 @@ export class LiveVm implements AsyncDisposable {
   #stopped = false;
 
   constructor(
-    readonly machine: Machine,
+    readonly target: Target,
     readonly ssh: GuestSession,
     kernel: KernelArtifact,
     readonly runDir: string,
@@ -134,7 +135,7 @@ export class LiveVm implements AsyncDisposable {
   }
 
   get console() {
-    return this.machine.console;
+    return this.target.console;
   }
 
   exec(command: string, timeoutMs?: number) {
@@ -144,7 +145,7 @@ export class LiveVm implements AsyncDisposable {
   /** Binds every emulated device to vfio-pci (driver_override) and records its /dev/vfio/devices cdev. */
   async bindVfio(): Promise<VfioDevice[]> {
     this.vfio = [];
-    for (const d of this.machine.devices) {
+    for (const d of this.target.devices) {
       const bound = await this.agent.call('vfio-bind', { bdf: d.guestBdf });
       this.vfio.push({ kind: d.kind, bdf: bound.bdf, cdev: bound.cdev });
     }
@@ -195,8 +196,8 @@ export class LiveVm implements AsyncDisposable {
   }
 
   #cmdlineFor(target: KernelArtifact, boot: number): string {
-    const append = this.machine.argv[this.machine.argv.indexOf('-append') + 1];
-    if (!append) throw new InfraError('the machine has no -append kernel command line to reuse for the kexec');
+    const append = this.target.cmdline;
+    if (!append) throw new InfraError(`the ${this.target.kind} target reports no kernel command line to reuse for the kexec`);
     const recipeArgs = new Set(this.kernel.manifest.cmdline);
     const kept = append.split(' ').filter((a) => a && !a.startsWith('luo_harness.boot=') && !recipeArgs.has(a));
     return [...kept, ...target.manifest.cmdline, `luo_harness.boot=${boot}`].join(' ');
@@ -211,7 +212,7 @@ export class LiveVm implements AsyncDisposable {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.ssh.stop().catch(() => {});
-    await this.machine.stop();
+    await this.target.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
