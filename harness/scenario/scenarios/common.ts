@@ -59,6 +59,8 @@ export async function liveUpdateAndVerify(
   memfds: PreservedMemfd[],
   metrics: Record<string, number> = {},
   options: Parameters<LiveVm['liveUpdate']>[0] = {},
+  /** Further figures to record with this live update, measured after the verification. */
+  more?: () => Promise<Record<string, number>>,
 ): Promise<LiveUpdate> {
   const lu = await ctx.check(`${label}: kexec ${vm.kernel.manifest.recipe} -> ${options.to ? String(typeof options.to === 'string' ? options.to : options.to.manifest.recipe) : 'same kernel'}`, () => vm.liveUpdate(options));
   const started = performance.now();
@@ -69,7 +71,7 @@ export async function liveUpdateAndVerify(
   if (lu.blackout.agreement && !lu.blackout.agreement.ok) {
     ctx.log(`${label}: host and guest clocks disagree on freeze -> restored by ${lu.blackout.agreement.deltaMs} ms (host ${lu.blackout.phases.slice(0, 4).reduce((a, p) => a + p.ms, 0)} ms, guest TSC ${lu.blackout.guestTscMs} ms)`);
   }
-  ctx.iteration({ blackout: lu.blackout, metrics: { verifyMs, ...metrics } });
+  ctx.iteration({ blackout: lu.blackout, metrics: { verifyMs, ...metrics, ...(more ? await more() : {}) } });
   return lu;
 }
 

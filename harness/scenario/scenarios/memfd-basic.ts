@@ -1,6 +1,18 @@
 // One session, one memfd, kexec into the same kernel, every page verified.
 import type { ScenarioDefinition } from '../scenario.ts';
-import { bootFor, requireLiveUpdate, liveUpdateAndVerify } from './common.ts';
+import type { ScenarioContext } from '../scenario.ts';
+import type { LiveVm } from '../live-vm.ts';
+import { bootFor, expect, requireLiveUpdate, liveUpdateAndVerify } from './common.ts';
+
+/** The heartbeat resumed in the new kernel; its largest gap across the kexec, by the guest TSC, in ms. */
+async function workloadGap(ctx: ScenarioContext<any>, vm: LiveVm): Promise<Record<string, number>> {
+  return ctx.check('the heartbeat resumed after the kexec and measured its gap', async () => {
+    const [{ heartbeat }, { tsc_khz }] = [await vm.agent.call('heartbeat-report', {}), await vm.agent.status()];
+    expect(heartbeat.generation >= 1 && heartbeat.running, `the heartbeat did not resume (generation ${heartbeat.generation}, running ${heartbeat.running})`);
+    expect(heartbeat.restore_gap_tsc !== null && !!tsc_khz, 'the heartbeat has no TSC gap across the kexec');
+    return { workloadGapMs: Math.round((100 * Number(heartbeat.restore_gap_tsc)) / tsc_khz!) / 100 };
+  });
+}
 
 export const memfdBasic: ScenarioDefinition<{ size: string; seed: number }> = {
   name: 'memfd-basic',
@@ -14,7 +26,9 @@ export const memfdBasic: ScenarioDefinition<{ size: string; seed: number }> = {
       const memfd = await ctx.check(`iteration ${i}: preserve a ${ctx.params.size} memfd`, () =>
         session.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: ctx.params.seed + i }),
       );
-      await liveUpdateAndVerify(ctx, vm, `iteration ${i}`, [memfd], { memfdBytes: memfd.size });
+      // The first live update also carries a heartbeat workload: the gap it sees is the blackout as a program perceives it.
+      if (i === 0) await ctx.check('start a heartbeat workload (10 ms period) preserved in the session', () => vm.agent.call('heartbeat-start', { session: session.name, 'interval-us': 10_000 }));
+      await liveUpdateAndVerify(ctx, vm, `iteration ${i}`, [memfd], { memfdBytes: memfd.size }, {}, i === 0 ? () => workloadGap(ctx, vm) : undefined);
       await ctx.check(`iteration ${i}: finish the session`, async () => {
         await (await vm.agent.session(session.name)).finish();
         vm.agent.preserved.length = 0;
