@@ -41,6 +41,9 @@ test.serial('memfd-basic: a 64 MiB memfd survives a kexec, every page verified',
   t.true(r.checks.some((c) => /memfd\(s\) intact after the kexec/.test(c.name) && c.status === 'pass'));
   assertTimelines(t, r, 1);
   t.true(r.artifacts.some((a) => /boot 1/.test(a.name)), 'console log of the new kernel');
+  const gap = r.iterations[0]!.metrics!.workloadGapMs!;
+  const tsc = r.iterations[0]!.blackout!.guestTscMs!;
+  t.true(gap > 100 && Math.abs(gap - tsc) < 0.1 * tsc + 50, `the heartbeat's gap (${gap} ms) matches the freeze -> restored span (${tsc} ms)`);
   for (const a of r.artifacts) t.true(existsSync(join(results, a.path)), a.path);
 });
 
