@@ -7,7 +7,8 @@ import { cacheRoot } from '../paths.ts';
 import { parse } from './args.ts';
 import { formatTable } from './table.ts';
 import { blackoutTable, kernelRecord, newRunId, runResult } from './run-output.ts';
-import { DEFAULT_SUITE, loadSuite } from '../scenario/suite.ts';
+import { DEFAULT_SUITE, loadSuite, type SuiteEntry } from '../scenario/suite.ts';
+import { labelDowngrade, matrixPairs, matrixRows, pairSuffix } from '../scenario/kselftest-matrix.ts';
 import { SCENARIOS } from '../scenario/scenarios/index.ts';
 import { runScenario } from '../scenario/scenario.ts';
 import { resolveKernel } from '../scenario/live-vm.ts';
@@ -32,6 +33,7 @@ const HELP = `usage: luo-harness run [options]
   --threshold PCT       relative regression threshold for --baseline (default 10%)
   --junit FILE          also write the JUnit XML here
   --json                print results.json on stdout instead of the summary
+  --matrix R1,R2        every scenario on each kernel, and upgrade for every ordered pair (A->A, A->B, B->A, B->B)
 
 Exit codes: 0 passed, 1 failed or regressed, 2 bad input, 3 infrastructure error, 4 all skipped/unsupported.`;
 
@@ -48,6 +50,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     threshold: { type: 'string' },
     junit: { type: 'string' },
     json: { type: 'boolean' },
+    matrix: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, false);
   if (values.help) {
@@ -81,23 +84,25 @@ export async function runCommand(argv: string[]): Promise<number> {
   const startedAt = new Date().toISOString();
   const kernels: RunResult['kernels'] = {};
   const results: ScenarioResult[] = [];
-  for (const entry of entries) {
-    const kernel = entry.kernel ?? values.kernel ?? suite.kernel ?? DEFAULT_RECIPE;
-    const to = entry.name === 'upgrade' ? (values.to ?? entry.to ?? 'luo-7.3') : entry.to;
-    const progress = createProgress(entry.name);
+  for (const { entry, kernel, to, suffix } of expand(entries, { ...values, ...(suite.kernel ? { suiteKernel: suite.kernel } : {}) })) {
+    const progress = createProgress(entry.name + suffix);
     progress.phase(`running on ${kernel}${to ? ` -> ${to}` : ''}`);
-    const result = await runScenario(SCENARIOS[entry.name]!, {
+    let result = await runScenario(SCENARIOS[entry.name]!, {
       kernel,
       ...(to ? { to } : {}),
       iterations: iterations ?? entry.iterations ?? 1,
       ...(entry.params ? { params: entry.params } : {}),
-      dir: join(out, entry.name),
+      dir: join(out, (entry.name + suffix).replace(/[^A-Za-z0-9._-]+/g, '_').replace(/_+$/, '')),
       resultsDir: out,
       log: (m) => progress.update(m),
     });
+    result = { ...result, name: result.name + suffix };
+    for (const recipe of [kernel, to]) if (recipe && !kernels[recipe]) await recordKernel(kernels, recipe);
+    if (to && to !== kernel && kernels[kernel] && kernels[to]) {
+      result = labelDowngrade(result, String(kernels[kernel]!.release), String(kernels[to]!.release));
+    }
     progress.done(`${result.status}${result.reason ? `: ${result.reason}` : ''} (${(result.durationMs / 1000).toFixed(1)} s)`);
     results.push(result);
-    for (const recipe of [kernel, to]) if (recipe && !kernels[recipe]) await recordKernel(kernels, recipe);
   }
 
   const result = await runResult({ runId, startedAt, kernels, scenarios: results });
@@ -110,10 +115,49 @@ export async function runCommand(argv: string[]): Promise<number> {
   else {
     process.stdout.write(summaryTable(results) + '\n\n');
     process.stdout.write(blackoutTable(results) + '\n\n');
+    if (values.matrix) {
+      const upgrades = results.filter((r) => r.name.startsWith('upgrade ['));
+      if (upgrades.length) {
+        const [header, ...rows] = matrixRows(splitList(values.matrix), upgrades);
+        process.stdout.write('upgrade: from (rows) -> to (columns), passed/run\n' + formatTable(header!, rows) + '\n\n');
+      }
+    }
     for (const v of comparison?.regressions ?? []) process.stdout.write(`REGRESSION ${v.sentence}\n`);
     process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
   }
   return verdict.exitCode;
+}
+
+const splitList = (text: string) => [...new Set(text.split(',').map((s) => s.trim()).filter(Boolean))];
+
+interface Planned {
+  entry: SuiteEntry;
+  kernel: string;
+  to?: string;
+  /** Appended to the result's name when a matrix runs a scenario more than once. */
+  suffix: string;
+}
+
+/**
+ * The runs a suite makes: one per entry, or with --matrix one per kernel
+ * (a scenario pinned to a kernel, like the negative control, stays as is)
+ * and, for upgrade, one per ordered pair of kernels.
+ */
+export function expand(entries: readonly SuiteEntry[], flags: { kernel?: string; to?: string; matrix?: string; suiteKernel?: string }): Planned[] {
+  const upgradeTo = (e: SuiteEntry) => flags.to ?? e.to ?? 'luo-7.3';
+  if (!flags.matrix) {
+    return entries.map((entry) => {
+      const to = entry.name === 'upgrade' ? upgradeTo(entry) : entry.to;
+      return { entry, kernel: entry.kernel ?? flags.kernel ?? flags.suiteKernel ?? DEFAULT_RECIPE, ...(to ? { to } : {}), suffix: '' };
+    });
+  }
+  if (flags.kernel || flags.to) throw new ConfigError('--matrix names the kernels itself; leave out --kernel and --to');
+  const kernels = splitList(flags.matrix);
+  return entries.flatMap((entry): Planned[] => {
+    if (entry.name === 'upgrade') return matrixPairs(kernels).map((p) => ({ entry, kernel: p.from, to: p.to, suffix: pairSuffix(p) }));
+    if (entry.kernel) return [{ entry, kernel: entry.kernel, suffix: '' }];
+    return kernels.map((kernel) => ({ entry, kernel, suffix: ` [${kernel}]` }));
+  });
 }
 
 function parseThreshold(text: string | undefined): number | undefined {
