@@ -3,12 +3,12 @@
 // plans them: stage 1 of a batch, one live update through the agent, stage 2
 // of the batch, the next round chained on the same machine. One
 // ScenarioResult per selftest, with the blackout of its kexec.
-import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BootError, BuildFailure, ConfigError, HarnessError, KernelFault, TestFailure } from '../errors.ts';
 import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
 import { readSelftestBuild } from '../kernel/selftests.ts';
-import { cacheRoot } from '../paths.ts';
+import { collectMachineLogs, newRunDir } from './machine-logs.ts';
 import type { Artifact, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
 import { GuestTimeout } from '../guest/errors.ts';
 import { DEFAULT_GUEST_SELFTEST_DIR, planKselftests, type GuestCommand } from './kselftest-plan.ts';
@@ -165,19 +165,13 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   let vmRunDir = '';
 
   const saveLogs = async (runDir: string, n: number, tests: Map<string, Set<number>>) => {
-    const files = (await readdir(runDir).catch(() => [] as string[])).filter((f) => /^console.*\.log$|^qemu-stderr\.log$/.test(f)).sort();
-    for (const f of files) {
-      const dest = join(outDir, `vm${n}-${f}`);
-      await copyFile(join(runDir, f), dest);
-      const bootNo = /^console-boot(\d+)\.log$/.exec(f)?.[1];
-      if (bootNo === undefined) continue;
-      const artifact = { name: `vm${n} console, boot ${bootNo}`, path: relative(options.resultsDir, dest) };
+    for (const { boot, path } of await collectMachineLogs(runDir, outDir, `vm${n}`)) {
+      const artifact = { name: `vm${n} console, boot ${boot}`, path: relative(options.resultsDir, path) };
       for (const [t, boots] of tests) {
         // A test that never got to run (the boot failed) gets every log of the machine.
-        if (boots.size === 0 || boots.has(Number(bootNo))) records.get(t)?.artifacts.push(artifact);
+        if (boots.size === 0 || boots.has(boot)) records.get(t)?.artifacts.push(artifact);
       }
     }
-    await rm(runDir, { recursive: true, force: true });
   };
 
   const stopVm = async () => {
@@ -195,7 +189,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   const startVm = async (forTests: string[]) => {
     await stopVm();
     const n = vmCount++;
-    vmRunDir = join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}-kselftest-${n}`);
+    vmRunDir = newRunDir(`kselftest-${n}`);
     touched = new Map();
     for (const t of forTests) touch(t);
     log(`booting ${first.manifest.recipe} (${first.manifest.release}) for ${forTests.join(', ')}`);

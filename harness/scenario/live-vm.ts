@@ -18,6 +18,7 @@ import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { GuestSession, waitForSsh } from '../guest/session.ts';
 import { AgentClient } from './agent-client.ts';
 import { qemuTarget, type Target } from './target.ts';
+import { newRunDir } from './machine-logs.ts';
 import { blackoutTimeline } from './timeline.ts';
 import type { BlackoutTimeline } from '../report/result.ts';
 
@@ -70,7 +71,7 @@ export async function resolveKernel(ref: string | KernelArtifact | undefined): P
 export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   const log = options.log ?? (() => {});
   const kernel = await resolveKernel(options.kernel);
-  const runDir = options.runDir ?? join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}`);
+  const runDir = options.runDir ?? newRunDir();
   await mkdir(join(runDir, KEXEC_TAG), { recursive: true });
   const image = await buildGuestImage({ agentBinary: await agentBinaryFor(kernel) });
   const { initrd, keys } = await prepareRunInitrd(image, runDir);

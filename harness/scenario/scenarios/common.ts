@@ -4,23 +4,15 @@ import type { ScenarioContext } from '../scenario.ts';
 import { boot, type BootOptions, type LiveUpdate, type LiveVm } from '../live-vm.ts';
 import type { PreservedMemfd } from '../agent-client.ts';
 import { TestFailure, Unsupported } from '../../errors.ts';
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { cacheRoot } from '../../paths.ts';
+import { collectMachineLogs, newRunDir } from '../machine-logs.ts';
 
 /** Boots `ctx.kernel` (or options.kernel) for a scenario; its console logs become the scenario's artifacts. */
 export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): Promise<LiveVm> {
   const n = machines.get(ctx) ?? 0;
   machines.set(ctx, n + 1);
-  const runDir = join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}-${ctx.name}-${n}`);
+  const runDir = newRunDir(`${ctx.name}-${n}`);
   const saveLogs = async () => {
-    await mkdir(ctx.dir, { recursive: true });
-    for (const f of (await readdir(runDir).catch(() => [] as string[])).filter((f) => /^console.*\.log$|^qemu-stderr\.log$/.test(f)).sort()) {
-      const dest = join(ctx.dir, `vm${n}-${f}`);
-      await copyFile(join(runDir, f), dest);
-      if (f.startsWith('console-boot')) ctx.artifact(`vm${n} ${f.replace(/\.log$/, '').replace('console-boot', 'console, boot ')}`, dest);
-    }
-    await rm(runDir, { recursive: true, force: true });
+    for (const { boot, path } of await collectMachineLogs(runDir, ctx.dir, `vm${n}`)) ctx.artifact(`vm${n} console, boot ${boot}`, path);
   };
   let vm: LiveVm;
   try {
