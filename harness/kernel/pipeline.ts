@@ -5,7 +5,7 @@ import { cacheRoot } from '../paths.ts';
 import { ConfigError } from '../errors.ts';
 import { createProgress } from '../util/progress.ts';
 import { acquireLock } from '../util/lock.ts';
-import { contentKey, listFiles, sha256File } from '../util/hash.ts';
+import { contentKey, listFiles, sha256, sha256File } from '../util/hash.ts';
 import { ARTIFACT_FILES, type FileDigest, type KernelArtifact, type KernelManifest } from './artifact.ts';
 import { loadRecipe, type Recipe } from './recipe.ts';
 import { materializeSource, resolveSource } from './sources.ts';
@@ -39,13 +39,14 @@ const digest = async (path: string): Promise<FileDigest> => ({ name: basename(pa
 /** Everything that decides the bytes of the kernel, hashed, without fetching or building anything. */
 export async function planBuild(recipeRef: string | Recipe | undefined, cache: string): Promise<PlannedBuild> {
   const recipe = typeof recipeRef === 'object' ? recipeRef : await loadRecipe(recipeRef);
-  const [source, patches, fragments, toolchain] = await Promise.all([
+  const [source, patches, fragmentText, toolchain] = await Promise.all([
     resolveSource(recipe.source, cache),
     Promise.all(recipe.patches.map(digest)),
-    Promise.all(recipe.config.fragments.map(digest)),
+    // Read once: the text is both hashed into the key and applied later.
+    Promise.all(recipe.config.fragments.map(async (f) => ({ name: basename(f), text: await readFile(f, 'utf8') }))),
     toolchainVersions(),
   ]);
-  const fragmentText = await Promise.all(recipe.config.fragments.map(async (f) => ({ name: basename(f), text: await readFile(f, 'utf8') })));
+  const fragments = fragmentText.map(({ name, text }) => ({ name, sha256: sha256(text) }));
   const base = typeof recipe.config.base === 'string' ? recipe.config.base : { file: await digest(recipe.config.base.file) };
   const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, fragments, toolchain });
   return { recipe, key, inputs: { recipe: recipe.name, source, patches, fragments, cmdline: recipe.cmdline }, toolchain, fragmentText };

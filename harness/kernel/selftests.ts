@@ -38,6 +38,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { BuildFailure, ConfigError, InfraError } from '../errors.ts';
+import { parseKconfig } from './kconfig.ts';
 
 /** The selftest directory inside a kernel tree. */
 export const LIVEUPDATE_SELFTEST_DIR = 'tools/testing/selftests/liveupdate';
@@ -106,14 +107,8 @@ const dedupe = (xs: string[]) => [...new Set(xs)];
 
 /** The `config` fragment: `CONFIG_X=y` lines (and `# CONFIG_X is not set` as 'n'). */
 export function parseConfigFragment(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const set = /^\s*CONFIG_([A-Za-z0-9_]+)=(.*?)\s*$/.exec(line);
-    if (set) out[set[1]!] = set[2]!.replace(/^"(.*)"$/, '$1');
-    const unset = /^\s*#\s*CONFIG_([A-Za-z0-9_]+) is not set/.exec(line);
-    if (unset) out[unset[1]!] = 'n';
-  }
-  return out;
+  const { values } = parseKconfig(text.replace(/\r/g, ''), 'config');
+  return Object.fromEntries([...values].map(([option, value]) => [option, value.replace(/^"(.*)"$/, '$1')]));
 }
 
 // ---- Source analysis ----------------------------------------------------

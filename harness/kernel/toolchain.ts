@@ -4,13 +4,14 @@ import { execa } from 'execa';
 const firstLine = (tool: string, args: string[]) =>
   execa(tool, args).then((r) => r.stdout.split('\n')[0]!.trim(), () => 'absent');
 
-export async function toolchainVersions(): Promise<Record<string, string>> {
-  const [gcc, ld, make] = await Promise.all([
-    firstLine('gcc', ['--version']),
-    firstLine('ld', ['--version']),
-    firstLine('make', ['--version']),
-  ]);
-  return { gcc, ld, make };
+let versions: Promise<Record<string, string>> | undefined;
+
+/** Asked once per process: every boot and every build plan needs it, the answer does not change. */
+export function toolchainVersions(): Promise<Record<string, string>> {
+  versions ??= Promise.all([firstLine('gcc', ['--version']), firstLine('ld', ['--version']), firstLine('make', ['--version'])]).then(
+    ([gcc, ld, make]) => ({ gcc, ld, make }),
+  );
+  return versions;
 }
 
 export async function hasCcache(): Promise<boolean> {

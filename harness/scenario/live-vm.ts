@@ -62,7 +62,9 @@ const KEXEC_MOUNT = '/mnt/kexec';
 export async function resolveKernel(ref: string | KernelArtifact | undefined): Promise<KernelArtifact> {
   if (ref && typeof ref === 'object') return ref;
   const name = ref ?? DEFAULT_RECIPE;
-  if (/\.json$/.test(name) || !/^[0-9a-f]{6,24}$|\//.test(name)) return buildKernel(name, { quiet: !process.stderr.isTTY });
+  // A key (prefix) or an artifact directory names a built kernel; anything else is a recipe (name or .json file).
+  const artifactRef = /^[0-9a-f]{6,24}$/.test(name) || (name.includes('/') && !name.endsWith('.json'));
+  if (!artifactRef) return buildKernel(name, { quiet: !process.stderr.isTTY });
   const found = await findArtifact(cacheRoot(), name);
   if (!found) throw new ConfigError(`no kernel artifact "${name}" in the cache`);
   return found;

@@ -3,8 +3,7 @@
 // is a second opinion on the freeze -> restored span.
 import { BLACKOUT_PHASES, type BlackoutTimeline } from '../report/result.ts';
 import { TestFailure } from '../errors.ts';
-import { parseMarker } from '../vm/console-patterns.ts';
-import { isBootBanner, isKexecStart } from '../vm/console-patterns.ts';
+import { isBootBanner, isKexecStart, parseMarker } from '../vm/console-patterns.ts';
 
 /** What the timeline needs of a console line (a subset of vm's ConsoleLine). */
 export interface TimedLine {
