@@ -11,7 +11,8 @@ import { formatTable } from './table.ts';
 
 const HELP = `usage: luo-harness kernel <subcommand>
 
-  build [--recipe NAME|FILE] [--json] [--quiet]   build (or find in the cache) a kernel; prints its directory
+  build [NAME|FILE ...] [--json] [--quiet]        build (or find in the cache) kernels, one after the other;
+                                                  prints their directories (default: ${DEFAULT_RECIPE})
   list [--json]                                   the kernels in the cache
   show NAME|KEY|DIR                               a kernel's manifest
   export NAME|KEY|DIR --out FILE                  write a kernel as a portable tarball
@@ -27,9 +28,13 @@ export async function kernelCommand(argv: string[]): Promise<number> {
   const cache = cacheRoot();
   switch (sub) {
     case 'build': {
-      const { values } = parse(args, { recipe: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } }, false);
-      const artifact = await buildKernel(values.recipe ?? DEFAULT_RECIPE, { cache, quiet: values.quiet ?? false });
-      print(values.json ? JSON.stringify(artifact.manifest, null, 2) : artifact.dir);
+      const { values, positionals } = parse(args, { recipe: { type: 'string', multiple: true }, json: { type: 'boolean' }, quiet: { type: 'boolean' } });
+      const recipes = [...(values.recipe ?? []), ...positionals];
+      const built: KernelArtifact[] = [];
+      // One after the other: each build uses every core.
+      for (const recipe of recipes.length ? recipes : [DEFAULT_RECIPE]) built.push(await buildKernel(recipe, { cache, quiet: values.quiet ?? false }));
+      if (values.json) print(JSON.stringify(built.length === 1 ? built[0]!.manifest : built.map((a) => a.manifest), null, 2));
+      else for (const a of built) print(a.dir);
       return EXIT.ok;
     }
     case 'list': {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
 import { parse } from './args.ts';
-import { formatTable } from './table.ts';
+import { formatTable, formatTableWithNotes } from './table.ts';
 import { blackoutTable, kernelRecord, newRunId, runResult } from './run-output.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { resolveKernel } from '../scenario/live-vm.ts';
@@ -125,15 +125,18 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
 }
 
 function summaryTable(results: ScenarioResult[]): string {
-  return formatTable(
+  return formatTableWithNotes(
     ['selftest', 'status', 'checks', 'round', 'time', 'reason'],
-    results.map((r) => [
-      r.name,
-      r.status.toUpperCase(),
-      `${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length}`,
-      typeof r.params?.round === 'number' ? `${r.params.round}/${r.params.rounds}` : '-',
-      `${(r.durationMs / 1000).toFixed(1)} s`,
-      (r.reason ?? '').split('\n')[0]!.slice(0, 100),
-    ]),
+    results.map((r) => ({
+      label: r.name,
+      note: r.reason ?? '',
+      cells: [
+        r.name,
+        r.status.toUpperCase(),
+        `${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length}`,
+        typeof r.params?.round === 'number' ? `${r.params.round}/${r.params.rounds}` : '-',
+        `${(r.durationMs / 1000).toFixed(1)} s`,
+      ],
+    })),
   );
 }

@@ -15,6 +15,8 @@ export interface BuildContext {
   buildDir: string;
   logFile: string;
   ccache: boolean;
+  /** Step count of the last build of any recipe of the same source: the estimate for a first build. */
+  sourceStepsFile: string;
   say: (phase: string) => void;
   tick: (detail: string) => void;
 }
@@ -82,16 +84,23 @@ export async function configure(ctx: BuildContext, log: WriteStream, base: Confi
 
 /** bzImage, then the uapi headers into `headersDir`; returns `uname -r`. */
 export async function compile(ctx: BuildContext, log: WriteStream, headersDir: string): Promise<string> {
+  // The total comes from this build directory's last build, else from the last build of the same source.
   const countFile = join(ctx.buildDir, '.luo-harness-steps');
-  const expected = Number(await readFile(countFile, 'utf8').catch(() => '0')) || 0;
+  const readCount = (f: string) => readFile(f, 'utf8').then((t) => Number(t) || 0, () => 0);
+  const own = await readCount(countFile);
+  const expected = own || (await readCount(ctx.sourceStepsFile));
+  const about = own ? '' : '~';
   let steps = 0;
   ctx.say('building');
   await make(ctx, [`-j${availableParallelism()}`, 'bzImage'], log, 'make bzImage', (line) => {
     if (!/^\s+[A-Z][A-Z0-9_]*\s+\S/.test(line)) return;
     steps++;
-    ctx.tick(expected > steps ? `${steps}/${expected} steps (${Math.floor((100 * steps) / expected)}%)` : `${steps} steps`);
+    ctx.tick(expected > steps ? `${steps}/${about}${expected} steps (${Math.floor((100 * steps) / expected)}%)` : `${steps} steps${expected ? '' : ' (first build of this source: no total known yet)'}`);
   });
-  if (steps > 50) await writeFile(countFile, String(steps));
+  if (steps > 50) {
+    await writeFile(countFile, String(steps));
+    if (!own) await writeFile(ctx.sourceStepsFile, String(steps));
+  }
   ctx.say('installing headers');
   await make(ctx, ['headers_install', `INSTALL_HDR_PATH=${headersDir}`], log, 'make headers_install');
   const releaseFile = join(ctx.buildDir, 'include', 'config', 'kernel.release');

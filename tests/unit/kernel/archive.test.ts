@@ -1,7 +1,8 @@
 import test from 'ava';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, linkSync, lstatSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { exportArtifact, fetchArtifact } from '../../../harness/kernel/archive.ts';
 import { digestFiles, findArtifact, listArtifacts, publish, recordName, stagingDir } from '../../../harness/kernel/store.ts';
@@ -72,7 +73,7 @@ test('a wrong tarball checksum, a truncated archive and a non-archive are reject
   await t.throwsAsync(fetchArtifact(other, truncated), { instanceOf: ConfigError, message: /short\.tar\.gz/ });
   const junk = join(dir, 'junk.tar.gz');
   writeFileSync(junk, 'not a tarball');
-  await t.throwsAsync(fetchArtifact(other, junk), { instanceOf: ConfigError, message: /is not a readable gzipped tarball/ });
+  await t.throwsAsync(fetchArtifact(other, junk), { instanceOf: ConfigError, message: /is not a readable tarball/ });
   t.deepEqual(await listArtifacts(other), []);
 });
 
@@ -106,4 +107,77 @@ test('fetch over http retries a 503 and rejects a 404 without retrying', async (
   t.is(hits.filter((h) => h === '/flaky').length, 2, 'one retry after the 503');
   await t.throwsAsync(fetchArtifact(other, `${base}/missing`), { instanceOf: ConfigError, message: /answered 404/ });
   t.is(hits.filter((h) => h === '/missing').length, 1, 'a 404 is not retried');
+});
+
+// Archives made by the real GNU tar, the way a user packs an artifact directory by hand.
+const gnuTar = (cwd: string, args: string[]) => execFileSync('tar', args, { cwd, stdio: 'pipe' });
+
+test('standard tar archives are taken: a leading ./ with directory entries (gzip), one top-level directory (xz), plain tar', async (t) => {
+  const { artifact, key } = await makeArtifact();
+  const dir = mkdtempSync(join(tmpdir(), 'tar-'));
+  const dotted = join(dir, 'dotted.tgz');
+  gnuTar(artifact.dir, ['czf', dotted, '.']);
+  t.regex(execFileSync('tar', ['tzf', dotted]).toString(), /^\.\/\n(.*\n)*\.\/headers\/\n/m, 'the archive really has ./ and directory entries');
+  t.is((await fetchArtifact(mkdtempSync(join(tmpdir(), 'cache-')), dotted)).manifest.key, key);
+  const nested = join(dir, 'nested.tar.xz');
+  gnuTar(join(artifact.dir, '..'), ['cJf', nested, basename(artifact.dir)]);
+  const imported = await fetchArtifact(mkdtempSync(join(tmpdir(), 'cache-')), nested);
+  t.is(imported.manifest.key, key);
+  t.deepEqual(readFileSync(join(imported.dir, 'headers', 'include', 'linux', 'liveupdate.h'), 'utf8'), '#define LIVEUPDATE_IOCTL_TYPE 0xBA\n');
+  const bare = join(dir, 'bare.tar');
+  gnuTar(artifact.dir, ['cf', bare, 'manifest.json', 'bzImage', 'config', 'headers']);
+  t.is((await fetchArtifact(mkdtempSync(join(tmpdir(), 'cache-')), bare)).manifest.key, key);
+});
+
+test('a link inside the archive becomes a copy; links out of it, absolute names, .. and device nodes are refused', async (t) => {
+  const { artifact, key } = await makeArtifact();
+  const dir = mkdtempSync(join(tmpdir(), 'tar-'));
+  // bzImage as a symlink into a subdirectory, and config as a hard link: both stay inside.
+  const tree = join(dir, 'tree');
+  gnuTar(join(artifact.dir, '..'), ['cf', join(dir, 'plain.tar'), basename(artifact.dir)]);
+  mkdirSync(tree);
+  gnuTar(tree, ['xf', join(dir, 'plain.tar')]);
+  const root = join(tree, basename(artifact.dir));
+  mkdirSync(join(root, 'boot'));
+  renameSync(join(root, 'bzImage'), join(root, 'boot', 'bzImage'));
+  symlinkSync('boot/bzImage', join(root, 'bzImage'));
+  linkSync(join(root, 'config'), join(root, 'config.old'));
+  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as KernelManifest;
+  manifest.files['boot/bzImage'] = manifest.files.bzImage!;
+  manifest.files['config.old'] = manifest.files.config!;
+  writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
+  const linked = join(dir, 'linked.tgz');
+  gnuTar(root, ['czf', linked, 'manifest.json', 'boot', 'bzImage', 'config', 'config.old', 'headers']);
+  t.regex(execFileSync('tar', ['tvzf', linked]).toString(), /^l.* bzImage -> boot\/bzImage$(.|\n)*^h.* config\.old link to config$/m, 'the archive really holds a symlink and a hard link');
+  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const imported = await fetchArtifact(other, linked);
+  t.is(imported.manifest.key, key);
+  t.false(lstatSync(join(imported.dir, 'bzImage')).isSymbolicLink(), 'the symlink became a plain file');
+  t.deepEqual(readFileSync(join(imported.dir, 'bzImage')), Buffer.alloc(4096, 7));
+  const fresh = mkdtempSync(join(tmpdir(), 'cache-'));
+
+  const outside = join(dir, 'outside');
+  mkdirSync(outside);
+  symlinkSync('../../etc/passwd', join(outside, 'bzImage'));
+  writeFileSync(join(outside, 'manifest.json'), readFileSync(join(artifact.dir, 'manifest.json')));
+  const escaping = join(dir, 'escaping.tgz');
+  gnuTar(outside, ['czf', escaping, 'manifest.json', 'bzImage']);
+  await t.throwsAsync(fetchArtifact(fresh, escaping), { instanceOf: ConfigError, message: /link "bzImage" -> "\.\.\/\.\.\/etc\/passwd" that points outside/ });
+
+  const absolute = join(dir, 'absolute.tgz');
+  gnuTar(artifact.dir, ['czPf', absolute, join(artifact.dir, 'manifest.json')]);
+  await t.throwsAsync(fetchArtifact(fresh, absolute), { instanceOf: ConfigError, message: /unsafe entry "\/.*manifest\.json" \(it points outside/ });
+
+  const climbing = join(dir, 'climbing.tgz');
+  gnuTar(artifact.dir, ['czPf', climbing, '../' + basename(artifact.dir) + '/manifest.json']);
+  await t.throwsAsync(fetchArtifact(fresh, climbing), { instanceOf: ConfigError, message: /unsafe entry "\.\.\// });
+
+  const fifo = join(dir, 'fifo');
+  mkdirSync(fifo);
+  execFileSync('mkfifo', [join(fifo, 'pipe')]);
+  writeFileSync(join(fifo, 'manifest.json'), readFileSync(join(artifact.dir, 'manifest.json')));
+  const withFifo = join(dir, 'fifo.tgz');
+  gnuTar(fifo, ['czf', withFifo, 'manifest.json', 'pipe']);
+  await t.throwsAsync(fetchArtifact(fresh, withFifo), { instanceOf: ConfigError, message: /unsafe entry "pipe" \(a fifo/ });
+  t.deepEqual(await listArtifacts(fresh), [], 'nothing refused lands in the cache');
 });
