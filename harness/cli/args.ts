@@ -10,3 +10,23 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
     throw new ConfigError((cause as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''), { cause });
   }
 }
+
+/** `10%` or `10` -> 0.1. A bare `0.1` is refused: 0.1 % and 10 % are both plausible readings. */
+export function parsePercent(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
+  if (!m) throw new ConfigError(`${what} expects a percentage such as 10%, got ${JSON.stringify(text)}.`);
+  const v = Number(m[1]) / 100;
+  if (!m[2] && v > 0 && v < 0.01) throw new ConfigError(`${what} ${text} is ambiguous: write ${Number((Number(m[1]) * 100).toPrecision(6))}% or ${m[1]}% explicitly.`);
+  if (!(v > 0)) throw new ConfigError(`${what} must be above 0%, got ${JSON.stringify(text)}.`);
+  return v;
+}
+
+/** `a,b, c` -> ['a', 'b', 'c'], without duplicates. */
+export const splitList = (text: string) => [...new Set(text.split(',').map((s) => s.trim()).filter(Boolean))];
+
+/** `--gate` values: metric names or scenario/metric keys, or `all`. */
+export function parseGate(items: readonly string[] | undefined): readonly string[] | 'all' | undefined {
+  if (!items?.length) return undefined;
+  const names = items.flatMap(splitList);
+  return names.includes('all') ? 'all' : names;
+}

@@ -1,9 +1,9 @@
 // luo-harness baseline save|compare: the regression gate for CI.
 import { writeFile } from 'node:fs/promises';
 import { ConfigError, EXIT } from '../errors.ts';
-import { compareToBaseline, readBaselineFile, saveBaseline, writeBaselineFile, DEFAULT_THRESHOLDS, type MetricThreshold, type Thresholds } from '../report/baseline.ts';
+import { compareToBaseline, gateLine, GATED_BY_DEFAULT, MIN_SAMPLES, readBaselineFile, saveBaseline, writeBaselineFile, DEFAULT_THRESHOLDS, type MetricThreshold, type Thresholds } from '../report/baseline.ts';
 import { toMarkdown } from '../report/markdown.ts';
-import { parse } from './args.ts';
+import { parse, parseGate, parsePercent } from './args.ts';
 import { loadResultsDir } from './report.ts';
 
 const HELP = `usage: luo-harness baseline <subcommand>
@@ -11,26 +11,22 @@ const HELP = `usage: luo-harness baseline <subcommand>
   save DIR [DIR...] --out FILE
       a baseline from the passed iterations of one or more results directories
       (more runs, more samples per metric)
-  compare DIR [DIR...] --baseline FILE [--threshold PCT] [--threshold-for METRIC=PCT ...] [--markdown FILE]
-      compare a run with the baseline; prints one sentence per metric and
-      exits 1 when a metric regressed, 0 otherwise
+  compare DIR [DIR...] --baseline FILE [--threshold PCT] [--threshold-for METRIC=PCT ...]
+          [--gate METRIC,...|all] [--strict] [--markdown FILE]
+      compare a run with the baseline; prints one sentence per metric and the
+      gate's line; exits 1 when a gated metric regressed, 0 otherwise
 
-A regression must be both large (the median grew by more than the threshold,
-default ${DEFAULT_THRESHOLDS.relative * 100}%) and real (beyond the run-to-run noise). METRIC is a metric
-name (blackout.totalMs) or a scenario/metric key (memfd-basic/blackout.totalMs).
+Gated by default: ${GATED_BY_DEFAULT.join(', ')} of every scenario; every other
+metric (the blackout's phases, verifyMs, ...) is compared and reported but
+fails the gate only when named with --gate. A regression must be large (the
+median grew by more than the threshold, default ${DEFAULT_THRESHOLDS.relative * 100}%, the metric's
+floor and twice the baseline's spread) and real (beyond the run-to-run noise),
+on at least ${MIN_SAMPLES} samples a side. With fewer the verdict is "not enough
+evidence": exit 0, or 1 with --strict. METRIC is a metric name
+(blackout.totalMs) or a scenario/metric key (memfd-basic/blackout.totalMs).
 PCT is a percentage: 10% or 10. See docs/baseline.md.`;
 
 const print = (s: string) => process.stdout.write(s + '\n');
-
-/** `10%` or `10` -> 0.1. A bare `0.1` is refused: 0.1 % and 10 % are both plausible readings. */
-export function parsePercent(text: string, what: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
-  if (!m) throw new ConfigError(`${what} expects a percentage such as 10%, got ${JSON.stringify(text)}.`);
-  const v = Number(m[1]) / 100;
-  if (!m[2] && v > 0 && v < 0.01) throw new ConfigError(`${what} ${text} is ambiguous: write ${Number((Number(m[1]) * 100).toPrecision(6))}% or ${m[1]}% explicitly.`);
-  if (!(v > 0)) throw new ConfigError(`${what} must be above 0%, got ${JSON.stringify(text)}.`);
-  return v;
-}
 
 /** `blackout.totalMs=15%` (repeatable) -> per-metric thresholds. */
 export function parseThresholdFor(items: readonly string[]): Record<string, MetricThreshold> {
@@ -71,25 +67,30 @@ export async function baselineCommand(argv: string[], out: (s: string) => void =
         baseline: { type: 'string' },
         threshold: { type: 'string' },
         'threshold-for': { type: 'string', multiple: true },
+        gate: { type: 'string', multiple: true },
+        strict: { type: 'boolean' },
         markdown: { type: 'string' },
       });
       if (!values.baseline) throw new ConfigError('baseline compare needs --baseline FILE (written by `luo-harness baseline save`)');
       if (!positionals.length) throw new ConfigError('baseline compare needs a results directory');
+      const gate = parseGate(values.gate);
       const thresholds: Partial<Thresholds> = {
         ...(values.threshold !== undefined ? { relative: parsePercent(values.threshold, '--threshold') } : {}),
         ...(values['threshold-for']?.length ? { perMetric: parseThresholdFor(values['threshold-for']) } : {}),
+        ...(gate ? { gate } : {}),
       };
       const baseline = await readBaselineFile(values.baseline);
       const runs = await Promise.all(positionals.map(loadResultsDir));
       const comparison = compareToBaseline(baseline, runs.map((r) => r.result), thresholds);
       for (const v of comparison.verdicts) out(v.sentence);
-      const n = comparison.regressions.length;
-      out(n ? `${n} regression(s) in ${comparison.verdicts.length} metric(s): ${comparison.regressions.map((r) => r.key).join(', ')}` : `No regression in ${comparison.verdicts.length} metric(s).`);
+      const strict = values.strict ?? false;
+      out(gateLine(comparison, strict));
       if (values.markdown) {
         // The summary of the (first) run with the gate's verdicts under it: what a CI job summary shows.
-        await writeFile(values.markdown, toMarkdown(runs[0]!.result, comparison));
+        const first = runs[0]!.result;
+        await writeFile(values.markdown, toMarkdown({ ...first, gate: { baseline: values.baseline, strict, line: gateLine(comparison, strict), comparison } }));
       }
-      return n ? EXIT.failed : EXIT.ok;
+      return comparison.outcome === 'regression' || (strict && comparison.outcome === 'insufficient-evidence') ? EXIT.failed : EXIT.ok;
     }
     case undefined:
     case '--help':

@@ -42,3 +42,15 @@ export function blackoutTable(results: readonly ScenarioResult[], label = 'scena
   if (!rows.length) return 'no live updates measured';
   return `blackout (ms, median over live updates; host clock${note})\n` + formatTable([label, 'n', 'total', 'p95', 'shutdown', 'purgatory', 'kernel-boot', 'restore', 'service', 'guest TSC'], rows);
 }
+
+/** Each capability's verdict, for the scenarios that judged more than one: "VFIO device preserved: pass, iommufd: unsupported (ENOENT)". */
+export function capabilityLines(results: readonly ScenarioResult[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    const caps = r.capabilities ?? [];
+    if (caps.length < 2) continue;
+    lines.push(`${r.name}:`);
+    for (const c of caps) lines.push(`  ${c.name.padEnd(12)} ${c.status.toUpperCase()}${c.reason ? `  ${c.reason.split('\n')[0]}` : ''}`);
+  }
+  return lines.length ? `capabilities (each judged on its own checks)\n${lines.join('\n')}` : '';
+}

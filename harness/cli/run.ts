@@ -4,9 +4,9 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
-import { parse } from './args.ts';
-import { formatTable } from './table.ts';
-import { blackoutTable, kernelRecord, newRunId, runResult } from './run-output.ts';
+import { parse, parseGate, parsePercent, splitList } from './args.ts';
+import { formatTable, formatTableWithNotes } from './table.ts';
+import { blackoutTable, capabilityLines, kernelRecord, newRunId, runResult } from './run-output.ts';
 import { DEFAULT_SUITE, loadSuite, type SuiteEntry } from '../scenario/suite.ts';
 import { labelDowngrade, matrixPairs, matrixRows, pairSuffix } from '../scenario/kselftest-matrix.ts';
 import { SCENARIOS } from '../scenario/scenarios/index.ts';
@@ -15,7 +15,7 @@ import { resolveKernel } from '../scenario/live-vm.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { overallVerdict, type RunResult, type ScenarioResult } from '../report/result.ts';
 import { writeReportFiles } from '../report/output.ts';
-import { compareToBaseline, readBaselineFile, type Comparison } from '../report/baseline.ts';
+import { compareToBaseline, gateLine, GATED_BY_DEFAULT, MIN_SAMPLES, readBaselineFile } from '../report/baseline.ts';
 import { parseShard, selectShard } from '../report/shard.ts';
 import { sweepStaleMachines } from '../vm/sweep.ts';
 import { createProgress } from '../util/progress.ts';
@@ -29,11 +29,16 @@ const HELP = `usage: luo-harness run [options]
   --iterations N        live updates per scenario where it repeats (default 1)
   --out DIR             results directory (default: results/<run id>)
   --shard i/n           run shard i of n (a deterministic split of the suite)
-  --baseline FILE       compare blackout metrics with a baseline (\`luo-harness baseline save\`)
+  --baseline FILE       gate the run against a baseline (\`luo-harness baseline save\`): at least
+                        ${MIN_SAMPLES} live updates per scenario (unless --iterations), exit 1 on a regression
   --threshold PCT       relative regression threshold for --baseline (default 10%)
+  --gate METRIC,...     also gate these metrics (names or scenario/metric keys), or all
+                        (default: ${GATED_BY_DEFAULT.join(', ')})
+  --strict              with --baseline: "not enough evidence" fails the run (exit 1)
   --junit FILE          also write the JUnit XML here
   --json                print results.json on stdout instead of the summary
   --matrix R1,R2        every scenario on each kernel, and upgrade for every ordered pair (A->A, A->B, B->A, B->B)
+  --cmdline ARG         a kernel argument for every boot and kexec (repeatable), e.g. luo_agent.restore_delay_ms=500
 
 Exit codes: 0 passed, 1 failed or regressed, 2 bad input, 3 infrastructure error, 4 all skipped/unsupported.`;
 
@@ -48,9 +53,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     shard: { type: 'string' },
     baseline: { type: 'string' },
     threshold: { type: 'string' },
+    gate: { type: 'string', multiple: true },
+    strict: { type: 'boolean' },
     junit: { type: 'string' },
     json: { type: 'boolean' },
     matrix: { type: 'string' },
+    cmdline: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   }, false);
   if (values.help) {
@@ -60,7 +68,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const suite = await loadSuite(values.suite ?? DEFAULT_SUITE);
   const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
   if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1)) throw new ConfigError(`--iterations must be a positive integer, got "${values.iterations}"`);
-  const threshold = parseThreshold(values.threshold);
+  const threshold = values.threshold === undefined ? undefined : parsePercent(values.threshold, '--threshold');
+  const gate = parseGate(values.gate);
+  for (const arg of values.cmdline ?? []) if (!/^[^\s]+$/.test(arg)) throw new ConfigError(`--cmdline takes one kernel argument without spaces, got ${JSON.stringify(arg)}`);
   let entries = suite.scenarios;
   if (values.scenarios) {
     const wanted = values.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
@@ -80,6 +90,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   await sweepStaleMachines(join(cacheRoot(), 'runs'));
   const say = (m: string) => process.stderr.write(m + '\n');
   say(`luo-harness run: suite ${suite.name}, ${entries.length} scenario(s), results in ${out}`);
+  if (baseline) {
+    say(`gate: against ${values.baseline}; ${iterations ?? `at least ${MIN_SAMPLES}`} live update(s) per scenario${iterations ? ' (--iterations)' : ' (--iterations overrides)'}; gated: ${gate === 'all' ? 'every metric' : (gate ?? GATED_BY_DEFAULT).join(', ')}`);
+    for (const e of entries) if (!SCENARIOS[e.name]!.iterates) say(`gate: ${e.name} makes a fixed number of live updates per run; with fewer than ${MIN_SAMPLES} its verdict is "not enough evidence"`);
+  }
 
   const startedAt = new Date().toISOString();
   const kernels: RunResult['kernels'] = {};
@@ -90,8 +104,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     let result = await runScenario(SCENARIOS[entry.name]!, {
       kernel,
       ...(to ? { to } : {}),
-      iterations: iterations ?? entry.iterations ?? 1,
+      iterations: iterations ?? (baseline && SCENARIOS[entry.name]!.iterates ? Math.max(entry.iterations ?? 1, MIN_SAMPLES) : (entry.iterations ?? 1)),
       ...(entry.params ? { params: entry.params } : {}),
+      ...(values.cmdline?.length ? { cmdline: values.cmdline } : {}),
       dir: join(out, (entry.name + suffix).replace(/[^A-Za-z0-9._-]+/g, '_').replace(/_+$/, '')),
       resultsDir: out,
       log: (m) => progress.update(m),
@@ -106,14 +121,20 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
 
   const result = await runResult({ runId, startedAt, kernels, scenarios: results });
-  const comparison: Comparison | undefined = baseline ? compareToBaseline(baseline, result, threshold ? { relative: threshold } : {}) : undefined;
-  const files = await writeReportFiles(out, result, { metricsFile: join(cacheRoot(), 'metrics.jsonl'), ...(comparison ? { comparison } : {}) });
+  if (baseline) {
+    const comparison = compareToBaseline(baseline, result, { ...(threshold ? { relative: threshold } : {}), ...(gate ? { gate } : {}) });
+    const strict = values.strict ?? false;
+    result.gate = { baseline: resolve(values.baseline!), strict, line: gateLine(comparison, strict), comparison };
+  }
+  const files = await writeReportFiles(out, result, { metricsFile: join(cacheRoot(), 'metrics.jsonl') });
   if (values.junit) await copyFile(files.junit, values.junit);
-  const verdict = overallVerdict(result, comparison ? { regressions: comparison.regressions.map((r) => r.key) } : {});
+  const verdict = overallVerdict(result);
 
   if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else {
     process.stdout.write(summaryTable(results) + '\n\n');
+    const capabilities = capabilityLines(results);
+    if (capabilities) process.stdout.write(capabilities + '\n\n');
     process.stdout.write(blackoutTable(results) + '\n\n');
     if (values.matrix) {
       const upgrades = results.filter((r) => r.name.startsWith('upgrade ['));
@@ -122,13 +143,16 @@ export async function runCommand(argv: string[]): Promise<number> {
         process.stdout.write('upgrade: from (rows) -> to (columns), passed/run\n' + formatTable(header!, rows) + '\n\n');
       }
     }
-    for (const v of comparison?.regressions ?? []) process.stdout.write(`REGRESSION ${v.sentence}\n`);
+    if (result.gate) {
+      const { comparison, line } = result.gate;
+      for (const v of [...comparison.regressions, ...comparison.undecided, ...comparison.verdicts.filter((x) => !x.gated && x.kind === 'regression')]) process.stdout.write(v.sentence + '\n');
+      process.stdout.write(line + '\n');
+    }
     process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
   }
   return verdict.exitCode;
 }
 
-const splitList = (text: string) => [...new Set(text.split(',').map((s) => s.trim()).filter(Boolean))];
 
 interface Planned {
   entry: SuiteEntry;
@@ -160,13 +184,6 @@ export function expand(entries: readonly SuiteEntry[], flags: { kernel?: string;
   });
 }
 
-function parseThreshold(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const m = text.match(/^(\d+(?:\.\d+)?)%?$/);
-  if (!m) throw new ConfigError(`--threshold must be a percentage like 10%, got "${text}"`);
-  return Number(m[1]) / 100;
-}
-
 async function recordKernel(kernels: RunResult['kernels'], recipe: string): Promise<void> {
   try {
     kernels[recipe] = kernelRecord(await resolveKernel(recipe));
@@ -176,8 +193,12 @@ async function recordKernel(kernels: RunResult['kernels'], recipe: string): Prom
 }
 
 function summaryTable(results: ScenarioResult[]): string {
-  return formatTable(
+  return formatTableWithNotes(
     ['scenario', 'status', 'checks', 'time', 'reason'],
-    results.map((r) => [r.name, r.status.toUpperCase(), `${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length}`, `${(r.durationMs / 1000).toFixed(1)} s`, (r.reason ?? '').slice(0, 100)]),
+    results.map((r) => ({
+      label: r.name,
+      note: r.reason ?? '',
+      cells: [r.name, r.status.toUpperCase(), `${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length}`, `${(r.durationMs / 1000).toFixed(1)} s`],
+    })),
   );
 }

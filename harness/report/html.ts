@@ -1,6 +1,6 @@
 // report.html: one self-contained page (inline CSS and SVG, no script, no
 // network) that a CI artifact viewer or a browser on a laptop opens as is.
-import type { Comparison, MetricVerdict } from './baseline.ts';
+import { gateLine, type Comparison, type MetricVerdict } from './baseline.ts';
 import type { MetricsRow } from './history.ts';
 import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, type RunResult, type ScenarioResult, type Status } from './result.ts';
 import { median, p95 } from './stats.ts';
@@ -42,6 +42,8 @@ details summary { cursor: pointer; color: #424a53; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .badge { display: inline-block; min-width: 78px; text-align: center; padding: 1px 8px; border-radius: 999px; color: #fff; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.03em; }
 .reason { color: #52606d; font-size: 13px; }
+.caps { margin-bottom: 4px; }
+.caps span { margin-right: 10px; white-space: nowrap; }
 .note { color: #57606a; font-style: italic; }
 ul.checks { list-style: none; padding: 0; margin: 6px 0 12px; }
 ul.checks li { padding: 2px 0; font-size: 14px; }
@@ -66,10 +68,17 @@ const anchor = (name: string) => 's-' + name.replace(/[^A-Za-z0-9_-]+/g, '-');
 
 const badge = (s: Status) => `<span class="badge" style="background:${STATUS_COLOR[s]}">${s}</span>`;
 
-function verdictBanner(result: RunResult, comparison?: Comparison): string {
-  const v = overallVerdict(result, { regressions: comparison?.regressions.map((r) => r.key) ?? [] });
+function verdictBanner(result: RunResult): string {
+  const v = overallVerdict(result);
   const color = v.exitCode === 0 ? STATUS_COLOR.pass : v.exitCode === 1 ? STATUS_COLOR.fail : v.exitCode === 4 ? STATUS_COLOR.skip : STATUS_COLOR.error;
   return `<div class="banner" style="background:${color}">${h(v.headline)} <span style="font-weight:400;opacity:.85">(exit code ${v.exitCode})</span></div>`;
+}
+
+/** Each capability's own verdict, when a scenario judged more than one. */
+function capabilityBadges(s: ScenarioResult): string {
+  const caps = s.capabilities ?? [];
+  if (caps.length < 2) return '';
+  return `<div class="caps">${caps.map((c) => `<span title="${escapeAttr(c.reason ?? c.status)}">${h(c.name)} ${badge(c.status)}</span>`).join(' ')}</div>`;
 }
 
 function summaryTable(result: RunResult): string {
@@ -80,7 +89,7 @@ function summaryTable(result: RunResult): string {
       `<tr><td><a href="#${anchor(s.name)}">${h(s.name)}</a><div class="reason">${kern}</div></td><td>${badge(s.status)}</td>` +
       `<td class="num">${s.iterations.length}</td><td class="num">${t.length ? ms(median(t)) : '—'}</td>` +
       `<td class="num">${t.length ? ms(p95(t)) : '—'}</td><td class="num">${(s.durationMs / 1000).toFixed(1)} s</td>` +
-      `<td class="reason">${h(s.reason ?? '')}</td></tr>`
+      `<td class="reason">${capabilityBadges(s)}${h(s.reason ?? '')}</td></tr>`
     );
   });
   return (
@@ -217,7 +226,7 @@ const VERDICT_LABEL: Record<MetricVerdict['kind'], string> = {
   regression: 'REGRESSION',
   improvement: 'improvement',
   unchanged: 'ok',
-  'insufficient-samples': 'few samples',
+  'insufficient-evidence': 'not enough evidence',
   'missing-baseline': 'new',
   'missing-current': 'missing',
 };
@@ -226,15 +235,15 @@ const VERDICT_LABEL: Record<MetricVerdict['kind'], string> = {
 function verdictRows(list: readonly MetricVerdict[]): string {
   const num = (x: number | undefined, key: string) => (x === undefined ? '—' : /Ms$/.test(key) ? ms(x) : String(Number(x.toPrecision(4))));
   const rows = list.map((v) => {
-    const cls = v.kind === 'regression' ? 'regression' : v.kind === 'improvement' ? 'improvement' : '';
+    const cls = v.kind === 'regression' && v.gated ? 'regression' : v.kind === 'improvement' ? 'improvement' : '';
     const rel = v.relativeDiff;
     const change = rel === undefined || !Number.isFinite(rel) ? '—' : (rel >= 0 ? '+' : '') + (rel * 100).toFixed(1) + '%';
     const ci = v.ci ? `[${num(v.ci.low, v.key)}, ${num(v.ci.high, v.key)}]`.replace(/ ms,/, ',') : '—';
     return (
-      `<tr title="${escapeAttr(v.sentence)}"><td><code>${h(v.key)}</code></td><td class="${cls}">${VERDICT_LABEL[v.kind]}</td>` +
+      `<tr title="${escapeAttr(v.sentence)}"><td><code>${h(v.key)}</code></td><td class="${cls}">${VERDICT_LABEL[v.kind]}${v.gated ? ' <span class="reason">gated</span>' : ''}</td>` +
       `<td class="num">${num(v.baseline?.median, v.key)}${v.baseline ? ` <span class="reason">n=${v.baseline.n}</span>` : ''}</td>` +
       `<td class="num">${num(v.current?.median, v.key)}${v.current ? ` <span class="reason">n=${v.current.n}</span>` : ''}</td>` +
-      `<td class="num ${cls}">${change}</td><td class="num">${(v.threshold.relative * 100).toFixed(0)}%</td>` +
+      `<td class="num ${cls}">${change}</td><td class="num">${(v.threshold.relative * 100).toFixed(0)}%${v.margin !== undefined ? ` <span class="reason">margin ${num(v.margin, v.key)}</span>` : ''}</td>` +
       `<td class="num">${ci}</td><td class="num">${v.p === undefined ? '—' : v.p.toPrecision(2)}</td></tr>`
     );
   });
@@ -245,12 +254,12 @@ function verdictRows(list: readonly MetricVerdict[]): string {
 }
 
 function baselineSection(c: Comparison): string {
-  const rank: Record<string, number> = { regression: 0, 'missing-current': 1, improvement: 2, 'insufficient-samples': 3, 'missing-baseline': 4, unchanged: 5 };
-  const sorted = [...c.verdicts].sort((a, b) => rank[a.kind]! - rank[b.kind]! || (a.key < b.key ? -1 : 1));
+  const rank: Record<string, number> = { regression: 0, 'insufficient-evidence': 1, 'missing-current': 2, improvement: 3, 'missing-baseline': 4, unchanged: 5 };
+  const sorted = [...c.verdicts].sort((a, b) => Number(b.gated) - Number(a.gated) || rank[a.kind]! - rank[b.kind]! || (a.key < b.key ? -1 : 1));
   const notable = sorted.filter((v) => v.kind !== 'unchanged');
   const quiet = sorted.filter((v) => v.kind === 'unchanged');
   return (
-    `<p>${c.regressions.length} regression(s) in ${c.verdicts.length} metric(s). <span class="reason">Hover a row for the gate's full sentence; see docs/baseline.md for how it decides.</span></p>` +
+    `<p><strong>${h(gateLine(c))}</strong> <span class="reason">Hover a row for the gate's full sentence; see docs/baseline.md for how it decides.</span></p>` +
     (notable.length ? verdictRows(notable) : '') +
     (quiet.length ? `<details><summary>${quiet.length} metric(s) unchanged</summary>${verdictRows(quiet)}</details>` : '')
   );
@@ -291,9 +300,15 @@ function scenarioDetail(s: ScenarioResult): string {
   const params = s.params && Object.keys(s.params).length
     ? `<p class="meta">Parameters: ${Object.entries(s.params).map(([k, v]) => `<code>${h(paramText(k, v))}</code>`).join(' ')}</p>`
     : '';
+  const caps = s.capabilities?.length
+    ? `<table><thead><tr><th>Capability</th><th>Verdict</th><th>Why</th></tr></thead><tbody>${s.capabilities
+        .map((c) => `<tr><td>${h(c.name)}</td><td>${badge(c.status)}</td><td class="reason">${h(c.reason ?? '')}</td></tr>`)
+        .join('')}</tbody></table>`
+    : '';
   return (
     `<div class="card" id="${anchor(s.name)}"><h3>${h(s.name)} ${badge(s.status)}</h3>` +
     (s.reason ? `<p class="reason">${h(s.reason)}</p>` : '') +
+    caps +
     params +
     checks +
     its +
@@ -311,7 +326,7 @@ export function renderHtml(input: HtmlReportInput): string {
   const sections = [
     `<h1>${h(title)}</h1>`,
     `<p class="meta">Run <code>${h(result.runId)}</code> · ${h(result.startedAt)} → ${h(result.finishedAt)} · host ${h(result.host.hostname)} (${h(result.host.kernel)}, ${result.host.cpus} CPUs) · ${h(result.accelerator)} · QEMU ${h(result.qemuVersion)}${kernels ? ' · kernels ' + kernels : ''}</p>`,
-    verdictBanner(result, input.comparison),
+    verdictBanner(input.comparison && !result.gate ? { ...result, gate: { baseline: 'previous run', strict: false, line: gateLine(input.comparison), comparison: input.comparison } } : result),
     '<h2>Summary</h2>',
     summaryTable(result),
     '<h2>Blackout phases</h2>',
@@ -321,7 +336,8 @@ export function renderHtml(input: HtmlReportInput): string {
   ];
   if (input.history) sections.push('<h2>History</h2>', `<div class="card">${historyChart(input.history)}</div>`);
   if (input.previous) sections.push('<h2>Comparison with the previous run</h2>', `<div class="card">${comparisonSection(result, input.previous)}</div>`);
-  if (input.comparison) sections.push('<h2>Baseline gate</h2>', `<div class="card">${baselineSection(input.comparison)}</div>`);
+  const comparison = input.comparison ?? result.gate?.comparison;
+  if (comparison) sections.push('<h2>Baseline gate</h2>', `<div class="card">${result.gate ? `<p class="meta">Baseline <code>${h(result.gate.baseline)}</code>${result.gate.strict ? ' (--strict)' : ''}</p>` : ''}${baselineSection(comparison)}</div>`);
   sections.push('<h2>Scenarios</h2>', ...result.scenarios.map(scenarioDetail));
   sections.push(`<footer>Generated by luo-harness. Blackout phases: shutdown (freeze → "Starting new kernel"), purgatory (→ new kernel banner), kernel-boot (→ init), restore (→ agent restored), service (→ SSH usable).</footer>`);
   return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${h(title)}</title><style>${CSS}</style></head><body><main>${sections.join('\n')}</main></body></html>\n`;

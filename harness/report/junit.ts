@@ -21,6 +21,7 @@ function scenarioProperties(s: ScenarioResult): string[] {
   const totals = blackoutSamples(s);
   if (totals.length) props.push(property('blackout.totalMs.median', num(median(totals))));
   if (s.kernel) props.push(property('kernel', s.kernel));
+  for (const c of s.capabilities ?? []) props.push(property(`capability.${c.name}`, c.status));
   if (s.to) props.push(property('to', s.to));
   for (const [k, v] of Object.entries(s.params ?? {})) props.push(property(`param.${k}`, typeof v === 'string' ? v : JSON.stringify(v)));
   for (const it of s.iterations) {
@@ -48,6 +49,7 @@ function testcase(s: ScenarioResult, classname: string): string {
   else if (s.status === 'skip' || s.status === 'unsupported')
     out.push(`      <skipped${attrs({ message: `${s.status}: ${s.reason ?? 'no reason given'}` })}/>`);
   const outLines = [
+    ...(s.capabilities ?? []).map((c) => `capability ${c.name}: ${c.status}${c.reason ? ' — ' + c.reason : ''}`),
     ...s.checks.map((c) => `check ${c.name}: ${c.status}${c.message ? ' — ' + c.message : ''}`),
     ...s.artifacts.map((a) => `${a.name}: ${a.path}`),
   ];
@@ -56,15 +58,54 @@ function testcase(s: ScenarioResult, classname: string): string {
   return out.join('\n');
 }
 
+/** One testcase per gated metric: a regression fails it, not enough evidence skips it (fails it with --strict). */
+function gateSuite(result: RunResult): { xml: string[]; tests: number; failures: number; skipped: number } {
+  const gate = result.gate;
+  if (!gate) return { xml: [], tests: 0, failures: 0, skipped: 0 };
+  const gated = gate.comparison.verdicts.filter((v) => v.gated);
+  let failures = 0;
+  let skipped = 0;
+  const cases = gated.map((v) => {
+    const head = `    <testcase${attrs({ name: v.key, classname: 'luo-harness.gate', time: '0.000' })}>`;
+    let body = '';
+    if (v.kind === 'regression' || (gate.strict && v.kind === 'insufficient-evidence')) {
+      failures++;
+      body = `      <failure${attrs({ message: v.sentence, type: v.kind })}>${escapeText(v.sentence)}</failure>`;
+    } else if (v.kind === 'insufficient-evidence' || v.kind === 'missing-current' || v.kind === 'missing-baseline') {
+      skipped++;
+      body = `      <skipped${attrs({ message: v.sentence })}/>`;
+    } else body = `      <system-out>${escapeText(v.sentence)}</system-out>`;
+    return [head, body, '    </testcase>'].join('\n');
+  });
+  const totals = { tests: gated.length, failures, errors: 0, skipped, time: '0.000' };
+  return {
+    xml: [
+      `  <testsuite${attrs({ name: 'luo-harness gate', ...totals, timestamp: result.finishedAt, hostname: result.host.hostname })}>`,
+      '    <properties>',
+      '      ' + property('baseline', gate.baseline),
+      '      ' + property('strict', String(gate.strict)),
+      '      ' + property('gate', gate.line),
+      '    </properties>',
+      ...cases,
+      '  </testsuite>',
+    ],
+    tests: gated.length,
+    failures,
+    skipped,
+  };
+}
+
 export function toJUnitXml(result: RunResult): string {
   const c = countStatuses(result.scenarios);
-  const totals = {
+  const suite = {
     tests: result.scenarios.length,
     failures: c.fail,
     errors: c.error,
     skipped: c.skip + c.unsupported,
     time: secondsBetween(result.startedAt, result.finishedAt),
   };
+  const gate = gateSuite(result);
+  const totals = { ...suite, tests: suite.tests + gate.tests, failures: suite.failures + gate.failures, skipped: suite.skipped + gate.skipped };
   const runProps = [
     property('runId', result.runId),
     property('accelerator', result.accelerator),
@@ -76,12 +117,13 @@ export function toJUnitXml(result: RunResult): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites${attrs({ name: 'luo-harness', ...totals, timestamp: result.startedAt })}>`,
-    `  <testsuite${attrs({ name: `luo-harness ${result.runId}`, ...totals, timestamp: result.startedAt, hostname: result.host.hostname })}>`,
+    `  <testsuite${attrs({ name: `luo-harness ${result.runId}`, ...suite, timestamp: result.startedAt, hostname: result.host.hostname })}>`,
     '    <properties>',
     ...runProps.map((p) => '      ' + p),
     '    </properties>',
     ...result.scenarios.map((s) => testcase(s, `luo-harness.${s.kernel ?? 'kernel'}${s.to ? '-to-' + s.to : ''}`)),
     '  </testsuite>',
+    ...gate.xml,
     '</testsuites>',
     '',
   ].join('\n');

@@ -1,6 +1,6 @@
 // A Markdown summary for a CI job summary or a PR comment: the first line
 // says what broke, then one table row per scenario.
-import type { Comparison } from './baseline.ts';
+import { gateLine, type Comparison } from './baseline.ts';
 import { blackoutSamples, overallVerdict, type RunResult, type Status } from './result.ts';
 import { median } from './stats.ts';
 
@@ -10,21 +10,23 @@ const ICON: Record<Status, string> = { pass: '✅', fail: '❌', error: '⚠️'
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 const ms = (x: number) => `${x.toFixed(x >= 100 ? 0 : 1)} ms`;
 
-export function toMarkdown(result: RunResult, comparison?: Comparison): string {
-  const v = overallVerdict(result, { regressions: comparison?.regressions.map((r) => r.key) ?? [] });
+export function toMarkdown(result: RunResult, given?: Comparison): string {
+  const comparison = given ?? result.gate?.comparison;
+  const v = overallVerdict(comparison && !result.gate ? { ...result, gate: { strict: false, comparison } } : result);
   const icon = v.exitCode === 0 ? '✅' : v.exitCode === 1 ? '❌' : v.exitCode === 4 ? '⏭️' : '⚠️';
   const lines = [`${icon} **${cell(v.headline)}**`, ''];
   const kernels = Object.keys(result.kernels).sort().join(', ') || 'n/a';
   lines.push(`Run \`${result.runId}\` on ${result.host.hostname} (${result.accelerator}, QEMU ${result.qemuVersion}), kernels: ${kernels}.`, '');
-  lines.push('| Scenario | Status | Blackout median | Iterations | Reason |', '| --- | --- | ---: | ---: | --- |');
+  lines.push('| Scenario | Status | Capabilities | Blackout median | Iterations | Reason |', '| --- | --- | --- | ---: | ---: | --- |');
   for (const s of result.scenarios) {
     const totals = blackoutSamples(s);
     const b = totals.length ? `${ms(median(totals))} (n=${totals.length})` : '—';
-    lines.push(`| ${cell(s.name)} | ${ICON[s.status]} ${s.status} | ${b} | ${s.iterations.length} | ${cell(s.reason ?? '')} |`);
+    const caps = (s.capabilities ?? []).map((c) => `${c.name} ${ICON[c.status]} ${c.status}`).join(', ') || '—';
+    lines.push(`| ${cell(s.name)} | ${ICON[s.status]} ${s.status} | ${cell(caps)} | ${b} | ${s.iterations.length} | ${cell(s.reason ?? '')} |`);
   }
   if (comparison) {
-    const notable = comparison.verdicts.filter((x) => x.kind !== 'unchanged');
-    lines.push('', `**Baseline comparison:** ${comparison.regressions.length} regression(s) in ${comparison.verdicts.length} metric(s).`);
+    const notable = comparison.verdicts.filter((x) => x.kind !== 'unchanged').sort((a, b) => Number(b.gated) - Number(a.gated));
+    lines.push('', `**Baseline gate:** ${cell(gateLine(comparison, result.gate?.strict))}`);
     if (notable.length) lines.push('', ...notable.map((x) => `- ${cell(x.sentence)}`));
   }
   return lines.join('\n') + '\n';

@@ -1,6 +1,7 @@
 // The result model every writer, the baseline gate and the HTML report read.
 // Plain JSON-able data: scenarios fill it in, report/ only reads it.
 import { EXIT } from '../errors.ts';
+import type { Comparison } from './baseline.ts';
 
 export const RESULT_SCHEMA = 1 as const;
 
@@ -41,11 +42,22 @@ export interface Check {
   name: string;
   status: Status;
   message?: string;
+  /** The live-update capability this check is evidence for (memfd, vfio-device, iommufd, ...). */
+  capability?: string;
+}
+
+/** One capability's verdict within a scenario: the worst of its checks, so a pass of one never hides behind another's unsupported. */
+export interface CapabilityVerdict {
+  name: string;
+  status: Status;
+  reason?: string;
 }
 
 export interface IterationResult {
   index: number;
   status: Status;
+  /** What makes this live update unlike the scenario's others (memfd-sizes: the size); its figures are compared only with the same label's. */
+  label?: string;
   blackout?: BlackoutTimeline;
   /** Extra figures in ms or counts, e.g. `verifyMs`. Lower is better for the baseline gate. */
   metrics?: Record<string, number>;
@@ -66,6 +78,8 @@ export interface ScenarioResult {
   iterations: IterationResult[];
   /** Console logs, one per boot. */
   artifacts: Artifact[];
+  /** Per capability the scenario exercised, when its checks say (see Check.capability). */
+  capabilities?: CapabilityVerdict[];
   /** Recipe of the kernel booted first, and of the kernel kexec'd into when it differs. */
   kernel?: string;
   to?: string;
@@ -90,6 +104,18 @@ export interface RunResult {
   /** Kernel manifests by recipe name, kept opaque here. */
   kernels: Record<string, Record<string, unknown>>;
   scenarios: ScenarioResult[];
+  /** The baseline gate, when the run was compared with one (`run --baseline`). */
+  gate?: GateRecord;
+}
+
+export interface GateRecord {
+  /** The baseline file the run was compared with. */
+  baseline: string;
+  /** --strict: not enough evidence fails the run. */
+  strict: boolean;
+  /** The gate's one line for a log. */
+  line: string;
+  comparison: Comparison;
 }
 
 export type Verdict = 'passed' | 'failed' | 'error' | 'skipped' | 'bad-input';
@@ -119,24 +145,27 @@ export function countStatuses(scenarios: readonly { status: Status }[]): Record<
  *                  so a green CI would be a lie.
  */
 export function overallVerdict(
-  result: { scenarios: readonly Pick<ScenarioResult, 'name' | 'status'>[] },
-  opts: { regressions?: number | readonly string[]; inputErrors?: string[] } = {},
+  result: { scenarios: readonly Pick<ScenarioResult, 'name' | 'status'>[]; gate?: Pick<GateRecord, 'strict' | 'comparison'> },
+  opts: { inputErrors?: string[] } = {},
 ): OverallVerdict {
   const counts = countStatuses(result.scenarios);
   const total = result.scenarios.length;
-  const regressed = typeof opts.regressions === 'number' ? [] : (opts.regressions ?? []);
-  const regressions = typeof opts.regressions === 'number' ? opts.regressions : regressed.length;
+  const regressed = result.gate?.comparison.regressions.map((r) => r.key) ?? [];
+  const undecided = result.gate?.comparison.undecided.map((r) => r.key) ?? [];
+  const strictlyUndecided = result.gate?.strict && regressed.length === 0 ? undecided : [];
   const names = (st: Status) => result.scenarios.filter((s) => s.status === st).map((s) => s.name);
   if (opts.inputErrors?.length) {
     return { verdict: 'bad-input', exitCode: EXIT.badInput, counts, headline: `Bad input: ${opts.inputErrors.join('; ')}` };
   }
-  if (counts.fail > 0 || regressions > 0) {
+  if (counts.fail > 0 || regressed.length > 0 || strictlyUndecided.length > 0) {
     const parts: string[] = [];
     if (counts.fail > 0) parts.push(`${counts.fail} of ${total} scenario(s) failed: ${names('fail').join(', ')}`);
-    if (regressions > 0) parts.push(`${regressions} metric regression(s)` + (regressed.length ? `: ${regressed.join(', ')}` : ''));
+    if (regressed.length > 0) parts.push(`${regressed.length} metric regression(s): ${regressed.join(', ')}`);
+    if (strictlyUndecided.length > 0) parts.push(`not enough evidence to judge ${strictlyUndecided.join(', ')} (--strict)`);
     if (counts.error > 0) parts.push(`${counts.error} infrastructure error(s): ${names('error').join(', ')}`);
     return { verdict: 'failed', exitCode: EXIT.failed, counts, headline: parts.join('; ') };
   }
+  const gateNote = undecided.length ? `; gate: not enough evidence to judge ${undecided.join(', ')}` : '';
   if (counts.error > 0) {
     return {
       verdict: 'error',
@@ -146,28 +175,50 @@ export function overallVerdict(
     };
   }
   if (counts.pass > 0) {
-    const skipped = counts.skip + counts.unsupported;
-    return {
-      verdict: 'passed',
-      exitCode: EXIT.ok,
-      counts,
-      headline: `All ${counts.pass} scenario(s) passed` + (skipped ? ` (${skipped} skipped or unsupported)` : ''),
-    };
+    return { verdict: 'passed', exitCode: EXIT.ok, counts, headline: tally(result.scenarios) + gateNote };
   }
   return {
     verdict: 'skipped',
     exitCode: EXIT.allSkipped,
     counts,
-    headline: total === 0 ? 'No scenario ran' : `Nothing ran: all ${total} scenario(s) were skipped or unsupported`,
+    headline: total === 0 ? 'No scenario ran' : `Nothing passed: ${tally(result.scenarios)}`,
   };
 }
 
-/** The worst of several statuses (for a scenario made of checks or iterations), same precedence as above. */
-export function worstStatus(statuses: readonly Status[]): Status {
-  const order: Status[] = ['fail', 'error', 'pass', 'unsupported', 'skip'];
-  for (const s of order) if (statuses.includes(s)) return s;
-  return 'skip';
+/** "3 passed, 1 unsupported (iommufd-vfio)": every status that occurred, with the names of all but the passes. */
+export function tally(scenarios: readonly Pick<ScenarioResult, 'name' | 'status'>[]): string {
+  const order: [Status, string][] = [['pass', 'passed'], ['fail', 'failed'], ['error', 'error'], ['unsupported', 'unsupported'], ['skip', 'skipped']];
+  return order
+    .map(([status, word]) => {
+      const names = scenarios.filter((s) => s.status === status).map((s) => s.name);
+      if (names.length === 0) return '';
+      return status === 'pass' ? `${names.length} ${word}` : `${names.length} ${word} (${names.join(', ')})`;
+    })
+    .filter(Boolean)
+    .join(', ');
 }
+
+/** Precedence of statuses when several decide one: a failure outranks everything, a pass only a skip. */
+export const STATUS_PRECEDENCE: readonly Status[] = ['fail', 'error', 'unsupported', 'pass', 'skip'];
+
+/** The status of a set of checks (or iterations): the first of STATUS_PRECEDENCE present; none at all is a skip. */
+export function combineStatuses(statuses: readonly Status[]): Status {
+  return STATUS_PRECEDENCE.find((s) => statuses.includes(s)) ?? 'skip';
+}
+
+/** The verdict of each capability the checks are tagged with, in order of first appearance. */
+export function capabilityVerdicts(checks: readonly Check[]): CapabilityVerdict[] {
+  const names = [...new Set(checks.map((c) => c.capability).filter((c): c is string => c !== undefined))];
+  return names.map((name) => {
+    const own = checks.filter((c) => c.capability === name);
+    const status = combineStatuses(own.map((c) => c.status));
+    const decisive = status === 'pass' ? undefined : own.find((c) => c.status === status);
+    return { name, status, ...(decisive ? { reason: `${decisive.name}${decisive.message ? `: ${decisive.message}` : ''}` } : {}) };
+  });
+}
+
+/** "memfd pass, vfio-device unsupported, iommufd unsupported". */
+export const capabilityLine = (verdicts: readonly CapabilityVerdict[]) => verdicts.map((v) => `${v.name} ${v.status}`).join(', ');
 
 /** `kernel-boot` -> `kernelBoot`, for metric keys. */
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -3,19 +3,23 @@
 // checks and iterations; the runner turns what it throws into a status.
 import { relative } from 'node:path';
 import { ConfigError, HarnessError, InfraError, Unsupported } from '../errors.ts';
-import type { BlackoutTimeline, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
+import { capabilityVerdicts, combineStatuses, type BlackoutTimeline, type Check, type IterationResult, type ScenarioResult, type Status } from '../report/result.ts';
 
 export interface ScenarioDefinition<P extends Record<string, unknown> = Record<string, unknown>> {
   name: string;
   description: string;
   /** Default parameters; a suite may override them. */
   params: P;
+  /** It makes one measured live update per iteration (`--iterations`); others make a fixed number. */
+  iterates?: boolean;
   run(ctx: ScenarioContext<P>): Promise<void>;
 }
 
 export interface CheckOptions {
   /** Record an Unsupported outcome and go on (default: the scenario ends as unsupported). */
   continueIfUnsupported?: boolean;
+  /** The capability the check is evidence for: results give each capability its own verdict. */
+  capability?: string;
 }
 
 export interface ScenarioContext<P = Record<string, unknown>> {
@@ -26,12 +30,16 @@ export interface ScenarioContext<P = Record<string, unknown>> {
   /** Recipe to live-update into, when the scenario goes A -> B. */
   readonly to: string | undefined;
   readonly iterations: number;
+  /** Kernel arguments added to every boot of this scenario (after the recipe's: last wins). */
+  readonly cmdline: readonly string[];
   /** This scenario's own directory inside the results directory. */
   readonly dir: string;
   /** Runs `fn` as a named check; a failure is recorded and ends the scenario. Returns what fn returned. */
   check<T>(name: string, fn: () => Promise<T> | T, options?: CheckOptions): Promise<T>;
+  /** Records a check decided elsewhere (e.g. one per error the agent's restore reported); it does not end the scenario. */
+  record(check: Check): void;
   /** Records one live update (or one measured repetition). */
-  iteration(record: { blackout?: BlackoutTimeline; metrics?: Record<string, number>; status?: Status }): void;
+  iteration(record: { blackout?: BlackoutTimeline; metrics?: Record<string, number>; status?: Status; label?: string }): void;
   /** Registers a console log (or other file) to list in the result. */
   artifact(name: string, path: string): void;
   /** Registers a resource the runner stops when the scenario ends, whatever happens. */
@@ -44,6 +52,8 @@ export interface RunScenarioOptions {
   to?: string;
   iterations?: number;
   params?: Record<string, unknown>;
+  /** Kernel arguments for every boot (e.g. `liveupdate=off`). */
+  cmdline?: string[];
   /** The scenario's directory; artifact paths are written relative to `resultsDir`. */
   dir: string;
   resultsDir: string;
@@ -62,12 +72,10 @@ export function classify(error: unknown): { status: Status; reason: string } {
 /**
  * A scenario that ran to its end: any failed check fails it; an unsupported
  * check (a handler the kernel lacks) makes it unsupported even when the
- * rest passed, since part of what it tests did not happen.
+ * rest passed, since part of what it tests did not happen (each capability's
+ * own verdict is kept in the result, so that hides no pass).
  */
-export function scenarioStatus(statuses: readonly Status[]): Status {
-  for (const s of ['fail', 'error', 'unsupported'] as const) if (statuses.includes(s)) return s;
-  return statuses.includes('pass') ? 'pass' : 'skip';
-}
+export const scenarioStatus = combineStatuses;
 
 export async function runScenario(def: ScenarioDefinition<any>, options: RunScenarioOptions): Promise<ScenarioResult> {
   const started = performance.now();
@@ -84,22 +92,27 @@ export async function runScenario(def: ScenarioDefinition<any>, options: RunScen
     kernel: options.kernel,
     to: options.to,
     iterations: options.iterations ?? 1,
+    cmdline: options.cmdline ?? [],
     dir: options.dir,
     async check(name, fn, checkOptions = {}) {
+      const tag = checkOptions.capability ? { capability: checkOptions.capability } : {};
       try {
         const value = await fn();
-        checks.push({ name, status: 'pass' });
+        checks.push({ name, status: 'pass', ...tag });
         return value;
       } catch (error) {
         const { status, reason } = classify(error);
-        checks.push({ name, status, message: reason });
+        checks.push({ name, status, message: reason, ...tag });
         if (status === 'unsupported' && checkOptions.continueIfUnsupported) return undefined as never;
         throw error;
       }
     },
+    record(check) {
+      checks.push(check);
+    },
     iteration(record) {
       const status = record.status ?? 'pass';
-      iterations.push({ index: iterations.length, status, ...(record.blackout ? { blackout: record.blackout } : {}), ...(record.metrics ? { metrics: record.metrics } : {}) });
+      iterations.push({ index: iterations.length, status, ...(record.label ? { label: record.label } : {}), ...(record.blackout ? { blackout: record.blackout } : {}), ...(record.metrics ? { metrics: record.metrics } : {}) });
     },
     artifact(name, path) {
       artifacts.push({ name, path: relative(options.resultsDir, path) });
@@ -137,6 +150,7 @@ export async function runScenario(def: ScenarioDefinition<any>, options: RunScen
     checks,
     iterations,
     artifacts,
+    ...(capabilityVerdicts(checks).length ? { capabilities: capabilityVerdicts(checks) } : {}),
     kernel: options.kernel,
     ...(options.to ? { to: options.to } : {}),
     params,

@@ -5,6 +5,7 @@ import { boot, type BootOptions, type LiveUpdate, type LiveVm } from '../live-vm
 import type { PreservedMemfd } from '../agent-client.ts';
 import { TestFailure, Unsupported } from '../../errors.ts';
 import { collectMachineLogs, newRunDir } from '../machine-logs.ts';
+import { restoreErrorChecks } from '../../liveupdate/restore-checks.ts';
 
 /** Boots `ctx.kernel` (or options.kernel) for a scenario; its console logs become the scenario's artifacts. */
 export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): Promise<LiveVm> {
@@ -16,7 +17,7 @@ export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): 
   };
   let vm: LiveVm;
   try {
-    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, ...options });
+    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
   } catch (error) {
     await saveLogs();
     throw error;
@@ -53,20 +54,31 @@ export async function liveUpdateAndVerify(
   options: Parameters<LiveVm['liveUpdate']>[0] = {},
   /** Further figures to record with this live update, measured after the verification. */
   more?: () => Promise<Record<string, number>>,
+  /** Set when this live update is unlike the scenario's others (a size): the gate compares like with like. */
+  iterationLabel?: string,
 ): Promise<LiveUpdate> {
   const lu = await ctx.check(`${label}: kexec ${vm.kernel.manifest.recipe} -> ${options.to ? String(typeof options.to === 'string' ? options.to : options.to.manifest.recipe) : 'same kernel'}`, () => vm.liveUpdate(options));
+  await checkRestore(ctx, vm, label);
   const started = performance.now();
   await ctx.check(`${label}: ${memfds.length} memfd(s) intact after the kexec`, async () => {
     for (const m of memfds) await vm.agent.verify(m);
-  });
+  }, { capability: 'memfd' });
   const verifyMs = Math.round(performance.now() - started);
   if (lu.blackout.agreement && !lu.blackout.agreement.ok) {
     ctx.log(`${label}: host and guest clocks disagree on freeze -> restored by ${lu.blackout.agreement.deltaMs} ms (host ${lu.blackout.phases.slice(0, 4).reduce((a, p) => a + p.ms, 0)} ms, guest TSC ${lu.blackout.guestTscMs} ms)`);
   }
-  ctx.iteration({ blackout: lu.blackout, metrics: { verifyMs, ...metrics, ...(more ? await more() : {}) } });
+  ctx.iteration({ blackout: lu.blackout, metrics: { verifyMs, ...metrics, ...(more ? await more() : {}) }, ...(iterationLabel ? { label: iterationLabel } : {}) });
   return lu;
 }
 
 export function expect(condition: boolean, message: string): void {
   if (!condition) throw new TestFailure(message);
+}
+
+/** Every item the agent could not restore after the kexec is a failed check of its own; any ends the scenario. */
+export async function checkRestore(ctx: ScenarioContext<any>, vm: LiveVm, label: string): Promise<void> {
+  const { restore } = await vm.agent.status();
+  const failed = restoreErrorChecks(restore.errors, label);
+  for (const c of failed) ctx.record(c);
+  if (failed.length) throw new TestFailure(`${label}: the agent's restore after the kexec reported ${failed.length} error(s); first: ${failed[0]!.name}: ${failed[0]!.message}`);
 }

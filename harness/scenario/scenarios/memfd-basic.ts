@@ -4,11 +4,14 @@ import type { ScenarioContext } from '../scenario.ts';
 import type { LiveVm } from '../live-vm.ts';
 import { bootFor, expect, requireLiveUpdate, liveUpdateAndVerify } from './common.ts';
 
-/** The heartbeat resumed in the new kernel; its largest gap across the kexec, by the guest TSC, in ms. */
-async function workloadGap(ctx: ScenarioContext<any>, vm: LiveVm): Promise<Record<string, number>> {
-  return ctx.check('the heartbeat resumed after the kexec and measured its gap', async () => {
+/** Token of the heartbeat memfd (the agent's default). */
+const HEARTBEAT_TOKEN = 0x4842;
+
+/** The heartbeat resumed in the new kernel; its gap across this kexec, by the guest TSC, in ms. */
+async function workloadGap(ctx: ScenarioContext<any>, vm: LiveVm, generation: number): Promise<Record<string, number>> {
+  return ctx.check(`the heartbeat resumed after kexec ${generation} and measured its gap`, async () => {
     const [{ heartbeat }, { tsc_khz }] = [await vm.agent.call('heartbeat-report', {}), await vm.agent.status()];
-    expect(heartbeat.generation >= 1 && heartbeat.running, `the heartbeat did not resume (generation ${heartbeat.generation}, running ${heartbeat.running})`);
+    expect(heartbeat.generation === generation && heartbeat.running, `the heartbeat did not resume (generation ${heartbeat.generation}, expected ${generation}; running ${heartbeat.running})`);
     expect(heartbeat.restore_gap_tsc !== null && !!tsc_khz, 'the heartbeat has no TSC gap across the kexec');
     return { workloadGapMs: Math.round((100 * Number(heartbeat.restore_gap_tsc)) / tsc_khz!) / 100 };
   });
@@ -18,6 +21,7 @@ export const memfdBasic: ScenarioDefinition<{ size: string; seed: number }> = {
   name: 'memfd-basic',
   description: 'one session with one memfd (64 MiB) survives a kexec into the same kernel, every page verified',
   params: { size: '64M', seed: 7 },
+  iterates: true,
   async run(ctx) {
     const vm = await bootFor(ctx, {});
     await requireLiveUpdate(ctx, vm);
@@ -26,9 +30,10 @@ export const memfdBasic: ScenarioDefinition<{ size: string; seed: number }> = {
       const memfd = await ctx.check(`iteration ${i}: preserve a ${ctx.params.size} memfd`, () =>
         session.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: ctx.params.seed + i }),
       );
-      // The first live update also carries a heartbeat workload: the gap it sees is the blackout as a program perceives it.
-      if (i === 0) await ctx.check('start a heartbeat workload (10 ms period) preserved in the session', () => vm.agent.call('heartbeat-start', { session: session.name, 'interval-us': 10_000 }));
-      await liveUpdateAndVerify(ctx, vm, `iteration ${i}`, [memfd], { memfdBytes: memfd.size }, {}, i === 0 ? () => workloadGap(ctx, vm) : undefined);
+      // A heartbeat workload rides along every live update: the gap it sees is the blackout as a program perceives it.
+      if (i === 0) await ctx.check('start a heartbeat workload (10 ms period) preserved in the session', () => vm.agent.call('heartbeat-start', { session: session.name, 'interval-us': 10_000, token: HEARTBEAT_TOKEN }));
+      else await ctx.check(`iteration ${i}: carry the heartbeat in the new session`, () => vm.agent.call('memfd-preserve', { session: session.name, id: 'heartbeat', token: HEARTBEAT_TOKEN }));
+      await liveUpdateAndVerify(ctx, vm, `iteration ${i}`, [memfd], { memfdBytes: memfd.size }, {}, () => workloadGap(ctx, vm, i + 1));
       await ctx.check(`iteration ${i}: finish the session`, async () => {
         await (await vm.agent.session(session.name)).finish();
         vm.agent.preserved.length = 0;

@@ -17,7 +17,7 @@ export const memfdSizes: ScenarioDefinition<{ sizes: string[]; seed: number }> =
     for (const [i, size] of ctx.params.sizes.entries()) {
       const session = await ctx.check(`${size}: create session`, () => vm.agent.createSession(`size${i}`));
       const memfd = await ctx.check(`${size}: preserve the memfd`, () => session.preserveMemfd({ size: size as Size, seed: ctx.params.seed + i }));
-      await liveUpdateAndVerify(ctx, vm, size, [memfd], { memfdBytes: memfd.size, memfdSizeMiB: memfd.size / 2 ** 20 });
+      await liveUpdateAndVerify(ctx, vm, size, [memfd], { memfdBytes: memfd.size, memfdSizeMiB: memfd.size / 2 ** 20 }, {}, undefined, size);
       await ctx.check(`${size}: finish and close the session`, async () => {
         const s = await vm.agent.session(session.name);
         await s.finish();

@@ -1,5 +1,6 @@
 // Several sessions with several memfds each; after the kexec the agent
-// retrieves them in the opposite order to their preservation.
+// retrieves them in the opposite order to their preservation. Each
+// iteration is one such live update with fresh sessions.
 import type { ScenarioDefinition } from '../scenario.ts';
 import type { PreservedMemfd } from '../agent-client.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
@@ -9,30 +10,35 @@ export const multiSession: ScenarioDefinition<{ sessions: number; memfdsPerSessi
   name: 'multi-session',
   description: 'several sessions with several memfds each, retrieved in a different order than preserved',
   params: { sessions: 3, memfdsPerSession: 3, size: '4M' },
+  iterates: true,
   async run(ctx) {
     const vm = await bootFor(ctx, {});
     await requireLiveUpdate(ctx, vm);
-    const names = Array.from({ length: ctx.params.sessions }, (_, i) => `tenant-${i}`);
-    const memfds: PreservedMemfd[] = [];
-    await ctx.check(`preserve ${ctx.params.sessions} sessions x ${ctx.params.memfdsPerSession} memfds`, async () => {
-      for (const [i, name] of names.entries()) {
-        const s = await vm.agent.createSession(name);
-        for (let j = 0; j < ctx.params.memfdsPerSession; j++) {
-          memfds.push(await s.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: 100 * i + j, token: 0x1000 + j }));
+    for (let it = 0; it < ctx.iterations; it++) {
+      const at = ctx.iterations > 1 ? `iteration ${it}: ` : '';
+      const names = Array.from({ length: ctx.params.sessions }, (_, i) => (ctx.iterations > 1 ? `tenant-${it}-${i}` : `tenant-${i}`));
+      const memfds: PreservedMemfd[] = [];
+      await ctx.check(`${at}preserve ${ctx.params.sessions} sessions x ${ctx.params.memfdsPerSession} memfds`, async () => {
+        for (const [i, name] of names.entries()) {
+          const s = await vm.agent.createSession(name);
+          for (let j = 0; j < ctx.params.memfdsPerSession; j++) {
+            memfds.push(await s.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: 1000 * it + 100 * i + j, token: 0x1000 + j }));
+          }
         }
-      }
-    });
-    const lu = await liveUpdateAndVerify(ctx, vm, 'reverse-order retrieval', memfds, {}, { cmdline: ['luo_agent.restore=reverse'] });
-    await ctx.check('sessions were retrieved in reverse order of preservation', () => {
-      const retrieved = vm.console
-        .lines(lu.toBoot)
-        .map((l) => parseMarker(l.text))
-        .filter((m) => m?.name === 'agent-retrieved' && m.fields.session?.startsWith('tenant-'))
-        .map((m) => m!.fields.session);
-      expect(JSON.stringify(retrieved) === JSON.stringify([...names].reverse()), `retrieval order was ${retrieved.join(', ')}, expected ${[...names].reverse().join(', ')}`);
-    });
-    await ctx.check('every session finishes, in a shuffled order', async () => {
-      for (const name of [names[1]!, names[0]!, ...names.slice(2)]) await (await vm.agent.session(name)).finish();
-    });
+      });
+      const lu = await liveUpdateAndVerify(ctx, vm, `${at}reverse-order retrieval`, memfds, {}, { cmdline: ['luo_agent.restore=reverse'] });
+      await ctx.check(`${at}sessions were retrieved in reverse order of preservation`, () => {
+        const retrieved = vm.console
+          .lines(lu.toBoot)
+          .map((l) => parseMarker(l.text))
+          .filter((m) => m?.name === 'agent-retrieved' && m.fields.session?.startsWith('tenant-'))
+          .map((m) => m!.fields.session);
+        expect(JSON.stringify(retrieved) === JSON.stringify([...names].reverse()), `retrieval order was ${retrieved.join(', ')}, expected ${[...names].reverse().join(', ')}`);
+      });
+      await ctx.check(`${at}every session finishes, in a shuffled order`, async () => {
+        for (const name of [names[1]!, names[0]!, ...names.slice(2)]) await (await vm.agent.session(name)).finish();
+        vm.agent.preserved.length = 0;
+      });
+    }
   },
 };

@@ -74,10 +74,10 @@ test('two results directories: side-by-side comparison, the first is the baselin
   t.deepEqual(h2(html), ['Summary', 'Blackout phases', 'Blackout vs preserved size', 'Comparison with the previous run', 'Baseline gate', 'Scenarios']);
   t.regex(html, /Previous run <code>run-prev<\/code>.* vs this run <code>run-cur<\/code>/);
   t.regex(html, /memfd-basic<\/td>.*?<td class="num delta-up">\+30\.0%<\/td>/);
-  t.regex(html, /<tr title="REGRESSION memfd-basic\/blackout\.totalMs: [^"]*"><td><code>memfd-basic\/blackout\.totalMs<\/code><\/td><td class="regression">REGRESSION<\/td>/);
+  t.regex(html, /<tr title="REGRESSION memfd-basic\/blackout\.totalMs: [^"]*"><td><code>memfd-basic\/blackout\.totalMs<\/code><\/td><td class="regression">REGRESSION <span class="reason">gated<\/span><\/td>/);
   // The previous run's own page is left alone.
   t.notRegex(await readFile(join(prev, 'report.html'), 'utf8'), /Comparison with the previous run/);
-  t.regex(await readFile(md, 'utf8'), /\*\*Baseline comparison:\*\* \d+ regression\(s\)/);
+  t.regex(await readFile(md, 'utf8'), /\*\*Baseline gate:\*\* GATE: \d+ regression\(s\)/);
 });
 
 test('missing or invalid results.json is bad input that names the file', async (t) => {

@@ -96,11 +96,13 @@ test('Markdown: the first line says what broke; a table row per scenario', (t) =
   const md = toMarkdown(run());
   const lines = md.split('\n');
   t.is(lines[0], '❌ **1 of 5 scenario(s) failed: memfd-1g**');
-  t.true(lines.includes('| Scenario | Status | Blackout median | Iterations | Reason |'));
-  t.regex(md, /\| memfd-basic \| ✅ pass \| \d+ ms \(n=5\) \| 5 \| {2}\|/);
-  t.regex(md, /\| iommufd-ioas \| 🚫 unsupported \| — \| 0 \| PRESERVE_FD on an iommufd fails/);
+  t.true(lines.includes('| Scenario | Status | Capabilities | Blackout median | Iterations | Reason |'));
+  t.regex(md, /\| memfd-basic \| ✅ pass \| — \| \d+ ms \(n=5\) \| 5 \| {2}\|/);
+  t.regex(md, /\| iommufd-ioas \| 🚫 unsupported \| — \| — \| 0 \| PRESERVE_FD on an iommufd fails/);
+  const withCaps = run({ scenarios: [{ ...run().scenarios[0]!, name: 'iommufd-vfio', capabilities: [{ name: 'vfio-device', status: 'pass' }, { name: 'iommufd', status: 'unsupported', reason: 'ENOENT' }] }] });
+  t.regex(toMarkdown(withCaps), /\| iommufd-vfio \| ✅ pass \| vfio-device ✅ pass, iommufd 🚫 unsupported \|/);
   const ok = run({ scenarios: run().scenarios.filter((s) => s.status === 'pass') });
-  t.is(toMarkdown(ok).split('\n')[0], '✅ **All 3 scenario(s) passed**');
+  t.is(toMarkdown(ok).split('\n')[0], '✅ **3 passed**');
   const slowRun = run({}, 1.25);
   slowRun.scenarios = slowRun.scenarios.filter((s) => s.status === 'pass');
   const cmp = compareToBaseline(saveBaseline(ok), slowRun);
