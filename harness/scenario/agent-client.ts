@@ -3,7 +3,9 @@
 import { shellJoin } from '../guest/shell-quote.ts';
 import type { ExecOptions, ExecResult } from '../guest/exec.ts';
 import { TestFailure } from '../errors.ts';
-import { agentArgv, requireAgentOk, type AgentRequests, type AgentResponse, type AgentVerb } from './agent-protocol.ts';
+import { agentArgv, harnessErrorFor, parseAgentReply, type AgentRequests, type AgentResponse, type AgentVerb } from './agent-protocol.ts';
+import { judgeRefusal, type PreservedKind } from '../liveupdate/capabilities.ts';
+import type { Capability } from '../kernel/artifact.ts';
 
 /** Whatever runs a command in the guest (a GuestSession). */
 export interface GuestShell {
@@ -38,15 +40,59 @@ export interface PreservedMemfd {
   sha256: string;
 }
 
+/** The kernel the agent runs on, as far as refusals are judged: its config's capabilities and a name for sentences. */
+export interface RunningKernel {
+  capabilities: Partial<Record<Capability, boolean>>;
+  /** "luo-7.2 (7.2.13)". */
+  label: string;
+}
+
+/** What a preservation verb asks the kernel to carry, for judging a refusal. */
+export interface PreserveContext {
+  kind: PreservedKind;
+  what: string;
+}
+
+const mib = (bytes: number) => (bytes >= 2 ** 20 && bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${bytes} bytes`);
+
+/** What a verb preserves, when it preserves anything (session-create preserves the agent's own state memfd). */
+function preserveContext<V extends AgentVerb>(verb: V, options: AgentRequests[V]): PreserveContext | undefined {
+  const o = options as Record<string, unknown>;
+  switch (verb) {
+    case 'memfd-preserve':
+      return { kind: 'memfd', what: `memfd '${String(o.id)}'` };
+    case 'heartbeat-start':
+      return { kind: 'memfd', what: "the heartbeat's memfd" };
+    case 'fd-preserve':
+      return o['fd-kind'] === 'vfio' ? { kind: 'vfio-device', what: 'the VFIO device (cdev) fd' } : { kind: 'iommufd', what: 'the iommufd' };
+    case 'session-create':
+      return { kind: 'memfd', what: "the agent's state memfd (it keeps the agent's plan, so no session can be made without it)" };
+    default:
+      return undefined;
+  }
+}
+
 export class AgentClient {
   /** Every memfd preserved through this client, for verifyAll after a live update. */
   readonly preserved: PreservedMemfd[] = [];
 
-  constructor(readonly shell: GuestShell, readonly timeoutMs = 300_000) {}
+  constructor(
+    readonly shell: GuestShell,
+    /** The kernel running now: refusals of a preservation are judged against its config. */
+    readonly kernel: () => RunningKernel | undefined = () => undefined,
+    readonly timeoutMs = 300_000,
+  ) {}
 
-  async call<V extends AgentVerb>(verb: V, options: AgentRequests[V]): Promise<AgentResponse<V>> {
+  async call<V extends AgentVerb>(verb: V, options: AgentRequests[V], context?: PreserveContext): Promise<AgentResponse<V>> {
     const r = await this.shell.run(shellJoin(agentArgv(verb, options)), { timeoutMs: this.timeoutMs });
-    return requireAgentOk(verb, r.stdout, r.exitCode ?? undefined);
+    const reply = parseAgentReply(verb, r.stdout, r.exitCode ?? undefined);
+    if (reply.ok) return reply.value;
+    const running = this.kernel();
+    const preserve = context ?? preserveContext(verb, options);
+    if (running && preserve && reply.error.op === 'LIVEUPDATE_SESSION_PRESERVE_FD') {
+      throw judgeRefusal(running.capabilities, { ...preserve, op: reply.error.op, errno: reply.error.errno, errnoName: reply.error.errnoName, kernel: running.label }, reply.error);
+    }
+    throw harnessErrorFor(reply.error);
   }
 
   status() {
@@ -99,7 +145,8 @@ export class SessionHandle {
     const size = sizeInBytes(options.size);
     const created = await this.agent.call('memfd-create', { name: id, size, seed, ...(options.hugetlb ? { hugetlb: true } : {}), ...(options.seals ? { seals: true } : {}) });
     if (!created.sha256) throw new TestFailure(`memfd-create ${id} returned no sha256`);
-    await this.agent.call('memfd-preserve', { session: this.name, id, token });
+    const what = `a ${mib(size)}${options.seals ? ' sealed' : ''} memfd ('${id}')`;
+    await this.agent.call('memfd-preserve', { session: this.name, id, token }, { kind: options.hugetlb ? 'memfd-hugetlb' : 'memfd', what });
     const m: PreservedMemfd = { id, session: this.name, token, size, seed, sha256: created.sha256 };
     this.agent.preserved.push(m);
     return m;

@@ -64,7 +64,7 @@ export async function resolveKernel(ref: string | KernelArtifact | undefined): P
   const name = ref ?? DEFAULT_RECIPE;
   // A key (prefix) or an artifact directory names a built kernel; anything else is a recipe (name or .json file).
   const artifactRef = /^[0-9a-f]{6,24}$/.test(name) || (name.includes('/') && !name.endsWith('.json'));
-  if (!artifactRef) return buildKernel(name, { quiet: !process.stderr.isTTY });
+  if (!artifactRef) return buildKernel(name);
   const found = await findArtifact(cacheRoot(), name);
   if (!found) throw new ConfigError(`no kernel artifact "${name}" in the cache`);
   return found;
@@ -129,7 +129,8 @@ export class LiveVm implements AsyncDisposable {
     readonly log: (message: string) => void,
   ) {
     this.kernel = kernel;
-    this.agent = new AgentClient(ssh);
+    // Refusals are judged against the kernel running now, which an A -> B live update changes.
+    this.agent = new AgentClient(ssh, () => ({ capabilities: this.kernel.manifest.capabilities, label: `${this.kernel.manifest.recipe} (${this.kernel.manifest.release})` }));
   }
 
   /** How many kexecs this guest has been through. */

@@ -118,6 +118,12 @@ struct held {
 	uint64_t token;
 	int fd;
 	bool restored;
+	/* A VFIO device fd: the device's PCI address and cdev (the plan records the BDF). */
+	char bdf[32];
+	char cdev[300];
+	/* After a restore: what open() of the cdev said before RETRIEVE_FD (the kernel's guard; 0: it opened). */
+	int guard_errno;
+	bool device_bound; /* bound to vfio-pci by the restore, before the retrieval */
 };
 
 struct iomap {
@@ -187,6 +193,11 @@ int read_small_file(const char *path, char *buf, size_t cap);
 struct session *session_find(const char *name);
 struct memfd *memfd_find(const char *id);
 int luo_ensure_open(struct aerr *e);
+
+/* ---- verbs_iommu.c: PCI functions and vfio-pci ---- */
+int vfio_cdev_of(const char *bdf, char *cdev, size_t cap);
+int vfio_bdf_of_cdev(const char *cdev, char *bdf, size_t cap);
+int vfio_bind_bdf(const char *bdf, char *cdev, size_t cap, char *previous, size_t pcap, struct aerr *e);
 
 /* ---- plan.c ---- */
 int plan_save(struct aerr *e);

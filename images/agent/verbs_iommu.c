@@ -203,7 +203,7 @@ static int find_edu(char *bdf, size_t cap)
 	return found;
 }
 
-static int vfio_cdev_of(const char *bdf, char *cdev, size_t cap)
+int vfio_cdev_of(const char *bdf, char *cdev, size_t cap)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -223,24 +223,48 @@ static int vfio_cdev_of(const char *bdf, char *cdev, size_t cap)
 	return rc;
 }
 
-/* driver_override + drivers_probe: the standard way to hand a PCI function to vfio-pci. */
-static int v_vfio_bind(const struct req *r, struct jw *w, struct aerr *e)
+/* The PCI address behind /dev/vfio/devices/vfioN (/sys/class/vfio-dev/vfioN/device). */
+int vfio_bdf_of_cdev(const char *cdev, char *bdf, size_t cap)
 {
-	char bdf[256], path[PATH_MAX], link[PATH_MAX], cdev[300], group[PATH_MAX];
-	const char *want = req_get(r, "bdf"), *drv;
+	const char *name = strrchr(cdev, '/');
+	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
 
-	if (want)
-		snprintf(bdf, sizeof(bdf), "%s", want);
-	else if (find_edu(bdf, sizeof(bdf)))
-		return fail(e, "lookup", ENODEV, -1, "no edu device (%04x:%04x) on the PCI bus", EDU_VENDOR,
-			    EDU_DEVICE);
+	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/device", name ? name + 1 : cdev);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -1;
+	link[n] = 0;
+	snprintf(bdf, cap, "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+	return 0;
+}
+
+/* The driver a PCI function is bound to now, or "" when none. */
+static void driver_of(const char *bdf, char *drv, size_t cap)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
+
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
 	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = 0;
-	drv = n > 0 ? strrchr(link, '/') + 1 : NULL;
-	if (!drv || strcmp(drv, "vfio-pci")) {
-		if (drv) {
+	snprintf(drv, cap, "%s", n > 0 ? strrchr(link, '/') + 1 : "");
+}
+
+/*
+ * driver_override + drivers_probe, the standard way to hand a PCI function to
+ * vfio-pci, then wait (bounded) for its cdev. `previous` gets the driver it
+ * had ("" for none).
+ */
+int vfio_bind_bdf(const char *bdf, char *cdev, size_t cap, char *previous, size_t pcap, struct aerr *e)
+{
+	char path[PATH_MAX], drv[64];
+	int waited;
+
+	driver_of(bdf, drv, sizeof(drv));
+	snprintf(previous, pcap, "%s", drv);
+	if (strcmp(drv, "vfio-pci")) {
+		if (drv[0]) {
 			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
 			if (write_sysfs(path, bdf, e))
 				return -1;
@@ -251,13 +275,36 @@ static int v_vfio_bind(const struct req *r, struct jw *w, struct aerr *e)
 		if (write_sysfs("/sys/bus/pci/drivers_probe", bdf, e))
 			return -1;
 	}
-	if (vfio_cdev_of(bdf, cdev, sizeof(cdev)))
-		return fail(e, "lookup", ENODEV, -1, "%s has no vfio-dev node after binding to vfio-pci", bdf);
+	/* 200 x 10 ms: the vfio-dev node and its /dev entry appear with the bind. */
+	for (waited = 0; waited < 200; waited++) {
+		if (!vfio_cdev_of(bdf, cdev, cap) && !access(cdev, F_OK))
+			return 0;
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	driver_of(bdf, drv, sizeof(drv));
+	return fail(e, "lookup", ENODEV, -1, "%s has no vfio-dev node after binding to vfio-pci (driver now: %s)", bdf,
+		    drv[0] ? drv : "none");
+}
+
+static int v_vfio_bind(const struct req *r, struct jw *w, struct aerr *e)
+{
+	char bdf[256], path[PATH_MAX], cdev[300], group[PATH_MAX], previous[64];
+	const char *want = req_get(r, "bdf");
+	ssize_t n;
+
+	if (want)
+		snprintf(bdf, sizeof(bdf), "%s", want);
+	else if (find_edu(bdf, sizeof(bdf)))
+		return fail(e, "lookup", ENODEV, -1, "no edu device (%04x:%04x) on the PCI bus", EDU_VENDOR,
+			    EDU_DEVICE);
+	if (vfio_bind_bdf(bdf, cdev, sizeof(cdev), previous, sizeof(previous), e))
+		return -1;
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
 	n = readlink(path, group, sizeof(group) - 1);
 	group[n > 0 ? n : 0] = 0;
 	jw_str(w, "bdf", bdf);
-	jw_str(w, "previous_driver", drv);
+	jw_str(w, "previous_driver", previous[0] ? previous : NULL);
 	jw_str(w, "driver", "vfio-pci");
 	jw_str(w, "cdev", cdev);
 	jw_str(w, "iommu_group", n > 0 ? strrchr(group, '/') + 1 : NULL);
@@ -279,9 +326,12 @@ static int v_vfio_open(const struct req *r, struct jw *w, struct aerr *e)
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt att = { .argsz = sizeof(att) };
 	struct vfio_region_info ri;
+	struct vfio_device_info info = { .argsz = sizeof(info) };
 	const char *cdev = req_get(r, "cdev"), *bdf = req_get(r, "bdf");
+	bool restored = req_flag(r, "restored");
 	char found[300];
 	struct vfio *v = NULL;
+	struct held *h = NULL;
 	uint32_t ioas;
 	uint16_t cmd;
 	int fd, i;
@@ -300,9 +350,20 @@ static int v_vfio_open(const struct req *r, struct jw *w, struct aerr *e)
 			v = &g.vfio[i];
 	if (!v)
 		return fail(e, "lookup", ENOSPC, -1, "too many VFIO devices (max %d)", MAX_VFIO);
-	fd = open(cdev, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return fail(e, "open", errno, -1, "open %s: %s", cdev, strerror(errno));
+	if (restored) {
+		/* The fd the restore retrieved from its session: a preserved device is never opened anew. */
+		for (i = 0; i < MAX_HELD && !h; i++)
+			if (g.held[i].used && g.held[i].restored && !strcmp(g.held[i].kind, "vfio") &&
+			    !strcmp(g.held[i].cdev, cdev))
+				h = &g.held[i];
+		if (!h)
+			return fail(e, "lookup", ENOENT, -1, "no VFIO device fd for %s was retrieved after the live update", cdev);
+		fd = h->fd;
+	} else {
+		fd = open(cdev, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return fail(e, "open", errno, -1, "open %s: %s", cdev, strerror(errno));
+	}
 	bind.iommufd = g.iommufd;
 	if (ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
 		fail(e, "VFIO_DEVICE_BIND_IOMMUFD", errno, fd, "bind %s to iommufd %d: %s", cdev, g.iommufd,
@@ -314,6 +375,11 @@ static int v_vfio_open(const struct req *r, struct jw *w, struct aerr *e)
 	if (ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &att) < 0) {
 		fail(e, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", errno, fd, "attach %s to IOAS %u: %s", cdev, ioas,
 		     strerror(errno));
+		goto err;
+	}
+	/* A cdev fd answers other ioctls only once bound to an iommufd. */
+	if (ioctl(fd, VFIO_DEVICE_GET_INFO, &info) < 0) {
+		fail(e, "VFIO_DEVICE_GET_INFO", errno, fd, "%s: %s", cdev, strerror(errno));
 		goto err;
 	}
 	memset(v, 0, sizeof(*v));
@@ -346,6 +412,12 @@ static int v_vfio_open(const struct req *r, struct jw *w, struct aerr *e)
 	}
 	v->used = true;
 	jw_str(w, "cdev", cdev);
+	jw_bool(w, "restored", restored);
+	jw_obj(w, "info");
+	jw_u64(w, "flags", info.flags);
+	jw_u64(w, "num_regions", info.num_regions);
+	jw_u64(w, "num_irqs", info.num_irqs);
+	jw_end_obj(w);
 	jw_i64(w, "fd", fd);
 	jw_i64(w, "iommufd", g.iommufd);
 	jw_u64(w, "devid", v->devid);
@@ -361,7 +433,8 @@ err:
 	if (v->bar0)
 		munmap((void *)v->bar0, v->bar0_size);
 	v->bar0 = NULL;
-	close(fd);
+	if (!h)
+		close(fd); /* a retrieved fd stays held: closing it would unpreserve nothing, but lose the device */
 	return -1;
 }
 
@@ -503,7 +576,7 @@ const struct verb iommu_verbs[] = {
 	{ "ioas-alloc", v_ioas_alloc, "" },
 	{ "ioas-map", v_ioas_map, "memfd,offset,length,iova,ioas,readonly" },
 	{ "vfio-bind", v_vfio_bind, "bdf" },
-	{ "vfio-open", v_vfio_open, "cdev,bdf,ioas" },
+	{ "vfio-open", v_vfio_open, "cdev,bdf,ioas,restored" },
 	{ "edu-dma", v_edu_dma, "src-iova,dst-iova,len,cdev" },
 	{ NULL, NULL, NULL },
 };

@@ -157,6 +157,24 @@ static int v_status(const struct req *r, struct jw *w, struct aerr *e)
 		jw_end_obj(w);
 	}
 	jw_end_arr(w);
+	/* Preserved devices the restore brought back: bound to vfio-pci, then retrieved. */
+	jw_arr(w, "devices");
+	for (i = 0; i < MAX_HELD; i++) {
+		const struct held *h = &g.held[i];
+		if (!h->used || !h->restored || strcmp(h->kind, "vfio") || !h->bdf[0])
+			continue;
+		jw_obj(w, NULL);
+		jw_str(w, "bdf", h->bdf);
+		jw_str(w, "cdev", h->cdev);
+		jw_str(w, "session", h->session);
+		jw_hex(w, "token", h->token);
+		jw_i64(w, "fd", h->fd);
+		jw_bool(w, "bound_before_retrieve", h->device_bound);
+		jw_i64(w, "guard_errno", h->guard_errno);
+		jw_str(w, "guard_errno_name", h->guard_errno ? errno_name(h->guard_errno) : NULL);
+		jw_end_obj(w);
+	}
+	jw_end_arr(w);
 	jw_end_obj(w);
 	jw_arr(w, "sessions");
 	for (i = 0; i < MAX_SESSIONS; i++)
@@ -535,7 +553,7 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 	return 0;
 }
 
-static int held_fd(const struct req *r, const char *kind, int *fd, struct aerr *e)
+static int held_fd(const struct req *r, const char *kind, int *fd, const char **vfio_cdev, struct aerr *e)
 {
 	int i;
 
@@ -550,6 +568,7 @@ static int held_fd(const struct req *r, const char *kind, int *fd, struct aerr *
 		for (i = 0; i < MAX_VFIO; i++)
 			if (g.vfio[i].used && (!cdev || !strcmp(cdev, g.vfio[i].cdev))) {
 				*fd = g.vfio[i].fd;
+				*vfio_cdev = g.vfio[i].cdev;
 				return 0;
 			}
 		return fail(e, "lookup", ENOENT, -1, "no VFIO device fd is open (run vfio-open)");
@@ -571,12 +590,12 @@ static int v_fd_preserve(const struct req *r, struct jw *w, struct aerr *e)
 {
 	struct liveupdate_session_preserve_fd arg = { .size = sizeof(arg) };
 	struct session *s = need_session(r, "session", e);
-	const char *kind;
+	const char *kind, *cdev = NULL;
 	uint64_t token;
 	struct held *h = NULL;
 	int fd = -1, i;
 
-	if (!s || req_str(r, "fd-kind", &kind, e) || req_u64(r, "token", &token, e) || held_fd(r, kind, &fd, e))
+	if (!s || req_str(r, "fd-kind", &kind, e) || req_u64(r, "token", &token, e) || held_fd(r, kind, &fd, &cdev, e))
 		return -1;
 	if (!strcmp(kind, "memfd"))
 		return fail(e, "argument", EINVAL, -1, "use memfd-preserve for memfds (it records the plan)");
@@ -599,6 +618,12 @@ static int v_fd_preserve(const struct req *r, struct jw *w, struct aerr *e)
 		snprintf(h->session, sizeof(h->session), "%s", s->name);
 		h->token = token;
 		h->fd = fd;
+		/* The plan keeps the device's address: the next kernel binds it to vfio-pci before retrieving the fd. */
+		if (cdev) {
+			snprintf(h->cdev, sizeof(h->cdev), "%s", cdev);
+			if (vfio_bdf_of_cdev(cdev, h->bdf, sizeof(h->bdf)))
+				h->bdf[0] = 0;
+		}
 	}
 	if (plan_save(e))
 		return -1;
@@ -606,6 +631,7 @@ static int v_fd_preserve(const struct req *r, struct jw *w, struct aerr *e)
 	jw_str(w, "fd_kind", kind);
 	jw_i64(w, "fd", fd);
 	jw_hex(w, "token", token);
+	jw_str(w, "bdf", h && h->bdf[0] ? h->bdf : NULL);
 	return 0;
 }
 

@@ -10,9 +10,10 @@ import { SCENARIOS } from '../../harness/scenario/scenarios/index.ts';
 import { BLACKOUT_PHASES, type ScenarioResult } from '../../harness/report/result.ts';
 
 const results = mkdtempSync(join(tmpdir(), 'e2e-scenarios-'));
-const run = (name: string, options: { kernel?: string; to?: string; params?: Record<string, unknown>; iterations?: number } = {}) =>
+const run = (name: string, options: { kernel?: string; to?: string; params?: Record<string, unknown>; iterations?: number; cmdline?: string[] } = {}) =>
   runScenario(SCENARIOS[name]!, {
     kernel: options.kernel ?? 'luo-7.2',
+    ...(options.cmdline ? { cmdline: options.cmdline } : {}),
     ...(options.to ? { to: options.to } : {}),
     ...(options.params ? { params: options.params } : {}),
     ...(options.iterations ? { iterations: options.iterations } : {}),
@@ -63,14 +64,28 @@ test.serial('iommufd-vfio: DMA works before and after; iommufd/VFIO preservation
   t.is(byName.get('before kexec: edu DMA round trip through the vIOMMU')?.status, 'pass');
   t.is(byName.get('kexec: 1 memfd(s) intact after the kexec')?.status, 'pass');
   t.is(byName.get('after kexec, over the restored memfd: edu DMA round trip through the vIOMMU')?.status, 'pass');
+  t.is(byName.get('edu re-enumerates at the same address with the same vendor:device and is on vfio-pci')?.status, 'pass');
+  // Each capability on its own: the memfd passed, neither the VFIO device nor the iommufd could be preserved.
+  t.deepEqual(r.capabilities?.map((c) => [c.name, c.status]), [['memfd', 'pass'], ['iommufd', 'unsupported'], ['vfio-device', 'unsupported']]);
+  t.regex(r.capabilities!.find((c) => c.name === 'vfio-device')!.reason!, /CONFIG_PCI_LIVEUPDATE=n and CONFIG_VFIO_PCI_LIVEUPDATE=n\): LIVEUPDATE_SESSION_PRESERVE_FD refused the VFIO device \(cdev\) fd with ENOENT/);
 });
 
 test.serial('negative control: on nolu-7.2 the harness reports unsupported, never pass', async (t) => {
   const direct = await run('memfd-basic', { kernel: 'nolu-7.2', params: { size: '4M' } });
   t.is(direct.status, 'unsupported', detail(direct));
   t.regex(direct.reason!, /no \/dev\/liveupdate/);
+  const control = await run('negative-control', { kernel: 'nolu-7.2' });
+  t.is(control.status, 'pass', detail(control));
+  t.true(control.checks.some((c) => /nolu-7\.2, built without CONFIG_LIVEUPDATE is unsupported/.test(c.name)), detail(control));
+});
+
+test.serial('negative control on the default kernel: Live Update switched off on the command line is unsupported, never pass', async (t) => {
   const control = await run('negative-control');
   t.is(control.status, 'pass', detail(control));
+  t.true(control.checks.some((c) => /luo-7\.2 booted with liveupdate=off is unsupported/.test(c.name)), detail(control));
+  const inner = await run('memfd-basic', { params: { size: '4M' }, cmdline: ['liveupdate=off'] });
+  t.is(inner.status, 'unsupported', detail(inner));
+  t.regex(inner.reason!, /no \/dev\/liveupdate/);
 });
 
 test.serial('unpreserve-on-close: closed and orphaned sessions are gone after the kexec', async (t) => {

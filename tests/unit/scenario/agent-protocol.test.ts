@@ -12,8 +12,8 @@ import {
   agentArgv,
   harnessErrorFor,
   parseAgentReply,
-  requireAgentOk,
 } from '../../../harness/scenario/agent-protocol.ts';
+import { AgentClient, type RunningKernel } from '../../../harness/scenario/agent-client.ts';
 
 // Real stdout of the agent, recorded in QEMU on Linux 7.2 across a kexec.
 const fixtures = fileURLToPath(new URL('../../fixtures/agent/', import.meta.url));
@@ -34,7 +34,15 @@ const run = (name: string): Recorded => {
   return found;
 };
 const reply = <V extends AgentVerb>(name: string, verb: V) => parseAgentReply(verb, raw(run(name).file), run(name).exitCode);
-const ok = <V extends AgentVerb>(name: string, verb: V) => requireAgentOk(verb, raw(run(name).file), run(name).exitCode);
+const ok = <V extends AgentVerb>(name: string, verb: V) => {
+  const r = reply(name, verb);
+  if (!r.ok) throw harnessErrorFor(r.error);
+  return r.value;
+};
+/** An AgentClient whose guest answers every call with one recorded reply, on a kernel with these config options. */
+const clientAnswering = (name: string, capabilities: RunningKernel['capabilities'], stdout = raw(run(name).file), exitCode = run(name).exitCode) =>
+  new AgentClient({ run: async () => ({ stdout, stderr: '', exitCode, signal: null }) } as never, () => ({ capabilities, label: 'luo-7.2 (7.2.13)' }));
+const STOCK = { LIVEUPDATE: true, LIVEUPDATE_MEMFD: true, PCI_LIVEUPDATE: false, VFIO_PCI_LIVEUPDATE: false, IOMMUFD_LIVEUPDATE: false };
 const failure = (name: string, verb: AgentVerb): AgentOpError => {
   const r = reply(name, verb);
   if (r.ok) throw new Error(`${name} unexpectedly succeeded`);
@@ -132,9 +140,6 @@ test('a failed ioctl keeps its exact op, errno and fds', (t) => {
 });
 
 test('agent failures map to the harness error a user can act on', (t) => {
-  const unsupportedFd = harnessErrorFor(failure('fd-preserve-vfio', 'fd-preserve'));
-  t.true(unsupportedFd instanceof Unsupported);
-  t.true(unsupportedFd.cause instanceof AgentOpError);
   t.true(harnessErrorFor(failure('session-create-no-liveupdate', 'session-create')) instanceof Unsupported);
   t.true(harnessErrorFor(failure('connect-no-daemon', 'status')) instanceof InfraError);
   t.true(harnessErrorFor(failure('session-create-missing-name', 'session-create')) instanceof ConfigError);
@@ -146,12 +151,41 @@ test('agent failures map to the harness error a user can act on', (t) => {
   t.is((attach.cause as AgentOpError).errnoName, 'EADDRINUSE');
 });
 
-test('a hugetlb memfd is refused by the stock memfd handler: unsupported, not a failure', (t) => {
+test('a refused preservation is unsupported only where the config lacks the handler', async (t) => {
+  const stock = await t.throwsAsync(clientAnswering('fd-preserve-vfio', STOCK).call('fd-preserve', { session: 'vmm', 'fd-kind': 'vfio', token: 0x3000 }));
+  t.true(stock instanceof Unsupported);
+  t.regex(stock!.message, /^luo-7\.2 \(7\.2\.13\) has no VFIO device live-update handler \(its config has CONFIG_PCI_LIVEUPDATE=n and CONFIG_VFIO_PCI_LIVEUPDATE=n\): LIVEUPDATE_SESSION_PRESERVE_FD refused the VFIO device \(cdev\) fd with ENOENT \(2\)/);
+  t.true(stock!.cause instanceof AgentOpError);
+  const claimed = await t.throwsAsync(clientAnswering('fd-preserve-vfio', { ...STOCK, PCI_LIVEUPDATE: true, VFIO_PCI_LIVEUPDATE: true }).call('fd-preserve', { session: 'vmm', 'fd-kind': 'vfio', token: 0x3000 }));
+  t.true(claimed instanceof TestFailure);
+  t.regex(claimed!.message, /^the kernel's config has CONFIG_PCI_LIVEUPDATE=y and CONFIG_VFIO_PCI_LIVEUPDATE=y but LIVEUPDATE_SESSION_PRESERVE_FD refused/);
+  t.true((await t.throwsAsync(clientAnswering('fd-preserve-iommufd', STOCK).call('fd-preserve', { session: 'vmm', 'fd-kind': 'iommufd', token: 0x2000 }))) instanceof Unsupported);
+});
+
+test('a memfd refused by a kernel whose config has the memfd handler is a failure that says so', async (t) => {
+  const client = clientAnswering('memfd-preserve-hugetlb', STOCK);
+  const e = await t.throwsAsync(client.call('memfd-preserve', { session: 'h', id: 'huge', token: 1 }, { kind: 'memfd', what: "a 64 MiB memfd ('vm0-m1')" }));
+  t.true(e instanceof TestFailure);
+  t.is(e!.message, "the kernel's config has CONFIG_LIVEUPDATE_MEMFD=y but LIVEUPDATE_SESSION_PRESERVE_FD refused a 64 MiB memfd ('vm0-m1') with ENOENT (2): the memfd handler should take it");
+  // The same refusal of a hugetlb memfd: no kernel handler takes hugetlbfs files.
+  const huge = await t.throwsAsync(client.call('memfd-preserve', { session: 'h', id: 'huge', token: 1 }, { kind: 'memfd-hugetlb', what: 'a 2 MiB memfd' }));
+  t.true(huge instanceof Unsupported);
+  t.regex(huge!.message, /no hugetlb memfd live-update handler \(no kernel handler for a hugetlb memfd exists\)/);
+  // Without the handler in the config, the agent's own state memfd is refused at session-create: said plainly.
+  // (What the agent prints when plan_ensure_state cannot preserve its state memfd.)
+  const refusedState = JSON.stringify({ ok: false, verb: 'session-create', error: { op: 'LIVEUPDATE_SESSION_PRESERVE_FD', errno: 2, errno_name: 'ENOENT', message: 'preserve the state memfd: No such file or directory', fd: 5, target_fd: 6 } });
+  const state = await t.throwsAsync(clientAnswering('session-create', { ...STOCK, LIVEUPDATE_MEMFD: false }, refusedState, 1).call('session-create', { name: 'vm0' }));
+  t.true(state instanceof Unsupported);
+  t.regex(state!.message, /CONFIG_LIVEUPDATE_MEMFD=n\): LIVEUPDATE_SESSION_PRESERVE_FD refused the agent's state memfd \(it keeps the agent's plan, so no session can be made without it\)/);
+});
+
+test('a hugetlb memfd is refused by the stock memfd handler: unsupported, not a failure', async (t) => {
   t.true(ok('memfd-create-hugetlb-reserved', 'memfd-create').hugetlb);
   const e = failure('memfd-preserve-hugetlb', 'memfd-preserve');
   t.is(e.errnoName, 'ENOENT');
   t.is(e.targetFd, 6);
-  t.true(harnessErrorFor(e) instanceof Unsupported);
+  const viaHandle = await t.throwsAsync(clientAnswering('memfd-preserve-hugetlb', STOCK).call('memfd-preserve', { session: 'h', id: 'huge', token: 1 }, { kind: 'memfd-hugetlb', what: 'x' }));
+  t.true(viaHandle instanceof Unsupported);
   t.true(ok('memfd-verify-hugetlb', 'memfd-verify').intact);
 });
 
@@ -160,8 +194,7 @@ test('without IOMMU_IOAS_MAP_FILE the agent maps through mmap and the DMA still 
   t.true(ok('edu-dma-fallback', 'edu-dma').match!);
 });
 
-test('requireAgentOk throws the mapped error and returns the typed value on success', (t) => {
-  t.throws(() => ok('fd-preserve-iommufd', 'fd-preserve'), { instanceOf: Unsupported });
+test('a successful reply comes back typed', (t) => {
   const session: string = ok('session-create', 'session-create').name;
   t.is(session, 'demo');
 });
@@ -197,7 +230,9 @@ test('long digit runs inside strings stay strings; unknown fields pass through',
     .replace('luo_harness.boot=0"', 'luo_harness.boot=0 x=123456789012345678901,2"')
     .replace('"pid":', '"future_field":12345678901234567890,"pid":');
   const status = ok('status-boot0', 'status');
-  const parsed = requireAgentOk('status', text, 0) as typeof status & { future_field: unknown };
+  const r = parseAgentReply('status', text, 0);
+  if (!r.ok) throw r.error;
+  const parsed = r.value as typeof status & { future_field: unknown };
   t.true(parsed.cmdline.endsWith('x=123456789012345678901,2'));
   t.is(parsed.future_field, '12345678901234567890');
 });
