@@ -66,29 +66,39 @@ export function parsePatchOutput(output: string): { touched: string[]; failure?:
   return { touched: [...new Set(touched)], ...(failure ? { failure } : {}) };
 }
 
-/** Applies every unit of every patch file to `tree`; returns the files it touched. */
-export async function applyPatches(files: string[], tree: string, say: (phase: string) => void): Promise<string[]> {
+/** Runs GNU patch on one unit; `dryRun` only says what it would touch. */
+async function runPatch(unit: PatchUnit, tree: string, dryRun: boolean) {
+  const r = await execa('patch', ['-p1', '--forward', '--batch', '--no-backup-if-mismatch', '-r', '-', ...(dryRun ? ['--dry-run'] : []), '-d', tree], {
+    input: unit.text,
+    reject: false,
+    all: true,
+    env: { LC_ALL: 'C' },
+  });
+  const parsed = parsePatchOutput(r.all ?? '');
+  if (r.exitCode !== 0 || parsed.failure) {
+    const f = parsed.failure ?? { hunks: [], reason: `patch exited ${r.exitCode}` };
+    const where = f.file ? ` in ${f.file}` : '';
+    const hunks = f.hunks.length ? `: ${f.hunks.join('; ')}` : '';
+    throw new ConfigError(`patch ${unit.label} does not apply${where} (${f.reason}${hunks})`, {
+      detail: (r.all ?? '').split('\n').slice(-20).join('\n'),
+    });
+  }
+  return parsed.touched;
+}
+
+/**
+ * Applies every unit of every patch file to `tree`; returns the files it
+ * touched. `beforeTouch` sees each file a unit is about to change (from a
+ * dry run) before the unit really applies, so the caller can keep originals.
+ */
+export async function applyPatches(files: string[], tree: string, say: (phase: string) => void, beforeTouch?: (file: string) => Promise<void>): Promise<string[]> {
   const touched = new Set<string>();
   for (const file of files) {
     const units = splitSeries(file, await readFile(file, 'utf8'));
     for (const unit of units) {
       say(`patching: ${unit.label}`);
-      const r = await execa('patch', ['-p1', '--forward', '--batch', '--no-backup-if-mismatch', '-r', '-', '-d', tree], {
-        input: unit.text,
-        reject: false,
-        all: true,
-        env: { LC_ALL: 'C' },
-      });
-      const parsed = parsePatchOutput(r.all ?? '');
-      if (r.exitCode !== 0 || parsed.failure) {
-        const f = parsed.failure ?? { hunks: [], reason: `patch exited ${r.exitCode}` };
-        const where = f.file ? ` in ${f.file}` : '';
-        const hunks = f.hunks.length ? `: ${f.hunks.join('; ')}` : '';
-        throw new ConfigError(`patch ${unit.label} does not apply${where} (${f.reason}${hunks})`, {
-          detail: (r.all ?? '').split('\n').slice(-20).join('\n'),
-        });
-      }
-      parsed.touched.forEach((t) => touched.add(t));
+      if (beforeTouch) for (const f of await runPatch(unit, tree, true)) await beforeTouch(f);
+      (await runPatch(unit, tree, false)).forEach((t) => touched.add(t));
     }
   }
   return [...touched];

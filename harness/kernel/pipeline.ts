@@ -8,7 +8,7 @@ import { acquireLock } from '../util/lock.ts';
 import { contentKey, listFiles, sha256, sha256File } from '../util/hash.ts';
 import { ARTIFACT_FILES, type FileDigest, type KernelArtifact, type KernelManifest } from './artifact.ts';
 import { loadRecipe, type Recipe } from './recipe.ts';
-import { materializeSource, resolveSource } from './sources.ts';
+import { materializeSource, resolveSource, sourceId } from './sources.ts';
 import { preparePatchedTree } from './tree.ts';
 import { capabilitiesOf, mergeRequests, parseKconfig } from './kconfig.ts';
 import { compile, configure, openLog, type BuildContext } from './build.ts';
@@ -77,9 +77,11 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   const raced = await lookupKey(cache, key);
   if (raced) return raced;
 
-  const pristine = await materializeSource(plan.inputs.source, recipe.source, cache, say);
+  const source = await materializeSource(plan.inputs.source, recipe.source, cache, say);
+  // Recipes of one source share its tree (patched in place): one build at a time per source.
+  await using _treeLock = await acquireLock(`${source}.build.lock`, { onWait: (pid) => say(`waiting for pid ${pid}, which is building from the same source tree`) });
   const patchFiles = recipe.patches.map((path, i) => ({ path, digest: plan.inputs.patches[i]! }));
-  const tree = await preparePatchedTree(pristine, patchFiles, join(cache, 'trees', recipe.name), say);
+  const tree = await preparePatchedTree(source, patchFiles, { inPlace: plan.inputs.source.kind !== 'local', copyDir: join(cache, 'trees', recipe.name), say });
 
   // A build directory remembers its source tree; a different tree means starting clean.
   const marker = join(buildDir, '.luo-harness-tree');
@@ -103,6 +105,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
     buildDir,
     logFile: join(cache, 'logs', `kernel-${recipe.name}-${key}.log`),
     ccache: await hasCcache(),
+    sourceStepsFile: join(cache, 'build', `.steps-${sourceId(plan.inputs.source)}`),
     say,
     tick: (d) => progress.update(d),
   };

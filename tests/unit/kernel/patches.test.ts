@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyPatches, parsePatchOutput, splitSeries } from '../../../harness/kernel/patches.ts';
@@ -61,39 +61,62 @@ test('patch output parsing recognises an already applied patch', (t) => {
   t.deepEqual(r.failure, { file: 'mm/memfd.c', hunks: [], reason: 'already applied (or reversed)' });
 });
 
-test('the private tree restores files an old series touched, with fresh mtimes', async (t) => {
-  const pristine = smallTree();
-  writeFileSync(join(pristine, 'mm', 'other.c'), 'int a;\nint b;\nint c;\n');
+test('a cache-owned tree is patched in place: originals kept, restored when the series changes, with fresh mtimes', async (t) => {
+  const tree = smallTree();
+  writeFileSync(join(tree, 'mm', 'other.c'), 'int a;\nint b;\nint c;\n');
   const old = new Date(2020, 0, 1);
-  for (const f of ['mm/memfd.c', 'mm/other.c']) utimesSync(join(pristine, f), old, old);
+  for (const f of ['mm/memfd.c', 'mm/other.c']) utimesSync(join(tree, f), old, old);
   const work = mkdtempSync(join(tmpdir(), 'work-'));
   const v1 = join(work, 'v1.patch');
   const v2 = join(work, 'v2.patch');
+  const created = join(work, 'new.patch');
   writeFileSync(v1, hunk('mm/memfd.c', 'long b;') + hunk('mm/other.c', 'long b;'));
   writeFileSync(v2, hunk('mm/memfd.c', 'char b;'));
-  const treeDir = join(work, 'tree');
+  writeFileSync(created, '--- /dev/null\n+++ b/mm/added.c\n@@ -0,0 +1 @@\n+int added;\n');
+  const opts = { inPlace: true, copyDir: join(work, 'unused'), say: () => {} };
 
-  t.is(await preparePatchedTree(pristine, [digest(v1)], treeDir, () => {}), treeDir);
-  t.regex(readFileSync(join(treeDir, 'mm', 'other.c'), 'utf8'), /long b;/);
+  t.is(await preparePatchedTree(tree, [digest(v1), digest(created)], opts), tree);
+  t.regex(readFileSync(join(tree, 'mm', 'other.c'), 'utf8'), /long b;/);
+  t.true(existsSync(join(tree, 'mm', 'added.c')));
   const before = Date.now() - 1000;
 
-  await preparePatchedTree(pristine, [digest(v2)], treeDir, () => {});
-  t.regex(readFileSync(join(treeDir, 'mm', 'memfd.c'), 'utf8'), /char b;/);
-  t.is(readFileSync(join(treeDir, 'mm', 'other.c'), 'utf8'), 'int a;\nint b;\nint c;\n', 'reverted to pristine');
-  t.true(statSync(join(treeDir, 'mm', 'other.c')).mtimeMs > before, 'a reverted file is newer than its old object');
-  t.is(readFileSync(join(pristine, 'mm', 'memfd.c'), 'utf8'), 'int a;\nint b;\nint c;\nint d;\nint e;\n', 'pristine untouched');
-  t.is(await preparePatchedTree(pristine, [], treeDir, () => {}), pristine, 'without patches the pristine tree is built as is');
+  await preparePatchedTree(tree, [digest(v2)], opts);
+  t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /char b;/);
+  t.is(readFileSync(join(tree, 'mm', 'other.c'), 'utf8'), 'int a;\nint b;\nint c;\n', 'restored to the original');
+  t.false(existsSync(join(tree, 'mm', 'added.c')), 'a file the old series created is gone');
+  t.true(statSync(join(tree, 'mm', 'other.c')).mtimeMs > before, 'a restored file is newer than its old object');
+  const memfdMtime = statSync(join(tree, 'mm', 'memfd.c')).mtimeMs;
+  await preparePatchedTree(tree, [digest(v2)], opts);
+  t.is(statSync(join(tree, 'mm', 'memfd.c')).mtimeMs, memfdMtime, 'the same series again touches nothing');
+  await preparePatchedTree(tree, [], opts);
+  t.is(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), 'int a;\nint b;\nint c;\nint d;\nint e;\n', 'no patches: the pristine tree');
 });
 
-test('a failed series leaves the tree dirty, so the next run starts from a clean copy', async (t) => {
-  const pristine = smallTree();
+test('a user\'s tree is never written: a recipe that patches it builds a copy', async (t) => {
+  const tree = smallTree();
+  const work = mkdtempSync(join(tmpdir(), 'work-'));
+  const v1 = join(work, 'v1.patch');
+  writeFileSync(v1, hunk('mm/memfd.c', 'long b;'));
+  const copyDir = join(work, 'copy');
+  t.is(await preparePatchedTree(tree, [digest(v1)], { inPlace: false, copyDir, say: () => {} }), copyDir);
+  t.regex(readFileSync(join(copyDir, 'mm', 'memfd.c'), 'utf8'), /long b;/);
+  t.is(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), 'int a;\nint b;\nint c;\nint d;\nint e;\n');
+  t.false(existsSync(join(tree, '.luo-harness')));
+  t.is(await preparePatchedTree(tree, [], { inPlace: false, copyDir, say: () => {} }), tree);
+});
+
+test('a failed series leaves the tree dirty; the next run restores every kept original first', async (t) => {
+  const tree = smallTree();
   const work = mkdtempSync(join(tmpdir(), 'work-'));
   const good = join(work, 'good.patch');
   const bad = join(work, 'bad.patch');
   writeFileSync(good, hunk('mm/memfd.c', 'long b;'));
   writeFileSync(bad, hunk('mm/memfd.c', 'long q;', ['int x;', 'int y;', 'int z;']));
-  const treeDir = join(work, 'tree');
-  await t.throwsAsync(preparePatchedTree(pristine, [digest(good), digest(bad)], treeDir, () => {}), { instanceOf: ConfigError });
-  await preparePatchedTree(pristine, [digest(good)], treeDir, () => {});
-  t.regex(readFileSync(join(treeDir, 'mm', 'memfd.c'), 'utf8'), /long b;/);
+  const opts = { inPlace: true, copyDir: join(work, 'unused'), say: () => {} };
+  await t.throwsAsync(preparePatchedTree(tree, [digest(good), digest(bad)], opts), { instanceOf: ConfigError });
+  t.false(existsSync(join(tree, '.luo-harness', 'state.json')), 'dirty');
+  await preparePatchedTree(tree, [], opts);
+  t.is(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), 'int a;\nint b;\nint c;\nint d;\nint e;\n', 'the half-applied series is gone');
+  await preparePatchedTree(tree, [digest(good)], opts);
+  t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /long b;/);
 });
