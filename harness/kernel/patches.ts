@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { execa } from 'execa';
 import { ConfigError } from '../errors.ts';
+import { parseMbox, parseSubject, pickSeries, type Series } from './series-thread.ts';
 
 export interface PatchUnit {
   /** "fix.patch" or "series.mbox [2/5] mm: fix the thing". */
@@ -12,19 +13,27 @@ export interface PatchUnit {
   text: string;
 }
 
-const MAIL_START = /^From [0-9a-f]{40} /m;
-
-/** One unit per mail of an mbox series; a plain patch is one unit. */
+/**
+ * One unit per patch of a mail series (git format-patch output or a whole
+ * mailing-list thread: the newest version, in order, without the cover
+ * letter and the replies, see series-thread.ts); a plain patch is one unit.
+ */
 export function splitSeries(file: string, text: string): PatchUnit[] {
   const name = basename(file);
-  const starts = [...text.matchAll(new RegExp(MAIL_START.source, 'gm'))].map((m) => m.index!);
-  if (starts.length <= 1) return [{ label: name, text }];
-  const mails = starts.map((s, i) => text.slice(s, starts[i + 1] ?? text.length));
-  const withDiff = mails.filter((m) => /^(---|\+\+\+|diff --git) /m.test(m));
-  return withDiff.map((m, i) => {
-    const subject = m.match(/^Subject:\s*(.*(?:\n[ \t].*)*)/m)?.[1]?.replace(/\s+/g, ' ').replace(/^\[[^\]]*\]\s*/, '') ?? '';
-    return { label: `${name} [${i + 1}/${withDiff.length}]${subject ? ` ${subject}` : ''}`, text: m };
+  const series = seriesOf(text);
+  if (!series) return [{ label: name, text }];
+  return series.patches.map((p) => ({ label: `${name} [${series.version > 1 ? `v${series.version} ` : ''}${p.index}/${p.total}] ${p.subject}`, text: p.text }));
+}
+
+/** The series a text holds when it is mail with at least one patch in it; undefined for a plain patch. */
+export function seriesOf(text: string): Series | undefined {
+  if (!/^(From |[A-Za-z-]+: )/.test(text)) return undefined;
+  const mails = parseMbox(text);
+  const patchMails = mails.filter((m) => {
+    const s = parseSubject(m.subject);
+    return !s.isReply && s.prefix !== '';
   });
+  return patchMails.length ? pickSeries(mails) : undefined;
 }
 
 export interface PatchFailure {

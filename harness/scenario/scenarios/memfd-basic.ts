@@ -29,7 +29,7 @@ export const memfdBasic: ScenarioDefinition<{ size: string; seed: number }> = {
       const session = await ctx.check(`iteration ${i}: create session`, () => vm.agent.createSession(`vm${i}`));
       const memfd = await ctx.check(`iteration ${i}: preserve a ${ctx.params.size} memfd`, () =>
         session.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: ctx.params.seed + i }),
-      );
+      { capability: 'memfd' });
       // A heartbeat workload rides along every live update: the gap it sees is the blackout as a program perceives it.
       if (i === 0) await ctx.check('start a heartbeat workload (10 ms period) preserved in the session', () => vm.agent.call('heartbeat-start', { session: session.name, 'interval-us': 10_000, token: HEARTBEAT_TOKEN }));
       else await ctx.check(`iteration ${i}: carry the heartbeat in the new session`, () => vm.agent.call('memfd-preserve', { session: session.name, id: 'heartbeat', token: HEARTBEAT_TOKEN }));
