@@ -42,6 +42,14 @@ import { parseKconfig } from './kconfig.ts';
 
 /** The selftest directory inside a kernel tree. */
 export const LIVEUPDATE_SELFTEST_DIR = 'tools/testing/selftests/liveupdate';
+/**
+ * The VFIO selftests; a tree carrying the VFIO live-update series has
+ * `vfio_pci_liveupdate_*` programs there (uapi test without kexec, kexec
+ * test in two stages), which take the device's BDF from VFIO_SELFTESTS_BDF
+ * (or their command line) and need it bound to vfio-pci before each stage.
+ */
+export const VFIO_SELFTEST_DIR = 'tools/testing/selftests/vfio';
+export const VFIO_LIVEUPDATE_TEST = /^vfio_pci_liveupdate_\w+$/;
 export const SELFTESTS_MANIFEST = 'selftests.json';
 
 export interface SelftestInfo {
@@ -62,10 +70,16 @@ export interface SelftestInfo {
   sessions: string[] | null;
   /** Kconfig options (no CONFIG_ prefix) the test cannot work without. */
   requires: string[];
+  /** Where it comes from when not the liveupdate directory: the VFIO series' own tests. */
+  suite?: 'vfio';
+  /** It drives a PCI device that must be bound to vfio-pci before each stage; its BDF goes in VFIO_SELFTESTS_BDF. */
+  device?: 'vfio-pci';
 }
 
 export interface SelftestBuild {
   tests: SelftestInfo[];
+  /** Why some tests the tree has are not in `tests` (e.g. the VFIO series' tests did not build). */
+  notes?: string[];
   /** The selftests' `config` (+ `config.x86_64` where there is one), keyed without the CONFIG_ prefix: { LIVEUPDATE: 'y' }. */
   configRequirements: Record<string, string>;
 }
@@ -248,16 +262,44 @@ export async function discoverSelftests(tree: string): Promise<SelftestBuild> {
       requires,
     });
   }
+  tests.push(...(await discoverVfioLiveUpdateTests(tree)));
   return { tests, configRequirements: parseConfigFragment(configText) };
 }
 
+/** The VFIO live-update series' tests in a tree; none in a stock tree. */
+export async function discoverVfioLiveUpdateTests(tree: string): Promise<SelftestInfo[]> {
+  const dir = join(tree, VFIO_SELFTEST_DIR);
+  const makefile = await readFile(join(dir, 'Makefile'), 'utf8').catch(() => '');
+  const { progs, extended } = parseSelftestMakefile(makefile);
+  const tests: SelftestInfo[] = [];
+  for (const name of dedupe([...progs, ...extended]).filter((n) => VFIO_LIVEUPDATE_TEST.test(n))) {
+    const source = stripComments(await readFile(join(dir, `${name}.c`), 'utf8').catch(() => ''));
+    // Staged when it takes a stage: a --stage option (getopt_long) or a -s one.
+    const longStage = /"stage"/.test(source) || /--stage/.test(source);
+    const shortStage = /\bgetopt(?:_long)?\s*\([^;]*"[^"]*s:[^"]*"/.test(source);
+    const staged = longStage || shortStage || /kexec/.test(name);
+    tests.push({
+      name,
+      binary: name,
+      staged,
+      ...(staged ? { stageArgs: longStage || !shortStage ? ['--stage', 'N'] : ['-s', 'N'] } : {}),
+      // Its session names live in the series' library: keep it alone around its kexec.
+      sessions: null,
+      requires: ['LIVEUPDATE', 'VFIO_DEVICE_CDEV', 'PCI_LIVEUPDATE', 'VFIO_PCI_LIVEUPDATE', ...(staged ? ['KEXEC_FILE', 'KEXEC_HANDOVER'] : [])],
+      suite: 'vfio',
+      device: 'vfio-pci',
+    });
+  }
+  return tests;
+}
+
 /**
- * A scratch mirror of the tree in which only the selftest directory is a real
- * copy: kselftest Makefiles compile `%.o` into the current directory, so
- * running make in the tree itself would write there.
+ * A scratch mirror of the tree in which only one selftest directory is a
+ * real copy: kselftest Makefiles compile `%.o` into the current directory,
+ * so running make in the tree itself would write there.
  */
-async function mirrorTree(tree: string, scratch: string): Promise<string> {
-  const parts = LIVEUPDATE_SELFTEST_DIR.split('/');
+async function mirrorTree(tree: string, scratch: string, selftestDir: string): Promise<string> {
+  const parts = selftestDir.split('/');
   let src = tree;
   let dst = join(scratch, 'tree');
   for (const part of parts) {
@@ -295,9 +337,35 @@ async function elfHead(file: string): Promise<Buffer> {
   }
 }
 
-/** Compiles the liveupdate selftests of `tree` into static binaries in outDir, plus selftests.json. */
-export async function buildSelftests(opts: BuildSelftestsOptions): Promise<SelftestBuild> {
+/** Runs one selftest directory's make in a scratch mirror, static; returns the output directory. */
+async function makeSelftests(opts: BuildSelftestsOptions, scratch: string, selftestDir: string, targets: string[], what: string): Promise<string> {
   const log = opts.log ?? (() => {});
+  const srcDir = await mirrorTree(opts.tree, join(scratch, selftestDir.replace(/\//g, '_')), selftestDir);
+  const output = join(scratch, `out-${selftestDir.replace(/\//g, '_')}`);
+  await mkdir(output, { recursive: true });
+  const args = ['-C', srcDir, `OUTPUT=${output}`, `KHDR_INCLUDES=-isystem ${join(opts.headersDir, 'include')}`, ...targets.map((t) => join(output, t))];
+  log(`make ${args.join(' ')}`);
+  // CFLAGS/LDFLAGS go through the environment: on the command line they would
+  // override the Makefile's own `CFLAGS +=` (the header and library paths).
+  const result = await execa('make', args, {
+    reject: false,
+    all: true,
+    timeout: opts.timeoutMs ?? 300_000,
+    env: { CFLAGS: '-static', LDFLAGS: '-static', LC_ALL: 'C' },
+  });
+  for (const line of (result.all ?? '').split('\n')) if (line) log(line);
+  if (result.failed) {
+    const tail = (result.all ?? '').trimEnd().split('\n').slice(-30).join('\n');
+    if ((result as { code?: string }).code === 'ENOENT') throw new InfraError('`make` is not installed on this host', { cause: result });
+    if (result.timedOut) throw new InfraError(`building the ${what} took longer than ${(opts.timeoutMs ?? 300_000) / 1000} s`, { detail: tail });
+    const hint = /cannot find -lc|crt1\.o/.test(tail) ? ' (static glibc missing: install the libc development package)' : '';
+    throw new BuildFailure(`building the ${what} of ${opts.tree} failed (make exited ${result.exitCode})${hint}`, { detail: tail });
+  }
+  return output;
+}
+
+/** Compiles the liveupdate selftests of `tree` (and the VFIO series' ones, when it has them) into static binaries in outDir, plus selftests.json. */
+export async function buildSelftests(opts: BuildSelftestsOptions): Promise<SelftestBuild> {
   const found = await discoverSelftests(opts.tree);
   try {
     await access(join(opts.headersDir, 'include', 'linux', 'liveupdate.h'), constants.R_OK);
@@ -306,52 +374,49 @@ export async function buildSelftests(opts: BuildSelftestsOptions): Promise<Selft
   }
   await mkdir(opts.outDir, { recursive: true });
   const scratch = await mkdtemp(join(tmpdir(), 'luo-selftests-'));
+  const notes: string[] = [];
+  let tests = found.tests;
   try {
-    const srcDir = await mirrorTree(opts.tree, scratch);
-    const output = join(scratch, 'out');
-    await mkdir(output);
-    const args = ['-C', srcDir, `OUTPUT=${output}`, `KHDR_INCLUDES=-isystem ${join(opts.headersDir, 'include')}`];
-    log(`make ${args.join(' ')}`);
-    // CFLAGS/LDFLAGS go through the environment: on the command line they would
-    // override the Makefile's own `CFLAGS +=` (the header and library paths).
-    const child = execa('make', args, {
-      reject: false,
-      all: true,
-      timeout: opts.timeoutMs ?? 300_000,
-      env: { CFLAGS: '-static', LDFLAGS: '-static', LC_ALL: 'C' },
-    });
-    const result = await child;
-    for (const line of (result.all ?? '').split('\n')) if (line) log(line);
-    if (result.failed) {
-      const tail = (result.all ?? '').trimEnd().split('\n').slice(-30).join('\n');
-      if ((result as { code?: string }).code === 'ENOENT') throw new InfraError('`make` is not installed on this host', { cause: result });
-      if (result.timedOut) throw new InfraError(`building the liveupdate selftests took longer than ${(opts.timeoutMs ?? 300_000) / 1000} s`, { detail: tail });
-      const hint = /cannot find -lc|crt1\.o/.test(tail) ? ' (static glibc missing: install the libc development package)' : '';
-      throw new BuildFailure(`building the liveupdate selftests of ${opts.tree} failed (make exited ${result.exitCode})${hint}`, { detail: tail });
-    }
-    for (const t of found.tests) {
-      const built = join(output, t.binary);
-      if (!isStaticElf(await elfHead(built).catch(() => Buffer.alloc(0)))) {
-        throw new BuildFailure(`selftest ${t.name} was not built as a static x86_64 ELF (${relative(scratch, built)})`);
+    const built = new Map<string, string>();
+    const own = tests.filter((t) => t.suite === undefined);
+    const lu = await makeSelftests(opts, scratch, LIVEUPDATE_SELFTEST_DIR, [], 'liveupdate selftests');
+    for (const t of own) built.set(t.name, join(lu, t.binary));
+    const vfio = tests.filter((t) => t.suite === 'vfio');
+    if (vfio.length) {
+      // The series' tests are extra: when they do not build, the liveupdate ones still count.
+      try {
+        const out = await makeSelftests(opts, scratch, VFIO_SELFTEST_DIR, vfio.map((t) => t.binary), 'VFIO live-update selftests');
+        for (const t of vfio) built.set(t.name, join(out, t.binary));
+      } catch (error) {
+        if (!(error instanceof BuildFailure)) throw error;
+        notes.push(`${vfio.map((t) => t.name).join(', ')}: ${error.message}`);
+        tests = own;
       }
-      await copyFile(built, join(opts.outDir, t.binary));
+    }
+    for (const t of tests) {
+      const file = built.get(t.name)!;
+      if (!isStaticElf(await elfHead(file).catch(() => Buffer.alloc(0)))) {
+        throw new BuildFailure(`selftest ${t.name} was not built as a static x86_64 ELF (${relative(scratch, file)})`);
+      }
+      await copyFile(file, join(opts.outDir, t.binary));
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  await writeFile(join(opts.outDir, SELFTESTS_MANIFEST), JSON.stringify({ schema: 1, ...found }, null, 2) + '\n');
-  return found;
+  const result: SelftestBuild = { ...found, tests, ...(notes.length ? { notes } : {}) };
+  await writeFile(join(opts.outDir, SELFTESTS_MANIFEST), JSON.stringify({ schema: 1, ...result }, null, 2) + '\n');
+  return result;
 }
 
 /** Reads a selftests.json written by buildSelftests (e.g. from an artifact's selftests/). */
 export async function readSelftestBuild(dir: string): Promise<SelftestBuild> {
   const file = join(dir, SELFTESTS_MANIFEST);
-  let parsed: { schema?: number; tests?: SelftestInfo[]; configRequirements?: Record<string, string> };
+  let parsed: { schema?: number; tests?: SelftestInfo[]; configRequirements?: Record<string, string>; notes?: string[] };
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (cause) {
     throw new ConfigError(`cannot read ${file}; rebuild the kernel artifact so it carries its selftests`, { cause });
   }
   if (parsed.schema !== 1 || !Array.isArray(parsed.tests)) throw new ConfigError(`${file} is not a selftests manifest of schema 1`);
-  return { tests: parsed.tests, configRequirements: parsed.configRequirements ?? {} };
+  return { tests: parsed.tests, configRequirements: parsed.configRequirements ?? {}, ...(parsed.notes ? { notes: parsed.notes } : {}) };
 }

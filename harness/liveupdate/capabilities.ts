@@ -68,3 +68,20 @@ export function judgeRefusal(capabilities: Partial<Record<Capability, boolean>>,
   }
   return new TestFailure(`${how}`, opts);
 }
+
+/**
+ * A selftest that skipped because it found no /dev/liveupdate, on a kernel
+ * whose config has CONFIG_LIVEUPDATE=y and that booted with liveupdate=on,
+ * found a regression, not a reason to skip: a failure. When the device is
+ * there but could not be opened, something on the host side holds it: an
+ * error. Other skips stand.
+ */
+export function judgeSelftestSkip(
+  capabilities: Partial<Record<Capability, boolean>>,
+  reason: string,
+  deviceExists: boolean,
+): { status: 'fail' | 'error'; message: string } | undefined {
+  if (!/\/dev\/liveupdate/.test(reason) || capabilities.LIVEUPDATE !== true) return undefined;
+  if (!deviceExists) return { status: 'fail', message: `the kernel's config has CONFIG_LIVEUPDATE=y and it booted with liveupdate=on, but it exposes no /dev/liveupdate (the test skipped: ${reason})` };
+  return { status: 'error', message: `/dev/liveupdate exists but the test could not open it; another process must hold it (the test skipped: ${reason})` };
+}

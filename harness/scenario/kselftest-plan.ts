@@ -52,6 +52,8 @@ export interface GuestCommand {
   foreground: true;
   /** A line the output carries when all went well (informational; the exit code decides). */
   successLine?: string;
+  /** The test drives a PCI device: bind one to vfio-pci before the command and pass its BDF in VFIO_SELFTESTS_BDF. */
+  device?: 'vfio-pci';
 }
 
 export interface KexecRound {
@@ -98,7 +100,7 @@ function command(t: SelftestInfo, stage: 1 | 2 | null, guestDir: string): GuestC
   const args = stage === null ? [] : (t.stageArgs ?? ['-s', 'N']).map((a) => (a === 'N' ? String(stage) : a));
   const argv = [`${guestDir.replace(/\/+$/, '')}/${t.binary}`, ...args];
   const successLine = stage === 1 ? STAGE1_READY_LINE : stage === 2 ? 'TEST PASSED' : undefined;
-  return { test: t.name, stage, argv, shell: argv.map(shellQuote).join(' '), foreground: true, ...(successLine ? { successLine } : {}) };
+  return { test: t.name, stage, argv, shell: argv.map(shellQuote).join(' '), foreground: true, ...(successLine ? { successLine } : {}), ...(t.device ? { device: t.device } : {}) };
 }
 
 function selectTests(build: SelftestBuild, wanted: readonly string[] | undefined): SelftestInfo[] {

@@ -14,6 +14,7 @@ import { GuestTimeout } from '../guest/errors.ts';
 import { DEFAULT_GUEST_SELFTEST_DIR, planKselftests, type GuestCommand } from './kselftest-plan.ts';
 import { commandChecks, consoleExcerpt, stageLabel, testReason, testStatus } from './kselftest-results.ts';
 import { boot, resolveKernel, type LiveVm } from './live-vm.ts';
+import { judgeSelftestSkip } from '../liveupdate/capabilities.ts';
 
 /** Leaves /dev/liveupdate to the selftests: the agent otherwise opens it at start and holds it. */
 export const AGENT_DEVICE_OFF = 'luo_agent.device=off';
@@ -197,6 +198,8 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       vm = await boot({
         kernel: first,
         runDir: vmRunDir,
+        // The VFIO series' tests drive a PCI device behind the vIOMMU: QEMU's edu.
+        ...(plan.boots.some((b) => b.commands.some((c) => c.device)) ? { devices: ['edu' as const], iommu: 'intel' as const } : {}),
         shares: [{ hostPath: artifactPath(first, 'selftests'), tag: SELFTEST_SHARE_TAG, mount: guestDir }],
         cmdline: [AGENT_DEVICE_OFF],
         bindVfio: false,
@@ -220,13 +223,24 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
     const afterSeq = lastSeq(guest);
     log(`${guest.kernel.manifest.release} boot ${guest.bootIndex}: ${cmd.shell}`);
     try {
+      // A device test gets its device bound to vfio-pci first, in every boot (the series' own kexec test rebinds before stage 2).
+      const env = cmd.device ? `VFIO_SELFTESTS_BDF=${(await guest.agent.call('vfio-bind', {})).bdf} ` : '';
       // 2>&1 in the guest keeps the test's stdout and stderr in their order.
-      const r = await guest.ssh.run(`${cmd.shell} 2>&1`, { timeoutMs: commandTimeoutMs });
+      const r = await guest.ssh.run(`${env}${cmd.shell} 2>&1`, { timeoutMs: commandTimeoutMs });
       const output = r.stdout + r.stderr;
       const file = join(outDir, `${slug(cmd.test)}-boot${guest.bootIndex}-${cmd.stage === null ? 'run' : `stage${cmd.stage}`}.out`);
       await writeFile(file, output);
       rec.artifacts.push({ name: `${label} output`, path: relative(options.resultsDir, file) });
       const checks = commandChecks(cmd, r.exitCode, output);
+      // A skip for a missing /dev/liveupdate on a kernel configured with it is a regression (one function decides).
+      const blamesDevice = checks.filter((c) => c.status === 'skip' && /\/dev\/liveupdate/.test(c.message ?? ''));
+      if (blamesDevice.length && guest.kernel.manifest.capabilities.LIVEUPDATE) {
+        const exists = (await guest.ssh.run('test -e /dev/liveupdate')).exitCode === 0;
+        for (const c of blamesDevice) {
+          const judged = judgeSelftestSkip(guest.kernel.manifest.capabilities, c.message ?? '', exists);
+          if (judged) Object.assign(c, judged);
+        }
+      }
       const faults = guest.console.faults.filter((f) => f.line.seq > afterSeq);
       if (faults.length > 0) {
         checks.push({
