@@ -1,4 +1,6 @@
-// Where generated things live: never in the repository.
+// Where things live: the repository's own folders, and the one layout of the
+// cache (every generated thing; never in the repository). Every folder name
+// of the cache is written here and nowhere else.
 import { homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,4 +13,33 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.LUO_HARNESS_CACHE) return resolve(env.LUO_HARNESS_CACHE);
   const xdg = env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(xdg, 'luo-harness');
+}
+
+/** The cache's layout under `root` (default: cacheRoot()). */
+export function cacheLayout(root: string = cacheRoot()) {
+  return {
+    root,
+    /** Private apt state for Debian sources. */
+    apt: join(root, 'apt'),
+    /** Fetched source trees, one per source identity (patched in place, see kernel/tree.ts). */
+    sources: join(root, 'sources'),
+    /** Patched copies of users' own trees, one per recipe. */
+    trees: join(root, 'trees'),
+    /** Out-of-tree build directories, one per recipe. */
+    build: join(root, 'build'),
+    /** Kernel artifacts by content key, and the recipe name index. */
+    kernels: join(root, 'kernels'),
+    /** Build logs. */
+    logs: join(root, 'logs'),
+    /** In-guest agents, built per kernel headers. */
+    agents: join(root, 'agents'),
+    /** Guest initramfs images. */
+    images: join(root, 'images'),
+    /** Running machines' directories (console logs, keys, pidfiles): one sweep finds every stale QEMU. */
+    runs: join(root, 'runs'),
+    /** Patch series fetched by Message-ID. */
+    series: join(root, 'series'),
+    /** The blackout history of every run. */
+    metrics: join(root, 'metrics.jsonl'),
+  };
 }

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { boot } from '../harness/scenario/live-vm.ts';
+import { boot } from '../harness/liveupdate/live-vm.ts';
 import { buildKernel } from '../harness/kernel/pipeline.ts';
 import { artifactPath } from '../harness/kernel/artifact.ts';
 import { median, quantile } from '../harness/report/stats.ts';

@@ -20,9 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildKernel } from '../harness/kernel/pipeline.ts';
 import { artifactPath } from '../harness/kernel/artifact.ts';
-import { parseConfigFragment, LIVEUPDATE_SELFTEST_DIR } from '../harness/kernel/selftests.ts';
-import { cacheRoot } from '../harness/paths.ts';
-import { runKselftests } from '../harness/scenario/kselftest-run.ts';
+import { LIVEUPDATE_SELFTEST_DIR } from '../harness/kernel/selftest-build.ts';
+import { parseConfigFragment } from '../harness/kselftest/discovery.ts';
+import { cacheLayout } from '../harness/paths.ts';
+import { runKselftests } from '../harness/kselftest/run.ts';
 
 const recipe = process.argv[2] ?? 'luo-7.3';
 const TESTS = ['luo_kexec_simple', 'luo_multi_session', 'luo_stress_sessions', 'luo_stress_files'];
@@ -41,7 +42,7 @@ const batched = await harnessRun(true);
 const unbatched = await harnessRun(false);
 
 // ---- vmtest.sh ----------------------------------------------------------------
-const sources = join(cacheRoot(), 'sources');
+const sources = cacheLayout().sources;
 const major = /^\d+\.\d+/.exec(release)![0];
 const treeName = (await readdir(sources)).find((d) => d.startsWith(`debian-linux-source-${major}-`));
 if (!treeName) throw new Error(`no linux-source-${major} tree under the cache's sources/; build ${recipe} first`);

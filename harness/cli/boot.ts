@@ -1,10 +1,9 @@
 // luo-harness boot: a guest for hands-on work or one command, then gone.
 import { EXIT, ConfigError } from '../errors.ts';
 import { parse } from './args.ts';
-import { boot } from '../scenario/live-vm.ts';
+import { boot } from '../liveupdate/live-vm.ts';
 import { sweepStaleMachines } from '../vm/sweep.ts';
-import { cacheRoot } from '../paths.ts';
-import { join } from 'node:path';
+import { cacheLayout } from '../paths.ts';
 import type { AccelRequest, DeviceRequest, IommuKind } from '../vm/spec.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 
@@ -45,7 +44,7 @@ export async function bootCommand(argv: string[]): Promise<number> {
   if (memoryMiB !== undefined && !(Number.isInteger(memoryMiB) && memoryMiB >= 256)) throw new ConfigError(`--memory must be a whole number of MiB, at least 256`);
   if (!values.exec && !process.stdin.isTTY) throw new ConfigError('no terminal for an interactive shell: pass --exec CMD');
 
-  await sweepStaleMachines(join(cacheRoot(), 'runs'));
+  await sweepStaleMachines(cacheLayout().runs);
   const say = (m: string) => process.stderr.write(`[boot] ${m}\n`);
   const vm = await boot({
     kernel: values.kernel ?? DEFAULT_RECIPE,

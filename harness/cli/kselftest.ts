@@ -4,15 +4,15 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, EXIT } from '../errors.ts';
-import { cacheRoot } from '../paths.ts';
+import { cacheLayout } from '../paths.ts';
 import { parse } from './args.ts';
 import { formatTable, formatTableWithNotes } from './table.ts';
 import { blackoutTable, kernelRecord, newRunId, runResult } from './run-output.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
-import { resolveKernel } from '../scenario/live-vm.ts';
+import { resolveKernel } from '../liveupdate/live-vm.ts';
 import { classify } from '../scenario/scenario.ts';
-import { runKselftests } from '../scenario/kselftest-run.ts';
-import { labelDowngrade, matrixPairs, matrixRows, pairSuffix, type KernelPair } from '../scenario/kselftest-matrix.ts';
+import { runKselftests } from '../kselftest/run.ts';
+import { labelDowngrade, matrixPairs, matrixRows, pairSuffix, type KernelPair } from '../run/matrix.ts';
 import { overallVerdict, type RunResult, type ScenarioResult } from '../report/result.ts';
 import { writeReportFiles } from '../report/output.ts';
 import { sweepStaleMachines } from '../vm/sweep.ts';
@@ -65,7 +65,7 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
   const runId = newRunId();
   const out = resolve(values.out ?? join('results', runId));
   await mkdir(out, { recursive: true });
-  await sweepStaleMachines(join(cacheRoot(), 'runs'));
+  await sweepStaleMachines(cacheLayout().runs);
   const say = (m: string) => process.stderr.write(m + '\n');
   say(`luo-harness kselftest: ${pairs.map((p) => (p.from === p.to ? p.from : `${p.from} -> ${p.to}`)).join(', ')}, results in ${out}`);
 
@@ -107,7 +107,7 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
   }
 
   const result = await runResult({ runId, startedAt, kernels, scenarios: results });
-  const files = await writeReportFiles(out, result, { metricsFile: join(cacheRoot(), 'metrics.jsonl') });
+  const files = await writeReportFiles(out, result, { metricsFile: cacheLayout().metrics });
   if (values.junit) await copyFile(files.junit, values.junit);
   const verdict = overallVerdict(result);
 

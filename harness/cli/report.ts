@@ -3,7 +3,7 @@ import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ConfigError, EXIT } from '../errors.ts';
-import { cacheRoot } from '../paths.ts';
+import { cacheLayout } from '../paths.ts';
 import { compareToBaseline, saveBaseline } from '../report/baseline.ts';
 import { readMetrics, type MetricsRow } from '../report/history.ts';
 import { renderHtml } from '../report/html.ts';
@@ -115,7 +115,7 @@ export async function reportCommand(argv: string[], out: (s: string) => void = p
 function defaultHistory(dir: string): string | undefined {
   const local = join(dir, 'metrics.jsonl');
   if (existsSync(local)) return local;
-  const cached = join(cacheRoot(), 'metrics.jsonl');
+  const cached = cacheLayout().metrics;
   return existsSync(cached) ? cached : undefined;
 }
 

@@ -3,15 +3,15 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, EXIT } from '../errors.ts';
-import { cacheRoot } from '../paths.ts';
+import { cacheLayout } from '../paths.ts';
 import { parse, parseGate, parsePercent, splitList } from './args.ts';
 import { formatTable, formatTableWithNotes } from './table.ts';
 import { blackoutTable, capabilityLines, kernelRecord, newRunId, runResult } from './run-output.ts';
 import { DEFAULT_SUITE, loadSuite, type SuiteEntry } from '../scenario/suite.ts';
-import { labelDowngrade, matrixPairs, matrixRows, pairSuffix } from '../scenario/kselftest-matrix.ts';
+import { labelDowngrade, matrixPairs, matrixRows, pairSuffix } from '../run/matrix.ts';
 import { SCENARIOS } from '../scenario/scenarios/index.ts';
 import { runScenario } from '../scenario/scenario.ts';
-import { resolveKernel } from '../scenario/live-vm.ts';
+import { resolveKernel } from '../liveupdate/live-vm.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { overallVerdict, type RunResult, type ScenarioResult } from '../report/result.ts';
 import { writeReportFiles } from '../report/output.ts';
@@ -87,7 +87,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const runId = newRunId();
   const out = resolve(values.out ?? join('results', runId));
   await mkdir(out, { recursive: true });
-  await sweepStaleMachines(join(cacheRoot(), 'runs'));
+  await sweepStaleMachines(cacheLayout().runs);
   const say = (m: string) => process.stderr.write(m + '\n');
   say(`luo-harness run: suite ${suite.name}, ${entries.length} scenario(s), results in ${out}`);
   if (baseline) {
@@ -126,7 +126,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const strict = values.strict ?? false;
     result.gate = { baseline: resolve(values.baseline!), strict, line: gateLine(comparison, strict), comparison };
   }
-  const files = await writeReportFiles(out, result, { metricsFile: join(cacheRoot(), 'metrics.jsonl') });
+  const files = await writeReportFiles(out, result, { metricsFile: cacheLayout().metrics });
   if (values.junit) await copyFile(files.junit, values.junit);
   const verdict = overallVerdict(result);
 

@@ -3,10 +3,10 @@
 // its sources, those headers and the compiler.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { BuildFailure } from '../errors.ts';
-import { cacheRoot, repoRoot } from '../paths.ts';
+import { cacheLayout, cacheRoot, repoRoot } from '../paths.ts';
 import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
 import { contentKey, sha256 } from '../util/hash.ts';
 import { toolchainVersions } from '../kernel/toolchain.ts';
@@ -20,10 +20,10 @@ export async function agentBinaryFor(artifact: KernelArtifact, cache = cacheRoot
   const sourceDigest = sha256((await Promise.all(sources.map(async (f) => `${f}:${sha256(await readFile(join(dir, f)))}`))).join('\n'));
   const headers = Object.entries(artifact.manifest.files).filter(([f]) => f.startsWith('headers/')).map(([f, s]) => `${f}:${s}`).join('\n');
   const key = contentKey({ sources: sourceDigest, headers: sha256(headers), gcc: (await toolchainVersions()).gcc });
-  const out = join(cache, 'agents', key, 'luo-agent');
+  const out = join(cacheLayout(cache).agents, key, 'luo-agent');
   if (existsSync(out)) return out;
 
-  await mkdir(join(cache, 'agents', key), { recursive: true });
+  await mkdir(dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   const args = ['-static', '-O2', '-Wall', '-Wextra', '-pthread', `-I${join(artifactPath(artifact, 'headers'), 'include')}`, '-o', tmp, ...sources.map((f) => join(dir, f))];
   try {

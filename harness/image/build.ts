@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { InfraError } from '../errors.ts';
-import { cacheRoot } from '../paths.ts';
+import { cacheLayout } from '../paths.ts';
 import { sha256 } from '../util/hash.ts';
 import { writeCpio } from './cpio.ts';
 import { IMAGE_FORMAT, imageKey } from './image-key.ts';
@@ -42,7 +42,7 @@ export interface GuestImage {
 export interface BuildImageOptions extends PlanOptions {
   /** Defaults to images/recipe.json. */
   recipePath?: string;
-  /** Defaults to join(cacheRoot(), 'images'). */
+  /** Defaults to the cache's images folder. */
   cacheDir?: string;
 }
 
@@ -56,7 +56,7 @@ export async function buildGuestImage(options: BuildImageOptions = {}): Promise<
   const { tree, sources } = await planRootfs(recipe, options);
   const entries = tree.manifest();
   const key = imageKey(entries);
-  const cacheDir = options.cacheDir ?? join(cacheRoot(), 'images');
+  const cacheDir = options.cacheDir ?? cacheLayout().images;
   const dir = join(cacheDir, key);
 
   const existing = await loadCachedImage(dir, key);

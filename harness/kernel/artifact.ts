@@ -55,7 +55,7 @@ export interface KernelManifest {
   files: Record<string, string>;
   capabilities: Record<Capability, boolean>;
   /** The kernel's own liveupdate selftests, built from the same tree into selftests/ (or why they could not be). */
-  selftests?: { tests: string[] } | { error: string };
+  selftests?: { tests: string[]; notes?: string[] } | { error: string };
 }
 
 /** Relative paths inside an artifact directory. */
@@ -63,7 +63,7 @@ export const ARTIFACT_FILES = {
   bzImage: 'bzImage',
   config: 'config',
   headers: 'headers', // the `make headers_install` tree: headers/include/linux/...
-  selftests: 'selftests', // static liveupdate selftests and selftests.json
+  selftests: 'selftests', // static live-update selftests, their sources (src/) and build.json
   manifest: 'manifest.json',
 } as const;
 

@@ -1,7 +1,7 @@
 // recipe -> source -> patches -> config -> build -> artifact, cached by content.
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { cacheRoot } from '../paths.ts';
+import { cacheLayout, cacheRoot } from '../paths.ts';
 import { ConfigError } from '../errors.ts';
 import { createProgress } from '../util/progress.ts';
 import { acquireLock } from '../util/lock.ts';
@@ -13,11 +13,11 @@ import { preparePatchedTree } from './tree.ts';
 import { capabilitiesOf, mergeRequests, parseKconfig } from './kconfig.ts';
 import { compile, configure, openLog, type BuildContext } from './build.ts';
 import { hasCcache, toolchainVersions } from './toolchain.ts';
-import { buildSelftests } from './selftests.ts';
+import { buildSelftests } from './selftest-build.ts';
 import { digestFiles, lookupKey, publish, recordName, stagingDir } from './store.ts';
 
 /** Bump when the way a kernel is built changes, so old cache entries are not reused. */
-const PIPELINE_VERSION = 2;
+const PIPELINE_VERSION = 3;
 
 export interface BuildOptions {
   cache?: string;
@@ -71,8 +71,9 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   const started = performance.now();
 
   // One build at a time per recipe: they share the build directory.
-  const buildDir = join(cache, 'build', recipe.name);
-  await mkdir(join(cache, 'build'), { recursive: true });
+  const dirs = cacheLayout(cache);
+  const buildDir = join(dirs.build, recipe.name);
+  await mkdir(dirs.build, { recursive: true });
   await using _lock = await acquireLock(`${buildDir}.lock`, { onWait: (pid) => say(`waiting for pid ${pid}, which is building ${recipe.name}`) });
   const raced = await lookupKey(cache, key);
   if (raced) return raced;
@@ -81,7 +82,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   // Recipes of one source share its tree (patched in place): one build at a time per source.
   await using _treeLock = await acquireLock(`${source}.build.lock`, { onWait: (pid) => say(`waiting for pid ${pid}, which is building from the same source tree`) });
   const patchFiles = recipe.patches.map((path, i) => ({ path, digest: plan.inputs.patches[i]! }));
-  const tree = await preparePatchedTree(source, patchFiles, { inPlace: plan.inputs.source.kind !== 'local', copyDir: join(cache, 'trees', recipe.name), say });
+  const tree = await preparePatchedTree(source, patchFiles, { inPlace: plan.inputs.source.kind !== 'local', copyDir: join(dirs.trees, recipe.name), say });
 
   // A build directory remembers its source tree; a different tree means starting clean.
   const marker = join(buildDir, '.luo-harness-tree');
@@ -98,14 +99,14 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
       return parsed.requests;
     }),
   );
-  await mkdir(join(cache, 'logs'), { recursive: true });
+  await mkdir(dirs.logs, { recursive: true });
   const ctx: BuildContext = {
     recipe: recipe.name,
     tree,
     buildDir,
-    logFile: join(cache, 'logs', `kernel-${recipe.name}-${key}.log`),
+    logFile: join(dirs.logs, `kernel-${recipe.name}-${key}.log`),
     ccache: await hasCcache(),
-    sourceStepsFile: join(cache, 'build', `.steps-${sourceId(plan.inputs.source)}`),
+    sourceStepsFile: join(dirs.build, `.steps-${sourceId(plan.inputs.source)}`),
     say,
     tick: (d) => progress.update(d),
   };
@@ -121,7 +122,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
       outDir: join(staging, ARTIFACT_FILES.selftests),
       log: (line) => log.write(line + '\n'),
     }).then(
-      (b) => ({ tests: b.tests.map((t) => t.name) }),
+      (b) => ({ tests: b.programs, ...(b.notes.length ? { notes: b.notes } : {}) }),
       // A kernel whose selftests do not build is still a kernel: say why in the manifest.
       async (e: Error) => {
         await rm(join(staging, ARTIFACT_FILES.selftests), { recursive: true, force: true });

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cacheLayout } from '../paths.ts';
 import type { SourceIdentity } from './artifact.ts';
 import type { SourceSpec } from './recipe.ts';
 import { PrivateApt, fetchDebian, resolveDebian } from './source-debian.ts';
@@ -15,7 +16,7 @@ import { sha256 } from '../util/hash.ts';
 export async function resolveSource(spec: SourceSpec, cache: string): Promise<SourceIdentity> {
   switch (spec.type) {
     case 'debian':
-      return resolveDebian(spec, new PrivateApt(join(cache, 'apt'), spec.suites));
+      return resolveDebian(spec, new PrivateApt(cacheLayout(cache).apt, spec.suites));
     case 'git':
       return resolveGit(spec);
     case 'tarball':
@@ -44,7 +45,7 @@ export async function materializeSource(
   say: (phase: string) => void,
 ): Promise<string> {
   if (id.kind === 'local') return id.path;
-  const root = join(cache, 'sources');
+  const root = cacheLayout(cache).sources;
   const dest = join(root, sourceId(id));
   if (existsSync(dest)) return dest;
   await mkdir(root, { recursive: true });
@@ -55,7 +56,7 @@ export async function materializeSource(
   try {
     if (id.kind === 'debian') {
       const suites = spec.type === 'debian' ? spec.suites : [];
-      await fetchDebian(id, new PrivateApt(join(cache, 'apt'), suites), dest, work, say);
+      await fetchDebian(id, new PrivateApt(cacheLayout(cache).apt, suites), dest, work, say);
     } else if (id.kind === 'git') await fetchGit(id, dest, work, say);
     else await fetchTarball(id, dest, work, say);
   } finally {

@@ -4,11 +4,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cacheLayout } from '../paths.ts';
 import { ConfigError } from '../errors.ts';
 import { ARTIFACT_FILES, type KernelArtifact, type KernelManifest } from './artifact.ts';
 import { listFiles, sha256File } from '../util/hash.ts';
 
-export const kernelsRoot = (cache: string) => join(cache, 'kernels');
+export const kernelsRoot = (cache: string) => cacheLayout(cache).kernels;
 const namesDir = (cache: string) => join(kernelsRoot(cache), 'names');
 const KEY = /^[0-9a-f]{24}$/;
 

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../harness/paths.ts';
 import { buildKernel } from '../../harness/kernel/pipeline.ts';
-import { boot } from '../../harness/scenario/live-vm.ts';
+import { boot } from '../../harness/liveupdate/live-vm.ts';
 import { KernelFault } from '../../harness/errors.ts';
 
 const cli = join(repoRoot, 'bin', 'luo-harness.js');

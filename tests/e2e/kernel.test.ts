@@ -80,9 +80,9 @@ test.serial('a fragment asking for an option the kernel cannot give is refused w
 
 test.after.always('remove the scratch recipes\' trees and build directories', async () => {
   const { rm } = await import('node:fs/promises');
-  const { cacheRoot } = await import('../../harness/paths.ts');
+  const { cacheLayout } = await import('../../harness/paths.ts');
   for (const name of ['e2e-broken-patch', 'e2e-unmet-config']) {
-    for (const dir of ['trees', 'build']) await rm(join(cacheRoot(), dir, name), { recursive: true, force: true });
+    for (const dir of [cacheLayout().trees, cacheLayout().build]) await rm(join(dir, name), { recursive: true, force: true });
   }
   await rm(scratch, { recursive: true, force: true });
 });

@@ -6,23 +6,29 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../harness/errors.ts';
-import { buildSelftests, discoverSelftests, parseSelftestMakefile, stageArgsFromLibrary, LIVEUPDATE_SELFTEST_DIR } from '../../harness/kernel/selftests.ts';
+import { buildSelftests, parseSelftestMakefile, LIVEUPDATE_SELFTEST_DIR } from '../../harness/kernel/selftest-build.ts';
+import { discoverSelftests, readSelftestBuild, stageArgsFromLibrary } from '../../harness/kselftest/discovery.ts';
 import { buildKernel } from '../../harness/kernel/pipeline.ts';
+import { artifactPath } from '../../harness/kernel/artifact.ts';
 import { sourceId } from '../../harness/kernel/sources.ts';
-import { cacheRoot, repoRoot } from '../../harness/paths.ts';
+import { cacheLayout, repoRoot } from '../../harness/paths.ts';
 
 const STAGED = ['luo_kexec_simple', 'luo_multi_session', 'luo_stress_sessions', 'luo_stress_files'];
 const trees: Record<string, string> = {};
 for (const version of ['7.2', '7.3']) {
   const a = await buildKernel(`luo-${version}`, { quiet: true });
-  trees[version] = join(cacheRoot(), 'sources', sourceId(a.manifest.source));
+  trees[version] = join(cacheLayout().sources, sourceId(a.manifest.source));
 }
 const fixtureTree = async (version: string) => ({ tree: trees[version]!, [Symbol.asyncDispose]: async () => {} });
 const fixtureFile = (version: string, rel: string) => readFile(join(trees[version]!, LIVEUPDATE_SELFTEST_DIR, rel), 'utf8');
 const sameAsRecorded = async (version: string) => JSON.parse(await readFile(join(repoRoot, 'tests', 'fixtures', 'kselftest', `selftests-${version}.json`), 'utf8'));
 
-test('the recorded discovery fixtures are what discovery finds in the real trees', async (t) => {
-  for (const version of ['7.2', '7.3']) t.deepEqual(JSON.parse(JSON.stringify(await discoverSelftests(trees[version]!))), await sameAsRecorded(version), version);
+test('the recorded discovery fixtures are what discovery finds in the real trees, and in the sources the artifacts carry', async (t) => {
+  for (const version of ['7.2', '7.3']) {
+    t.deepEqual(JSON.parse(JSON.stringify(await discoverSelftests(trees[version]!))), await sameAsRecorded(version), version);
+    const a = await buildKernel(`luo-${version}`, { quiet: true });
+    t.deepEqual(JSON.parse(JSON.stringify(await readSelftestBuild(artifactPath(a, 'selftests')))), await sameAsRecorded(version), `${version} artifact`);
+  }
 });
 
 for (const version of ['7.2', '7.3'] as const) {

@@ -5,7 +5,7 @@ import test from 'ava';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runKselftests } from '../../harness/scenario/kselftest-run.ts';
+import { runKselftests } from '../../harness/kselftest/run.ts';
 import { buildKernel } from '../../harness/kernel/pipeline.ts';
 import { BLACKOUT_PHASES, type ScenarioResult } from '../../harness/report/result.ts';
 

@@ -1,10 +1,10 @@
 // Steps most scenarios share: boot a machine the runner will stop, check
 // that the kernel can live-update at all, and one verified live update.
 import type { ScenarioContext } from '../scenario.ts';
-import { boot, type BootOptions, type LiveUpdate, type LiveVm } from '../live-vm.ts';
-import type { PreservedMemfd } from '../agent-client.ts';
+import { boot, type BootOptions, type LiveUpdate, type LiveVm } from '../../liveupdate/live-vm.ts';
+import type { PreservedMemfd } from '../../agent/client.ts';
 import { TestFailure, Unsupported } from '../../errors.ts';
-import { collectMachineLogs, newRunDir } from '../machine-logs.ts';
+import { collectMachineLogs, newRunDir } from '../../liveupdate/machine-logs.ts';
 import { restoreErrorChecks } from '../../liveupdate/restore-checks.ts';
 
 /** Boots `ctx.kernel` (or options.kernel) for a scenario; its console logs become the scenario's artifacts. */

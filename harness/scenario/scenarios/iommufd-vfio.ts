@@ -15,7 +15,7 @@
 // restored memfd. No kernel can preserve the iommufd itself yet: a fresh one
 // is made in the new kernel.
 import type { ScenarioDefinition, ScenarioContext } from '../scenario.ts';
-import type { LiveVm } from '../live-vm.ts';
+import type { LiveVm } from '../../liveupdate/live-vm.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
 import { TestFailure } from '../../errors.ts';
 

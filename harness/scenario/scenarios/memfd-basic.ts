@@ -1,7 +1,7 @@
 // One session, one memfd, kexec into the same kernel, every page verified.
 import type { ScenarioDefinition } from '../scenario.ts';
 import type { ScenarioContext } from '../scenario.ts';
-import type { LiveVm } from '../live-vm.ts';
+import type { LiveVm } from '../../liveupdate/live-vm.ts';
 import { bootFor, expect, requireLiveUpdate, liveUpdateAndVerify } from './common.ts';
 
 /** Token of the heartbeat memfd (the agent's default). */

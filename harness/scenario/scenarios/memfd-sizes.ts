@@ -1,7 +1,7 @@
 // Blackout against preserved memory: one live update per memfd size, in one
 // guest sized for the largest, so the growth with preserved bytes shows.
 import type { ScenarioDefinition } from '../scenario.ts';
-import { sizeInBytes, type Size } from '../agent-client.ts';
+import { sizeInBytes, type Size } from '../../util/size.ts';
 import { bootFor, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
 
 export const memfdSizes: ScenarioDefinition<{ sizes: string[]; seed: number }> = {

@@ -2,7 +2,7 @@
 // retrieves them in the opposite order to their preservation. Each
 // iteration is one such live update with fresh sessions.
 import type { ScenarioDefinition } from '../scenario.ts';
-import type { PreservedMemfd } from '../agent-client.ts';
+import type { PreservedMemfd } from '../../agent/client.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
 import { parseMarker } from '../../vm/console-patterns.ts';
 

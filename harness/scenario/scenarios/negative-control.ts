@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { ScenarioDefinition } from '../scenario.ts';
 import { runScenario } from '../scenario.ts';
-import { resolveKernel } from '../live-vm.ts';
+import { resolveKernel } from '../../liveupdate/live-vm.ts';
 import { memfdBasic } from './memfd-basic.ts';
 import { expect } from './common.ts';
 

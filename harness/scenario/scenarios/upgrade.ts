@@ -2,7 +2,7 @@
 // default) with a memfd carried across and verified.
 import type { ScenarioDefinition } from '../scenario.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
-import { resolveKernel } from '../live-vm.ts';
+import { resolveKernel } from '../../liveupdate/live-vm.ts';
 
 export const upgrade: ScenarioDefinition<{ size: string; seed: number }> = {
   name: 'upgrade',

@@ -3,13 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../../harness/errors.ts';
-import {
-  analyzeTestSource,
-  discoverSelftests,
-  isStaticElf,
-  parseConfigFragment,
-  parseSelftestMakefile,
-} from '../../../harness/kernel/selftests.ts';
+import { analyzeTestSource, discoverSelftests, parseConfigFragment } from '../../../harness/kselftest/discovery.ts';
+import { isStaticElf, parseSelftestMakefile } from '../../../harness/kernel/selftest-build.ts';
 
 test('Makefile parsing follows continuations, := resets, ?= and comments', (t) => {
   const parsed = parseSelftestMakefile(

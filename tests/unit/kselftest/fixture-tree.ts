@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SelftestBuild } from '../../../harness/kernel/selftests.ts';
+import type { SelftestBuild } from '../../../harness/kselftest/discovery.ts';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/kselftest');
 

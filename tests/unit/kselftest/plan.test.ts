@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ConfigError } from '../../../harness/errors.ts';
-import type { SelftestBuild, SelftestInfo } from '../../../harness/kernel/selftests.ts';
-import { planKselftests, PRECONDITION_DEVICE_FREE, PRECONDITION_DIRECT_KEXEC, sessionClash, STAGE1_READY_LINE } from '../../../harness/scenario/kselftest-plan.ts';
+import type { SelftestBuild, SelftestInfo } from '../../../harness/kselftest/discovery.ts';
+import { planKselftests, PRECONDITION_DEVICE_FREE, PRECONDITION_DIRECT_KEXEC, sessionClash, STAGE1_READY_LINE } from '../../../harness/kselftest/plan.ts';
 import { fixtureBuild, type Version } from './fixture-tree.ts';
 
 const ALL_CAPS: Record<string, boolean> = {

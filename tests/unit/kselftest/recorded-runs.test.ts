@@ -3,7 +3,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { classifySelftestRun, planKselftests, STAGE1_READY_LINE, type GuestCommand } from '../../../harness/scenario/kselftest-plan.ts';
+import { classifySelftestRun, planKselftests, STAGE1_READY_LINE, type GuestCommand } from '../../../harness/kselftest/plan.ts';
 import { FIXTURES, fixtureBuild } from './fixture-tree.ts';
 
 interface RecordedRun {

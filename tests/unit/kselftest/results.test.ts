@@ -1,8 +1,8 @@
 // Mapping what the selftests printed (recorded in a real TCG guest) to the
 // harness's checks, status and reason.
 import test from 'ava';
-import { planKselftests, type GuestCommand } from '../../../harness/scenario/kselftest-plan.ts';
-import { commandChecks, stageLabel, testReason, testStatus } from '../../../harness/scenario/kselftest-results.ts';
+import { planKselftests, type GuestCommand } from '../../../harness/kselftest/plan.ts';
+import { commandChecks, stageLabel, testReason, testStatus } from '../../../harness/kselftest/results.ts';
 import { fixtureBuild } from './fixture-tree.ts';
 import { recordedRuns, type RecordedRun } from './recorded-console.ts';
 
@@ -106,4 +106,11 @@ test('a staged test: stage 1 pass, kexec pass, stage 2 skip is a skip, not a pas
 test('check labels', (t) => {
   t.is(stageLabel({ test: 'liveupdate', stage: null }), 'liveupdate');
   t.is(stageLabel({ test: 'luo_kexec_simple', stage: 2 }), 'stage 2');
+});
+
+test('one reading of exit codes: the plan\'s classification agrees with the KTAP verdict', async (t) => {
+  const { classifySelftestRun } = await import('../../../harness/kselftest/plan.ts');
+  const { kselftestExitStatus } = await import('../../../harness/kselftest/ktap.ts');
+  const cmd = { test: 'luo_kexec_simple', stage: 2 as const, argv: [], shell: '', foreground: true as const };
+  for (const code of [0, 1, 2, 3, 4, 139]) t.is(classifySelftestRun(cmd, code, "TEST PASSED").status as string, kselftestExitStatus(code).status as string, `exit ${code}`);
 });

@@ -5,9 +5,10 @@ import test from 'ava';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { discoverSelftests, LIVEUPDATE_SELFTEST_DIR, VFIO_SELFTEST_DIR } from '../../../harness/kernel/selftests.ts';
-import { planKselftests } from '../../../harness/scenario/kselftest-plan.ts';
-import { judgeSelftestSkip } from '../../../harness/liveupdate/capabilities.ts';
+import { LIVEUPDATE_SELFTEST_DIR, VFIO_SELFTEST_DIR } from '../../../harness/kernel/selftest-build.ts';
+import { discoverSelftests } from '../../../harness/kselftest/discovery.ts';
+import { planKselftests } from '../../../harness/kselftest/plan.ts';
+import { judgeSelftestSkip } from '../../../harness/kernel/capabilities.ts';
 
 async function treeWithVfioSeries(): Promise<string> {
   const tree = await mkdtemp(join(tmpdir(), 'luo-vfio-tree-'));

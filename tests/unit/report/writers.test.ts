@@ -7,7 +7,7 @@ import { parseResults, readResultsFile, resultsJson, stableStringify, writeResul
 import { toJUnitXml } from '../../../harness/report/junit.ts';
 import { toMarkdown } from '../../../harness/report/markdown.ts';
 import { toTap } from '../../../harness/report/tap.ts';
-import { parseKtap, flattenKtap } from '../../../harness/report/ktap.ts';
+import { parseKtap, flattenKtap } from '../../../harness/kselftest/ktap.ts';
 import { escapeAttr, escapeText } from '../../../harness/report/xml.ts';
 import { writeReportFiles, REPORT_FILES } from '../../../harness/report/output.ts';
 import { ConfigError } from '../../../harness/errors.ts';

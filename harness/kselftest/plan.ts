@@ -15,7 +15,8 @@
 // cold boot. Stage 2 must come first in a boot: a stage 1 whose state session
 // is still in the incoming list would take itself for stage 2.
 import { ConfigError } from '../errors.ts';
-import type { SelftestBuild, SelftestInfo } from '../kernel/selftests.ts';
+import type { SelftestBuild, SelftestInfo } from './discovery.ts';
+import { kselftestExitStatus } from './ktap.ts';
 
 export const DEFAULT_GUEST_SELFTEST_DIR = '/opt/selftests';
 
@@ -24,8 +25,6 @@ export const STAGE1_READY_LINE = '[STAGE 1] You may now perform kexec reboot.';
 /** Printed by every 7.2/7.3 stage 2 that verified everything (7.3's vmtest.sh greps for it). */
 export const STAGE2_PASS_PATTERN = /TEST PASSED/;
 
-/** kselftest exit codes (kselftest.h). */
-export const KSFT = { pass: 0, fail: 1, xfail: 2, xpass: 3, skip: 4 } as const;
 
 export interface KselftestSelection {
   /** Names from --tests; undefined runs them all. */
@@ -264,12 +263,14 @@ export function planKselftests(build: SelftestBuild, capabilities: Record<string
 
 export type SelftestVerdict = { status: 'pass' | 'fail' | 'skip'; reason: string };
 
-/** Reads one guest command's outcome: kselftest exit codes, with the test's own message as the reason. */
+/** Reads one guest command's outcome: the exit code as kselftestExitStatus reads it, with the test's own message as the reason. */
 export function classifySelftestRun(cmd: GuestCommand, exitCode: number | null, output: string): SelftestVerdict {
   const what = cmd.stage === null ? cmd.test : `${cmd.test} stage ${cmd.stage}`;
   const bail = /Bail out!\s*(.*)/.exec(output)?.[1]?.trim();
   const skipMsg = /#\s*SKIP\s+(.*)/.exec(output)?.[1]?.trim();
-  if (exitCode === KSFT.pass) {
+  if (exitCode === null) return { status: 'fail', reason: `${what} was killed by a signal` };
+  const exit = kselftestExitStatus(exitCode);
+  if (exit.status === 'pass') {
     // The exit code decides; a missing usual line is worth saying (a newer test may word it differently).
     if (cmd.stage === 1 && !output.includes(STAGE1_READY_LINE)) {
       return { status: 'pass', reason: `${what} exited 0 (it did not print "${STAGE1_READY_LINE}")` };
@@ -279,7 +280,6 @@ export function classifySelftestRun(cmd: GuestCommand, exitCode: number | null, 
     }
     return { status: 'pass', reason: `${what} passed` };
   }
-  if (exitCode === KSFT.skip) return { status: 'skip', reason: `${what} skipped: ${skipMsg ?? 'no reason given'}` };
-  if (exitCode === null) return { status: 'fail', reason: `${what} was killed by a signal` };
-  return { status: 'fail', reason: `${what} failed (exit ${exitCode})${bail ? `: ${bail}` : ''}` };
+  if (exit.status === 'skip') return { status: 'skip', reason: `${what} skipped: ${skipMsg ?? 'no reason given'}` };
+  return { status: 'fail', reason: `${what} failed (exit ${exitCode}${exit.meaning === 'fail' ? '' : `, ${exit.meaning}`})${bail ? `: ${bail}` : ''}` };
 }

@@ -1,68 +1,14 @@
 // The wire contract of the in-guest agent (images/agent): which verbs exist,
 // which options each takes, and the JSON object each prints. A reply is
-// validated field by field, so a drifting agent fails loudly here instead of
-// as an `undefined` deep inside a scenario.
-
-import { ConfigError, HarnessError, InfraError, TestFailure, Unsupported } from '../errors.ts';
+// validated field by field (schema.ts), so a drifting agent fails loudly
+// here instead of as an `undefined` deep inside a scenario.
+import { ConfigError } from '../errors.ts';
+import { convert, isObject, quoteBigIntegers, type Infer, type ObjectSpec } from './schema.ts';
+import { AgentOpError, AgentProtocolError, errorSpec, type AgentErrorInfo } from './errors.ts';
 
 /** Where the image installs the agent. */
 export const AGENT_BIN = '/usr/sbin/luo-agent';
 
-// ---------------------------------------------------------------- schema ---
-// A tiny schema language; the TypeScript types below are inferred from it,
-// so the validator and the types cannot disagree.
-
-type Prim = 'string' | 'number' | 'boolean' | 'hex' | 'u64';
-type PrimType = {
-  string: string;
-  number: number;
-  boolean: boolean;
-  /** Tokens, IOVAs, register values: the agent prints them as "0x..." strings. */
-  hex: `0x${string}`;
-  /** Nanosecond clocks and TSC ticks: above 2^53, so they become bigint. */
-  u64: bigint;
-};
-type Nullable<P extends Prim> = `${P}|null`;
-interface EnumSpec {
-  readonly enum: readonly string[];
-}
-interface NullableObject {
-  readonly nullable: ObjectSpec;
-}
-interface ArraySpec {
-  readonly array: Spec;
-}
-/** A field newer agents print and older ones (and the recorded fixtures) lack: absent reads as undefined. */
-interface OptionalSpec {
-  readonly optional: Spec;
-}
-type ObjectSpec = { readonly [key: string]: Spec };
-type Spec = Prim | Nullable<Prim> | EnumSpec | NullableObject | ArraySpec | OptionalSpec | ObjectSpec;
-
-export type Infer<S> = S extends Prim
-  ? PrimType[S]
-  : S extends `${infer P extends Prim}|null`
-    ? PrimType[P] | null
-    : S extends { readonly enum: readonly (infer E)[] }
-      ? E
-      : S extends { readonly nullable: infer O }
-        ? Infer<O> | null
-        : S extends { readonly array: infer E }
-          ? Infer<E>[]
-          : S extends { readonly optional: infer E }
-            ? Infer<E> | undefined
-          : S extends ObjectSpec
-            ? { -readonly [K in keyof S]: Infer<S[K]> }
-            : never;
-
-const errorSpec = {
-  op: 'string',
-  errno: 'number',
-  errno_name: 'string',
-  message: 'string',
-  fd: 'number|null',
-  target_fd: 'number|null',
-} as const;
 
 const sessionSpec = {
   name: 'string',
@@ -222,10 +168,6 @@ const responseSpecs = {
 
 export type AgentVerb = keyof typeof responseSpecs;
 export type AgentResponse<V extends AgentVerb> = Infer<(typeof responseSpecs)[V]>;
-export type AgentErrorInfo = Infer<typeof errorSpec>;
-export type AgentSession = Infer<typeof sessionSpec>;
-export type AgentMemfd = Infer<typeof memfdSpec>;
-export type AgentHeartbeat = Infer<typeof heartbeatSpec>;
 
 export const AGENT_VERBS = Object.keys(responseSpecs) as AgentVerb[];
 
@@ -274,49 +216,6 @@ export function agentArgv<V extends AgentVerb>(verb: V, options: AgentRequests[V
   return argv;
 }
 
-// ---------------------------------------------------------------- errors ---
-
-/** The agent answered `{"ok":false}`: exactly which call failed, with which errno, on which fd. */
-export class AgentOpError extends Error {
-  readonly verb: string;
-  readonly op: string;
-  readonly errno: number;
-  readonly errnoName: string;
-  /** The fd the failing call acted on (an ioctl's first argument), if any. */
-  readonly fd: number | null;
-  /** The fd handed to the kernel as an argument (PRESERVE_FD's fd), if any. */
-  readonly targetFd: number | null;
-
-  constructor(verb: string, info: AgentErrorInfo) {
-    super(`luo-agent ${verb}: ${info.op} failed with ${info.errno_name} (${info.errno})${info.fd === null ? '' : ` on fd ${info.fd}`}: ${info.message}`);
-    this.name = 'AgentOpError';
-    this.verb = verb;
-    this.op = info.op;
-    this.errno = info.errno;
-    this.errnoName = info.errno_name;
-    this.fd = info.fd;
-    this.targetFd = info.target_fd;
-  }
-}
-
-/** The agent's output is not a reply at all: not one JSON object, a wrong verb, a missing field. */
-export class AgentProtocolError extends InfraError {}
-
-/** The harness error an agent failure stands for; the AgentOpError stays as `cause`. A refused preservation is judged by the client, which knows the kernel's config. */
-export function harnessErrorFor(error: AgentOpError): HarnessError {
-  const options = { cause: error };
-  if (error.op === 'connect' || error.op === 'socket' || error.op === 'recv') {
-    return new InfraError(`The luo-agent daemon in the guest is not reachable (${error.op}: ${error.errnoName}); init should start it before networking.`, options);
-  }
-  if (error.op === 'argument') {
-    return new ConfigError(`The harness sent luo-agent ${error.verb} a request it rejects: ${error.message}`, options);
-  }
-  if (error.op === 'open' && error.errnoName === 'ENOENT' && error.message.includes('/dev/liveupdate')) {
-    return new Unsupported('The kernel exposes no /dev/liveupdate: it needs CONFIG_LIVEUPDATE and `liveupdate=on` (with KHO enabled).', options);
-  }
-  return new TestFailure(error.message, options);
-}
-
 // ---------------------------------------------------------------- parser ---
 
 export type AgentReply<V extends AgentVerb> =
@@ -360,104 +259,3 @@ function protocolError(verb: string, why: string, stdout: string, cause?: unknow
   return new AgentProtocolError(`luo-agent ${verb} printed something that is not a valid reply: ${why}.`, { cause, detail: shown });
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** JSON.parse would round integers above 2^53; quote them first (outside strings) so u64 fields stay exact. */
-function quoteBigIntegers(json: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < json.length; i++) {
-    const c = json[i]!;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += json[++i] ?? '';
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') {
-      inString = true;
-      out += c;
-      continue;
-    }
-    if (c >= '0' && c <= '9' && !/[\d.eE+-]/.test(json[i - 1] ?? '')) {
-      let j = i;
-      while (j < json.length && /\d/.test(json[j]!)) j++;
-      const digits = json.slice(i, j);
-      const isInteger = !/[.eE]/.test(json[j] ?? '');
-      out += isInteger && digits.length >= 16 ? `"${digits}"` : digits;
-      i = j - 1;
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-function convert(value: unknown, spec: Spec, path: string): unknown {
-  const where = path || 'the reply';
-  if (typeof spec === 'string') {
-    const nullable = spec.endsWith('|null');
-    if (value === null) {
-      if (nullable) return null;
-      throw new Error(`${where} is null, expected ${spec}`);
-    }
-    return primitive(value, spec.replace('|null', '') as Prim, where);
-  }
-  const wrapper = wrapperOf(spec);
-  if (wrapper === 'enum') {
-    const allowed = (spec as EnumSpec).enum;
-    if (typeof value !== 'string' || !allowed.includes(value)) {
-      throw new Error(`${where} is ${JSON.stringify(value)}, expected one of ${allowed.join(', ')}`);
-    }
-    return value;
-  }
-  if (wrapper === 'nullable') return value === null ? null : convert(value, (spec as NullableObject).nullable, path);
-  if (wrapper === 'optional') return value === undefined ? undefined : convert(value, (spec as OptionalSpec).optional, path);
-  if (wrapper === 'array') {
-    if (!Array.isArray(value)) throw new Error(`${where} is not an array`);
-    return value.map((item, i) => convert(item, (spec as ArraySpec).array, `${path}[${i}]`));
-  }
-  if (!isObject(value)) throw new Error(`${where} is not an object`);
-  const out: Record<string, unknown> = {};
-  for (const [key, sub] of Object.entries(spec as ObjectSpec)) {
-    const field = path ? `${path}.${key}` : key;
-    if (!(key in value) && typeof sub === 'object' && wrapperOf(sub) === 'optional') continue;
-    if (!(key in value)) throw new Error(`${field} is missing`);
-    out[key] = convert(value[key], sub, field);
-  }
-  // Fields a newer agent adds pass through unvalidated rather than failing old harnesses.
-  for (const [key, extra] of Object.entries(value)) if (!(key in out)) out[key] = extra;
-  return out;
-}
-
-/** The wrappers are one-key objects; no response field is named enum, nullable, array or optional. */
-function wrapperOf(spec: Exclude<Spec, string>): 'enum' | 'nullable' | 'array' | 'optional' | null {
-  const keys = Object.keys(spec);
-  if (keys.length !== 1) return null;
-  const key = keys[0];
-  return key === 'enum' || key === 'nullable' || key === 'array' || key === 'optional' ? key : null;
-}
-
-function primitive(value: unknown, prim: Prim, where: string): unknown {
-  switch (prim) {
-    case 'string':
-      if (typeof value === 'string') return value;
-      break;
-    case 'boolean':
-      if (typeof value === 'boolean') return value;
-      break;
-    case 'number':
-      if (typeof value === 'number' && Number.isFinite(value)) return value;
-      break;
-    case 'hex':
-      if (typeof value === 'string' && /^0x[0-9a-f]+$/i.test(value)) return value;
-      break;
-    case 'u64':
-      if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
-      if (typeof value === 'string' && /^\d+$/.test(value)) return BigInt(value);
-      break;
-  }
-  throw new Error(`${where} is ${JSON.stringify(value)}, expected ${prim}`);
-}

@@ -7,14 +7,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BootError, BuildFailure, ConfigError, HarnessError, KernelFault, TestFailure } from '../errors.ts';
 import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
-import { readSelftestBuild } from '../kernel/selftests.ts';
-import { collectMachineLogs, newRunDir } from './machine-logs.ts';
+import { readSelftestBuild } from './discovery.ts';
+import { collectMachineLogs, newRunDir } from '../liveupdate/machine-logs.ts';
 import type { Artifact, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
 import { GuestTimeout } from '../guest/errors.ts';
-import { DEFAULT_GUEST_SELFTEST_DIR, planKselftests, type GuestCommand } from './kselftest-plan.ts';
-import { commandChecks, consoleExcerpt, stageLabel, testReason, testStatus } from './kselftest-results.ts';
-import { boot, resolveKernel, type LiveVm } from './live-vm.ts';
-import { judgeSelftestSkip } from '../liveupdate/capabilities.ts';
+import { DEFAULT_GUEST_SELFTEST_DIR, planKselftests, type GuestCommand } from './plan.ts';
+import { commandChecks, consoleExcerpt, stageLabel, testReason, testStatus } from './results.ts';
+import { boot, resolveKernel, type LiveVm } from '../liveupdate/live-vm.ts';
+import { judgeSelftestSkip } from '../kernel/capabilities.ts';
 
 /** Leaves /dev/liveupdate to the selftests: the agent otherwise opens it at start and holds it. */
 export const AGENT_DEVICE_OFF = 'luo_agent.device=off';
@@ -44,6 +44,15 @@ export interface RunKselftestsOptions {
   bootTimeoutMs?: number;
 }
 
+/**
+ * A test's way through the run: `pending` (nothing ran yet, or a test
+ * without stages before its run), `holding` (stage 1 passed: its child holds
+ * the sessions until the kexec), `kexeced` (the kexec passed: stage 2 may
+ * run), `done` (nothing more will run). Only these moves happen:
+ * pending -> holding -> kexeced -> done, and any phase -> done.
+ */
+type Phase = 'pending' | 'holding' | 'kexeced' | 'done';
+
 interface TestRecord {
   name: string;
   staged: boolean;
@@ -53,12 +62,8 @@ interface TestRecord {
   iterations: IterationResult[];
   artifacts: Artifact[];
   params: Record<string, unknown>;
-  /** Nothing more will run for this test. */
-  done: boolean;
-  /** Its stage 1 passed: its child holds the sessions until the kexec. */
-  awaitingStage2: boolean;
-  /** Its stage 1 and kexec passed: stage 2 may run. */
-  readyForStage2: boolean;
+  /** Where the test is; see Phase. */
+  phase: Phase;
   /** Set when stage 2 ran on another kernel than stage 1. */
   to?: string;
 }
@@ -121,7 +126,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
 
   const records = new Map<string, TestRecord>();
   const record = (name: string, staged: boolean, params: Record<string, unknown> = {}) => {
-    const r: TestRecord = { name, staged, checks: [], iterations: [], artifacts: [], params, done: false, awaitingStage2: false, readyForStage2: false };
+    const r: TestRecord = { name, staged, checks: [], iterations: [], artifacts: [], params, phase: 'pending' };
     records.set(name, r);
     return r;
   };
@@ -143,12 +148,10 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   });
   // A run without the direct tests reports only the staged ones, skipped or not.
   const skipped = runDirect ? plan.skipped : plan.skipped.filter((s) => build.tests.find((t) => t.name === s.test)?.staged !== false);
-  const pending = () => [...records.values()].filter((r) => !r.done);
+  const pending = () => [...records.values()].filter((r) => r.phase !== 'done');
   const finish = (r: TestRecord, check: Check) => {
     r.checks.push(check);
-    r.done = true;
-    r.awaitingStage2 = false;
-    r.readyForStage2 = false;
+    r.phase = 'done';
     r.endedAt = performance.now();
   };
 
@@ -252,8 +255,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       rec.checks.push(...checks);
       rec.endedAt = performance.now();
       const status = testStatus(checks.map((c) => c.status));
-      if (cmd.stage === 1 && status === 'pass') rec.awaitingStage2 = true;
-      else rec.done = true;
+      rec.phase = cmd.stage === 1 && status === 'pass' ? 'holding' : 'done';
       return true;
     } catch (error) {
       const hung = error instanceof GuestTimeout;
@@ -264,7 +266,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       finish(rec, { name: label, status, message: `${what}: ${why}` });
       // Whoever waits for stage 2 in this machine lost its sessions with it.
       for (const other of pending()) {
-        if (other.awaitingStage2 || other.readyForStage2) {
+        if (other.phase === 'holding' || other.phase === 'kexeced') {
           touch(other.name, guest.bootIndex);
           finish(other, { name: 'stage 2', status, message: `not run: its sessions went with the machine, ${hung ? `given up after ${cmd.test} ${label} hung` : `lost while ${cmd.test} ${label} ran`}: ${why}` });
         }
@@ -276,7 +278,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
 
   const liveUpdate = async () => {
     const guest = vm!;
-    const waiting = pending().filter((r) => r.awaitingStage2);
+    const waiting = pending().filter((r) => r.phase === 'holding');
     try {
       const lu = await guest.liveUpdate({
         ...(crossing ? { to: second } : {}),
@@ -290,8 +292,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
         r.iterations.push({ index: r.iterations.length, status: 'pass', blackout: lu.blackout });
         r.params.boots = { stage1: lu.fromBoot, stage2: lu.toBoot };
         touch(r.name, lu.fromBoot, lu.toBoot);
-        r.awaitingStage2 = false;
-        r.readyForStage2 = true;
+        r.phase = 'kexeced';
         if (crossing) r.to = second.manifest.recipe;
       }
     } catch (error) {
@@ -307,16 +308,16 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   const started = performance.now();
   try {
     for (const step of plan.boots) {
-      const stage2 = step.commands.filter((c) => c.stage === 2 && records.get(c.test)?.readyForStage2);
-      const rest = step.commands.filter((c) => c.stage !== 2 && records.has(c.test) && !records.get(c.test)!.done);
+      const stage2 = step.commands.filter((c) => c.stage === 2 && records.get(c.test)?.phase === 'kexeced');
+      const rest = step.commands.filter((c) => c.stage !== 2 && records.has(c.test) && records.get(c.test)!.phase !== 'done');
       // Stage 2 only where stage 1 and the kexec passed, in the machine that kexec'd.
       for (const cmd of stage2) if (vmAlive && !(await runCommand(cmd))) break;
       if (rest.length === 0) continue;
       for (const cmd of rest) {
-        if (records.get(cmd.test)!.done) continue;
+        if (records.get(cmd.test)!.phase === 'done') continue;
         // A fresh machine when the last one was lost, or when it now runs the second kernel of an A -> B pair.
         if (!vm || !vmAlive || (crossing && vm.kernel.manifest.key !== first.manifest.key)) {
-          const left = rest.filter((c) => !records.get(c.test)!.done).map((c) => c.test);
+          const left = rest.filter((c) => records.get(c.test)!.phase !== 'done').map((c) => c.test);
           try {
             await startVm(left);
           } catch (error) {
@@ -328,7 +329,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
         }
         await runCommand(cmd);
       }
-      if (step.kexecAfter && vmAlive && pending().some((r) => r.awaitingStage2)) await liveUpdate();
+      if (step.kexecAfter && vmAlive && pending().some((r) => r.phase === 'holding')) await liveUpdate();
     }
   } finally {
     await stopVm();

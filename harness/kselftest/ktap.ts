@@ -2,7 +2,7 @@
 // kselftest_harness.h and the kselftest runner). Lenient like the kernel's
 // own tools: unknown lines become diagnostics, never parse errors, because a
 // guest console interleaves printk output with test output.
-import type { Check, Status } from './result.ts';
+import type { Check, Status } from '../report/result.ts';
 
 export type KtapStatus = 'pass' | 'fail' | 'skip' | 'xfail' | 'xpass' | 'todo' | 'error';
 
@@ -229,19 +229,25 @@ export function harnessStatus(s: KtapStatus): Status {
   }
 }
 
-/** kselftest exit codes (kselftest.h): 0 pass, 1 fail, 2 xfail, 3 xpass, 4 skip; anything else (a signal, a timeout) is a failure. */
+/**
+ * The one reading of a kselftest exit code (kselftest.h: 0 pass, 1 fail,
+ * 2 xfail, 3 xpass, 4 skip), as the kernel's own runner (runner.sh) reads
+ * it: 0 passes, 4 skips, anything else fails. A test's KTAP lines may
+ * still say `ok ... # XFAIL` per case; the exit status of the whole program
+ * follows the runner.
+ */
 export function kselftestExitStatus(code: number): { status: Status; meaning: string } {
   switch (code) {
     case 0:
       return { status: 'pass', meaning: 'pass' };
+    case 4:
+      return { status: 'skip', meaning: 'skip' };
     case 1:
       return { status: 'fail', meaning: 'fail' };
     case 2:
-      return { status: 'pass', meaning: 'xfail' };
+      return { status: 'fail', meaning: 'xfail' };
     case 3:
-      return { status: 'pass', meaning: 'xpass' };
-    case 4:
-      return { status: 'skip', meaning: 'skip' };
+      return { status: 'fail', meaning: 'xpass' };
     default:
       return { status: 'fail', meaning: code > 128 ? `killed by signal ${code - 128}` : `exit=${code}` };
   }

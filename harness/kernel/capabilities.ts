@@ -4,7 +4,7 @@
 // of a file that handler should take is a regression and must fail, however
 // the kernel worded it.
 import { TestFailure, Unsupported, type HarnessError } from '../errors.ts';
-import type { Capability } from '../kernel/artifact.ts';
+import type { Capability } from './artifact.ts';
 
 /** What a test asks the kernel to carry across a live update. */
 export type PreservedKind = 'memfd' | 'memfd-hugetlb' | 'iommufd' | 'vfio-device';

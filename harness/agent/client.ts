@@ -1,23 +1,19 @@
 // The in-guest agent as test authors use it: typed verbs over SSH, and
 // small handles for sessions and memfds that remember what they preserved.
+// A refused preservation is judged here, against the running kernel's
+// config (kernel/capabilities.ts decides what it means).
 import { shellJoin } from '../guest/shell-quote.ts';
 import type { ExecOptions, ExecResult } from '../guest/exec.ts';
 import { TestFailure } from '../errors.ts';
-import { agentArgv, harnessErrorFor, parseAgentReply, type AgentRequests, type AgentResponse, type AgentVerb } from './agent-protocol.ts';
-import { judgeRefusal, type PreservedKind } from '../liveupdate/capabilities.ts';
+import { agentArgv, parseAgentReply, type AgentRequests, type AgentResponse, type AgentVerb } from './protocol.ts';
+import { harnessErrorFor } from './errors.ts';
+import { judgeRefusal, type PreservedKind } from '../kernel/capabilities.ts';
 import type { Capability } from '../kernel/artifact.ts';
+import { formatSize, sizeInBytes, type Size } from '../util/size.ts';
 
 /** Whatever runs a command in the guest (a GuestSession). */
 export interface GuestShell {
   run(command: string, options?: ExecOptions): Promise<ExecResult>;
-}
-
-export type Size = number | `${number}${'K' | 'M' | 'G'}`;
-
-export function sizeInBytes(size: Size): number {
-  if (typeof size === 'number') return size;
-  const n = Number(size.slice(0, -1));
-  return n * { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[size.at(-1) as 'K' | 'M' | 'G'];
 }
 
 export interface MemfdOptions {
@@ -53,7 +49,6 @@ export interface PreserveContext {
   what: string;
 }
 
-const mib = (bytes: number) => (bytes >= 2 ** 20 && bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${bytes} bytes`);
 
 /** What a verb preserves, when it preserves anything (session-create preserves the agent's own state memfd). */
 function preserveContext<V extends AgentVerb>(verb: V, options: AgentRequests[V]): PreserveContext | undefined {
@@ -145,7 +140,7 @@ export class SessionHandle {
     const size = sizeInBytes(options.size);
     const created = await this.agent.call('memfd-create', { name: id, size, seed, ...(options.hugetlb ? { hugetlb: true } : {}), ...(options.seals ? { seals: true } : {}) });
     if (!created.sha256) throw new TestFailure(`memfd-create ${id} returned no sha256`);
-    const what = `a ${mib(size)}${options.seals ? ' sealed' : ''} memfd ('${id}')`;
+    const what = `a ${formatSize(size)}${options.seals ? ' sealed' : ''} memfd ('${id}')`;
     await this.agent.call('memfd-preserve', { session: this.name, id, token }, { kind: options.hugetlb ? 'memfd-hugetlb' : 'memfd', what });
     const m: PreservedMemfd = { id, session: this.name, token, size, seed, sha256: created.sha256 };
     this.agent.preserved.push(m);

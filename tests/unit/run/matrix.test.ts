@@ -2,7 +2,7 @@
 import test from 'ava';
 import { ConfigError } from '../../../harness/errors.ts';
 import type { ScenarioResult } from '../../../harness/report/result.ts';
-import { compareReleases, downgradeLabel, labelDowngrade, matrixPairs, matrixRows, pairSuffix } from '../../../harness/scenario/kselftest-matrix.ts';
+import { compareReleases, downgradeLabel, labelDowngrade, matrixPairs, matrixRows, pairSuffix } from '../../../harness/run/matrix.ts';
 
 const result = (name: string, status: ScenarioResult['status'], kernel: string, to?: string, reason?: string): ScenarioResult => ({
   name,

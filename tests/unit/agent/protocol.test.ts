@@ -3,17 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, InfraError, TestFailure, Unsupported } from '../../../harness/errors.ts';
-import {
-  AGENT_BIN,
-  AGENT_VERBS,
-  AgentOpError,
-  AgentProtocolError,
-  type AgentVerb,
-  agentArgv,
-  harnessErrorFor,
-  parseAgentReply,
-} from '../../../harness/scenario/agent-protocol.ts';
-import { AgentClient, type RunningKernel } from '../../../harness/scenario/agent-client.ts';
+import { AGENT_BIN, AGENT_VERBS, type AgentVerb, agentArgv, parseAgentReply } from '../../../harness/agent/protocol.ts';
+import { AgentOpError, AgentProtocolError, harnessErrorFor } from '../../../harness/agent/errors.ts';
+import { AgentClient, type RunningKernel } from '../../../harness/agent/client.ts';
 
 // Real stdout of the agent, recorded in QEMU on Linux 7.2 across a kexec.
 const fixtures = fileURLToPath(new URL('../../fixtures/agent/', import.meta.url));

@@ -3,9 +3,9 @@
 // directory afterwards.
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheRoot } from '../paths.ts';
+import { cacheLayout } from '../paths.ts';
 
-export const newRunDir = (label = '') => join(cacheRoot(), 'runs', `${Date.now().toString(36)}-${process.pid}${label ? `-${label}` : ''}`);
+export const newRunDir = (label = '') => join(cacheLayout().runs, `${Date.now().toString(36)}-${process.pid}${label ? `-${label}` : ''}`);
 
 /**
  * Copies the console and QEMU logs of `runDir` into `destDir` as

@@ -1,8 +1,8 @@
 // From what a selftest printed and how it exited to the harness's checks and
 // status. Pure: the runner (kselftest-run.ts) feeds it guest output.
-import type { Check, Status } from '../report/result.ts';
-import { ktapChecks, ktapVerdict, parseKtap } from '../report/ktap.ts';
-import { classifySelftestRun, type GuestCommand } from './kselftest-plan.ts';
+import { combineStatuses, STATUS_PRECEDENCE, type Check, type Status } from '../report/result.ts';
+import { ktapChecks, ktapVerdict, parseKtap } from './ktap.ts';
+import { classifySelftestRun, type GuestCommand } from './plan.ts';
 
 /** What a check of one command is called: `stage 1`, `stage 2`, or the test's own name for a test without stages. */
 export function stageLabel(cmd: Pick<GuestCommand, 'test' | 'stage'>): string {
@@ -32,17 +32,17 @@ export function commandChecks(cmd: GuestCommand, exitCode: number | null, output
   return [{ name: label, status: v.status, ...(v.status === 'pass' && !/did not print/.test(v.reason) ? {} : { message: v.reason }) }];
 }
 
-const ORDER: Status[] = ['fail', 'error', 'unsupported', 'skip', 'pass'];
-const rank = (s: Status) => ORDER.indexOf(s);
+const rank = (s: Status) => STATUS_PRECEDENCE.indexOf(s);
 
 /**
- * A selftest's status from its checks. Unlike a scenario, a skipped stage
- * makes the whole test a skip: a stage 1 that passed proves nothing if stage 2
- * could not run.
+ * A selftest's status from its checks: the one precedence (combineStatuses),
+ * and one rule on top: a stage that skipped makes the whole test a skip, since
+ * a stage 1 that passed proves nothing when stage 2 could not run.
  */
 export function testStatus(statuses: readonly Status[]): Status {
   if (statuses.length === 0) return 'error';
-  return ORDER.find((s) => statuses.includes(s))!;
+  const status = combineStatuses(statuses);
+  return status === 'pass' && statuses.includes('skip') ? 'skip' : status;
 }
 
 /** The reason to show: the first check that decided a non-pass status. */

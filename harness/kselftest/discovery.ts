@@ -1,5 +1,5 @@
-// Build the kernel's own Live Update selftests (tools/testing/selftests/liveupdate)
-// as static binaries, and learn from their sources how each one must be run.
+// The kernel's own Live Update selftests: learnt from their sources (the
+// tree's, or the copy a kernel artifact carries), how each one must be run.
 //
 // What the 7.2 and 7.3 sources say (read, then checked in a TCG guest with the
 // 7.2.13 kernel):
@@ -32,25 +32,11 @@
 // - Exit codes are kselftest's: 0 pass, 1 fail ("Bail out! ..."), 4 skip. A
 //   staged test that cannot open /dev/liveupdate (absent, or EBUSY because
 //   another process holds it) exits 4 with "1..0 # SKIP Failed to open ...".
-import { constants } from 'node:fs';
-import { access, copyFile, cp, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { execa } from 'execa';
-import { BuildFailure, ConfigError, InfraError } from '../errors.ts';
-import { parseKconfig } from './kconfig.ts';
-
-/** The selftest directory inside a kernel tree. */
-export const LIVEUPDATE_SELFTEST_DIR = 'tools/testing/selftests/liveupdate';
-/**
- * The VFIO selftests; a tree carrying the VFIO live-update series has
- * `vfio_pci_liveupdate_*` programs there (uapi test without kexec, kexec
- * test in two stages), which take the device's BDF from VFIO_SELFTESTS_BDF
- * (or their command line) and need it bound to vfio-pci before each stage.
- */
-export const VFIO_SELFTEST_DIR = 'tools/testing/selftests/vfio';
-export const VFIO_LIVEUPDATE_TEST = /^vfio_pci_liveupdate_\w+$/;
-export const SELFTESTS_MANIFEST = 'selftests.json';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { parseKconfig } from '../kernel/kconfig.ts';
+import { LIVEUPDATE_SELFTEST_DIR, parseSelftestMakefile, SELFTEST_BUILD_FILE, SELFTEST_SOURCES, VFIO_LIVEUPDATE_TEST, VFIO_SELFTEST_DIR, type SelftestPrograms } from '../kernel/selftest-build.ts';
 
 export interface SelftestInfo {
   name: string;
@@ -84,39 +70,6 @@ export interface SelftestBuild {
   configRequirements: Record<string, string>;
 }
 
-export interface BuildSelftestsOptions {
-  /** A kernel source tree; it is only read. */
-  tree: string;
-  /** A `make headers_install` output: holds include/linux/liveupdate.h. */
-  headersDir: string;
-  /** Receives the binaries and selftests.json. */
-  outDir: string;
-  log?: (line: string) => void;
-  /** Deadline for the compile; default 5 minutes. */
-  timeoutMs?: number;
-}
-
-// ---- Makefile discovery -------------------------------------------------
-
-/** Programs a kselftest Makefile builds: TEST_GEN_PROGS then TEST_GEN_PROGS_EXTENDED, in order. */
-export function parseSelftestMakefile(text: string): { progs: string[]; extended: string[] } {
-  const joined = text.replace(/\\\r?\n/g, ' ');
-  const vars: Record<string, string[]> = { TEST_GEN_PROGS: [], TEST_GEN_PROGS_EXTENDED: [] };
-  for (const raw of joined.split(/\r?\n/)) {
-    const line = raw.replace(/#.*/, '');
-    const m = /^\s*(TEST_GEN_PROGS(?:_EXTENDED)?)\s*(\+=|:=|::=|\?=|=)\s*(.*)$/.exec(line);
-    if (!m) continue;
-    const [, name, op, value] = m as unknown as [string, string, string, string];
-    // Only plain words; a $(...) value would need make itself to expand.
-    const words = value.split(/\s+/).filter((w) => w && !w.includes('$'));
-    if (op === '+=') vars[name]!.push(...words);
-    else if (op === '?=') {
-      if (vars[name]!.length === 0) vars[name] = words;
-    } else vars[name] = words;
-  }
-  return { progs: dedupe(vars.TEST_GEN_PROGS!), extended: dedupe(vars.TEST_GEN_PROGS_EXTENDED!) };
-}
-
 const dedupe = (xs: string[]) => [...new Set(xs)];
 
 /** The `config` fragment: `CONFIG_X=y` lines (and `# CONFIG_X is not set` as 'n'). */
@@ -124,8 +77,6 @@ export function parseConfigFragment(text: string): Record<string, string> {
   const { values } = parseKconfig(text.replace(/\r/g, ''), 'config');
   return Object.fromEntries([...values].map(([option, value]) => [option, value.replace(/^"(.*)"$/, '$1')]));
 }
-
-// ---- Source analysis ----------------------------------------------------
 
 const stripComments = (c: string) => c.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/.*$/gm, '');
 
@@ -214,8 +165,6 @@ export function stageArgsFromLibrary(librarySource: string): string[] | null {
   return /\bgetopt(?:_long)?\s*\([^;]*"[^"]*s:[^"]*"/.test(src) ? ['-s', 'N'] : null;
 }
 
-// ---- Build ----------------------------------------------------------------
-
 async function listCFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -293,130 +242,17 @@ export async function discoverVfioLiveUpdateTests(tree: string): Promise<Selftes
   return tests;
 }
 
-/**
- * A scratch mirror of the tree in which only one selftest directory is a
- * real copy: kselftest Makefiles compile `%.o` into the current directory,
- * so running make in the tree itself would write there.
- */
-async function mirrorTree(tree: string, scratch: string, selftestDir: string): Promise<string> {
-  const parts = selftestDir.split('/');
-  let src = tree;
-  let dst = join(scratch, 'tree');
-  for (const part of parts) {
-    await mkdir(dst, { recursive: true });
-    for (const e of await readdir(src)) if (e !== part) await symlink(join(src, e), join(dst, e));
-    src = join(src, part);
-    dst = join(dst, part);
-  }
-  await cp(src, dst, { recursive: true });
-  return dst;
-}
 
-/** True when an ELF file has no PT_INTERP program header (no dynamic loader). */
-export function isStaticElf(head: Buffer): boolean {
-  if (head.length < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return false; // ELF64 little-endian only
-  const phoff = Number(head.readBigUInt64LE(0x20));
-  const phentsize = head.readUInt16LE(0x36);
-  const phnum = head.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * phentsize;
-    if (at + 4 > head.length) return false;
-    if (head.readUInt32LE(at) === 3) return false;
-  }
-  return true;
-}
-
-async function elfHead(file: string): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(4096);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Runs one selftest directory's make in a scratch mirror, static; returns the output directory. */
-async function makeSelftests(opts: BuildSelftestsOptions, scratch: string, selftestDir: string, targets: string[], what: string): Promise<string> {
-  const log = opts.log ?? (() => {});
-  const srcDir = await mirrorTree(opts.tree, join(scratch, selftestDir.replace(/\//g, '_')), selftestDir);
-  const output = join(scratch, `out-${selftestDir.replace(/\//g, '_')}`);
-  await mkdir(output, { recursive: true });
-  const args = ['-C', srcDir, `OUTPUT=${output}`, `KHDR_INCLUDES=-isystem ${join(opts.headersDir, 'include')}`, ...targets.map((t) => join(output, t))];
-  log(`make ${args.join(' ')}`);
-  // CFLAGS/LDFLAGS go through the environment: on the command line they would
-  // override the Makefile's own `CFLAGS +=` (the header and library paths).
-  const result = await execa('make', args, {
-    reject: false,
-    all: true,
-    timeout: opts.timeoutMs ?? 300_000,
-    env: { CFLAGS: '-static', LDFLAGS: '-static', LC_ALL: 'C' },
-  });
-  for (const line of (result.all ?? '').split('\n')) if (line) log(line);
-  if (result.failed) {
-    const tail = (result.all ?? '').trimEnd().split('\n').slice(-30).join('\n');
-    if ((result as { code?: string }).code === 'ENOENT') throw new InfraError('`make` is not installed on this host', { cause: result });
-    if (result.timedOut) throw new InfraError(`building the ${what} took longer than ${(opts.timeoutMs ?? 300_000) / 1000} s`, { detail: tail });
-    const hint = /cannot find -lc|crt1\.o/.test(tail) ? ' (static glibc missing: install the libc development package)' : '';
-    throw new BuildFailure(`building the ${what} of ${opts.tree} failed (make exited ${result.exitCode})${hint}`, { detail: tail });
-  }
-  return output;
-}
-
-/** Compiles the liveupdate selftests of `tree` (and the VFIO series' ones, when it has them) into static binaries in outDir, plus selftests.json. */
-export async function buildSelftests(opts: BuildSelftestsOptions): Promise<SelftestBuild> {
-  const found = await discoverSelftests(opts.tree);
-  try {
-    await access(join(opts.headersDir, 'include', 'linux', 'liveupdate.h'), constants.R_OK);
-  } catch (cause) {
-    throw new ConfigError(`${opts.headersDir} holds no include/linux/liveupdate.h; pass the kernel's headers_install output`, { cause });
-  }
-  await mkdir(opts.outDir, { recursive: true });
-  const scratch = await mkdtemp(join(tmpdir(), 'luo-selftests-'));
-  const notes: string[] = [];
-  let tests = found.tests;
-  try {
-    const built = new Map<string, string>();
-    const own = tests.filter((t) => t.suite === undefined);
-    const lu = await makeSelftests(opts, scratch, LIVEUPDATE_SELFTEST_DIR, [], 'liveupdate selftests');
-    for (const t of own) built.set(t.name, join(lu, t.binary));
-    const vfio = tests.filter((t) => t.suite === 'vfio');
-    if (vfio.length) {
-      // The series' tests are extra: when they do not build, the liveupdate ones still count.
-      try {
-        const out = await makeSelftests(opts, scratch, VFIO_SELFTEST_DIR, vfio.map((t) => t.binary), 'VFIO live-update selftests');
-        for (const t of vfio) built.set(t.name, join(out, t.binary));
-      } catch (error) {
-        if (!(error instanceof BuildFailure)) throw error;
-        notes.push(`${vfio.map((t) => t.name).join(', ')}: ${error.message}`);
-        tests = own;
-      }
-    }
-    for (const t of tests) {
-      const file = built.get(t.name)!;
-      if (!isStaticElf(await elfHead(file).catch(() => Buffer.alloc(0)))) {
-        throw new BuildFailure(`selftest ${t.name} was not built as a static x86_64 ELF (${relative(scratch, file)})`);
-      }
-      await copyFile(file, join(opts.outDir, t.binary));
-    }
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-  const result: SelftestBuild = { ...found, tests, ...(notes.length ? { notes } : {}) };
-  await writeFile(join(opts.outDir, SELFTESTS_MANIFEST), JSON.stringify({ schema: 1, ...result }, null, 2) + '\n');
-  return result;
-}
-
-/** Reads a selftests.json written by buildSelftests (e.g. from an artifact's selftests/). */
+/** What a kernel artifact's selftests/ directory holds: the tests it built, learnt from the sources it carries. */
 export async function readSelftestBuild(dir: string): Promise<SelftestBuild> {
-  const file = join(dir, SELFTESTS_MANIFEST);
-  let parsed: { schema?: number; tests?: SelftestInfo[]; configRequirements?: Record<string, string>; notes?: string[] };
+  let built: Partial<SelftestPrograms> & { schema?: number };
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    built = JSON.parse(await readFile(join(dir, SELFTEST_BUILD_FILE), 'utf8'));
   } catch (cause) {
-    throw new ConfigError(`cannot read ${file}; rebuild the kernel artifact so it carries its selftests`, { cause });
+    throw new ConfigError(`cannot read ${join(dir, SELFTEST_BUILD_FILE)}; rebuild the kernel artifact so it carries its selftests`, { cause });
   }
-  if (parsed.schema !== 1 || !Array.isArray(parsed.tests)) throw new ConfigError(`${file} is not a selftests manifest of schema 1`);
-  return { tests: parsed.tests, configRequirements: parsed.configRequirements ?? {}, ...(parsed.notes ? { notes: parsed.notes } : {}) };
+  if (built.schema !== 1 || !Array.isArray(built.programs)) throw new ConfigError(`${join(dir, SELFTEST_BUILD_FILE)} is not a selftest build of schema 1`);
+  const found = await discoverSelftests(join(dir, SELFTEST_SOURCES));
+  const programs = new Set(built.programs);
+  return { ...found, tests: found.tests.filter((t) => programs.has(t.binary)), ...(built.notes?.length ? { notes: built.notes } : {}) };
 }
