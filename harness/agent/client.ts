@@ -68,8 +68,8 @@ function preserveContext<V extends AgentVerb>(verb: V, options: AgentRequests[V]
 }
 
 export class AgentClient {
-  /** Every memfd preserved through this client, for verifyAll after a live update. */
-  readonly preserved: PreservedMemfd[] = [];
+  /** Every memfd preserved through this client and not finished, for verifyAll after a live update. */
+  readonly #preserved: PreservedMemfd[] = [];
 
   constructor(
     readonly shell: GuestShell,
@@ -106,10 +106,30 @@ export class AgentClient {
     return new SessionHandle(this, name);
   }
 
+  /** Drops what this client remembers of a session's memfds (it finished or closed, or its holder died). */
+  forgetSession(name: string): void {
+    for (let i = this.#preserved.length - 1; i >= 0; i--) if (this.#preserved[i]!.session === name) this.#preserved.splice(i, 1);
+  }
+
+  /** What this client has preserved and not finished, in order. */
+  get preserved(): readonly PreservedMemfd[] {
+    return this.#preserved;
+  }
+
+  /** Remembers a memfd preserved through this client (SessionHandle does it). */
+  remember(m: PreservedMemfd): void {
+    this.#preserved.push(m);
+  }
+
+  /** Drops everything this client remembers: the daemon that held it is gone. */
+  forgetAll(): void {
+    this.#preserved.length = 0;
+  }
+
   /** Full-content check of every memfd preserved through this client; throws on any damage. */
   async verifyAll(): Promise<AgentResponse<'memfd-verify'>[]> {
     const results = [];
-    for (const m of this.preserved) results.push(await this.verify(m));
+    for (const m of this.#preserved) results.push(await this.verify(m));
     return results;
   }
 
@@ -143,15 +163,28 @@ export class SessionHandle {
     const what = `a ${formatSize(size)}${options.seals ? ' sealed' : ''} memfd ('${id}')`;
     await this.agent.call('memfd-preserve', { session: this.name, id, token }, { kind: options.hugetlb ? 'memfd-hugetlb' : 'memfd', what });
     const m: PreservedMemfd = { id, session: this.name, token, size, seed, sha256: created.sha256 };
-    this.agent.preserved.push(m);
+    this.agent.remember(m);
     return m;
   }
 
-  finish() {
-    return this.agent.call('session-finish', { name: this.name });
+  /** Preserves a memfd the agent already holds (one restored by a live update) again, in this session. */
+  async preserveAgain(m: PreservedMemfd, token = m.token): Promise<PreservedMemfd> {
+    await this.agent.call('memfd-preserve', { session: this.name, id: m.id, token }, { kind: 'memfd', what: `a ${formatSize(m.size)} memfd ('${m.id}') again` });
+    const again = { ...m, session: this.name, token };
+    this.agent.remember(again);
+    return again;
   }
 
-  close() {
-    return this.agent.call('session-close', { name: this.name });
+  /** Finishes the session; its memfds are no longer the client's to verify. */
+  async finish() {
+    const r = await this.agent.call('session-finish', { name: this.name });
+    this.agent.forgetSession(this.name);
+    return r;
+  }
+
+  async close() {
+    const r = await this.agent.call('session-close', { name: this.name });
+    this.agent.forgetSession(this.name);
+    return r;
   }
 }

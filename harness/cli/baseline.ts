@@ -4,7 +4,7 @@ import { ConfigError, EXIT } from '../errors.ts';
 import { compareToBaseline, gateLine, GATED_BY_DEFAULT, MIN_SAMPLES, readBaselineFile, saveBaseline, writeBaselineFile, DEFAULT_THRESHOLDS, type MetricThreshold, type Thresholds } from '../report/baseline.ts';
 import { toMarkdown } from '../report/markdown.ts';
 import { parse, parseGate, parsePercent } from './args.ts';
-import { loadResultsDir } from './report.ts';
+import { loadResultsDir } from '../report/results-dir.ts';
 
 const HELP = `usage: luo-harness baseline <subcommand>
 

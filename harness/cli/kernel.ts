@@ -2,7 +2,8 @@
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
 import { buildKernel } from '../kernel/pipeline.ts';
-import { findArtifact, listArtifacts } from '../kernel/store.ts';
+import { listArtifacts } from '../kernel/store.ts';
+import { findArtifact } from '../kernel/refs.ts';
 import { exportArtifact, fetchArtifact } from '../kernel/archive.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';

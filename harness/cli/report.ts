@@ -1,16 +1,16 @@
 // luo-harness report DIR [DIR] | report merge DIR... --out DIR
-import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheLayout } from '../paths.ts';
 import { compareToBaseline, saveBaseline } from '../report/baseline.ts';
 import { readMetrics, type MetricsRow } from '../report/history.ts';
 import { renderHtml } from '../report/html.ts';
-import { readResultsFile } from '../report/json.ts';
+import { copyArtifacts, loadResultsDir, rebaseArtifacts } from '../report/results-dir.ts';
 import { toMarkdown } from '../report/markdown.ts';
 import { REPORT_FILES, writeReportFiles } from '../report/output.ts';
-import { overallVerdict, type RunResult } from '../report/result.ts';
+import { overallVerdict } from '../report/result.ts';
 import { mergeShardResults } from '../report/shard.ts';
 import { parse } from './args.ts';
 
@@ -30,44 +30,6 @@ const HELP = `usage: luo-harness report <DIR [DIR2] | merge DIR... --out DIR>
 A DIR may also name a results.json file directly.`;
 
 const print = (s: string) => process.stdout.write(s + '\n');
-
-/** A run read from a results directory, with the directory its relative artifact paths start from. */
-export interface LoadedRun {
-  result: RunResult;
-  dir: string;
-  file: string;
-}
-
-/** Read DIR/results.json (or the file itself when given one); a missing or invalid file is a ConfigError naming it. */
-export async function loadResultsDir(arg: string): Promise<LoadedRun> {
-  const path = resolve(arg);
-  let isFile = false;
-  try {
-    isFile = (await stat(path)).isFile();
-  } catch (cause) {
-    throw new ConfigError(`Results directory ${arg} does not exist; pass the --out directory of a \`luo-harness run\`.`, { cause });
-  }
-  const file = isFile ? path : join(path, REPORT_FILES.json);
-  if (!isFile && !existsSync(file)) {
-    throw new ConfigError(`No ${REPORT_FILES.json} in ${arg} (looked for ${file}); is it the --out directory of a \`luo-harness run\`?`);
-  }
-  return { result: await readResultsFile(file), dir: dirname(file), file };
-}
-
-/** Artifact paths are relative to the results directory; rebase them so links work from a page written elsewhere. */
-export function rebaseArtifacts(result: RunResult, fromDir: string, toDir: string): RunResult {
-  if (resolve(fromDir) === resolve(toDir)) return result;
-  return {
-    ...result,
-    scenarios: result.scenarios.map((s) => ({
-      ...s,
-      artifacts: s.artifacts.map((a) => ({
-        ...a,
-        path: isAbsolute(a.path) ? a.path : relative(toDir, resolve(fromDir, a.path)).split(sep).join('/'),
-      })),
-    })),
-  };
-}
 
 export async function reportCommand(argv: string[], out: (s: string) => void = print): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -136,29 +98,4 @@ async function mergeCommand(argv: string[], out: (s: string) => void): Promise<n
   out(`${paths.json}\n${paths.junit}\n${paths.html}`);
   out(v.headline);
   return v.exitCode;
-}
-
-/** Copy each shard's console logs into the merged directory under the same relative path; returns what could not be copied. */
-async function copyArtifacts(shards: readonly LoadedRun[], outDir: string): Promise<string[]> {
-  const problems: string[] = [];
-  for (const shard of shards) {
-    for (const s of shard.result.scenarios) {
-      for (const a of s.artifacts) {
-        const from = resolve(shard.dir, a.path);
-        // Only paths inside the shard directory: a results file must not make us copy from elsewhere.
-        if (isAbsolute(a.path) || relative(shard.dir, from).startsWith('..')) {
-          problems.push(`artifact ${a.path} of ${s.name} lies outside ${shard.dir}; not copied`);
-          continue;
-        }
-        const to = join(outDir, a.path);
-        try {
-          await mkdir(dirname(to), { recursive: true });
-          await copyFile(from, to);
-        } catch (e) {
-          problems.push(`artifact ${a.path} of ${s.name} could not be copied from ${shard.dir}: ${(e as Error).message}`);
-        }
-      }
-    }
-  }
-  return problems;
 }

@@ -22,6 +22,8 @@ export interface Recipe {
   patches: string[];
   config: { base: ConfigBase; fragments: string[] };
   cmdline: string[];
+  /** The recipe an A -> B live update from this one goes to by default (upgrade scenarios, kselftest --to). */
+  upgradeTo?: string;
   /** The file the recipe came from, for error messages and relative paths. */
   file: string;
 }
@@ -74,7 +76,7 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
   };
   if (!isObject(raw)) fail('(top level)', 'must be a JSON object');
   const r = raw as Record<string, unknown>;
-  const known = ['name', 'description', 'source', 'patches', 'config', 'cmdline'];
+  const known = ['name', 'description', 'source', 'patches', 'config', 'cmdline', 'upgradeTo'];
   for (const key of Object.keys(r)) if (!known.includes(key)) fail(key, `is not a recipe field (known: ${known.join(', ')})`);
 
   const name = r.name ?? basename(file).replace(/\.json$/, '');
@@ -109,7 +111,17 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
   const cmdline = optionalStringArray(r.cmdline, 'cmdline', fail);
   cmdline.forEach((a, i) => KERNEL_ARG.test(a) || fail(`cmdline[${i}]`, 'must be one kernel argument without spaces'));
 
-  return { name: name as string, ...(r.description ? { description: r.description as string } : {}), source, patches, config: { base: configBase!, fragments }, cmdline, file };
+  if (r.upgradeTo !== undefined && (typeof r.upgradeTo !== 'string' || !r.upgradeTo)) fail('upgradeTo', 'must name a recipe');
+  return {
+    name: name as string,
+    ...(r.description ? { description: r.description as string } : {}),
+    source,
+    patches,
+    config: { base: configBase!, fragments },
+    cmdline,
+    ...(r.upgradeTo ? { upgradeTo: r.upgradeTo as string } : {}),
+    file,
+  };
 }
 
 function parseSource(raw: unknown, base: string, fail: (f: string, w: string) => never): SourceSpec {

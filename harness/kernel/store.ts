@@ -39,20 +39,17 @@ export async function listArtifacts(cache: string): Promise<KernelArtifact[]> {
   return found.filter((a): a is KernelArtifact => a !== undefined).sort((a, b) => b.manifest.builtAt.localeCompare(a.manifest.builtAt));
 }
 
-/** By directory path, full key, unique key prefix, or recipe name (its latest build). */
-export async function findArtifact(cache: string, ref: string): Promise<KernelArtifact | undefined> {
-  if (ref.includes('/')) return existsSync(ref) ? readArtifact(ref) : undefined;
-  const named = await readFile(join(namesDir(cache), `${ref}.json`), 'utf8').then((t) => JSON.parse(t).key as string, () => undefined);
-  if (named) {
-    const a = await lookupKey(cache, named);
-    if (a) return a;
-  }
-  if (/^[0-9a-f]{4,24}$/.test(ref)) {
-    const matches = (await listArtifacts(cache)).filter((a) => a.manifest.key.startsWith(ref));
-    if (matches.length > 1) throw new ConfigError(`kernel key prefix ${ref} is ambiguous: ${matches.map((m) => m.manifest.key).join(', ')}`);
-    return matches[0];
-  }
-  return undefined;
+/** The latest build of a recipe, by the name index. */
+export async function lookupName(cache: string, recipe: string): Promise<KernelArtifact | undefined> {
+  const named = await readFile(join(namesDir(cache), `${recipe}.json`), 'utf8').then((t) => JSON.parse(t).key as string, () => undefined);
+  return named ? lookupKey(cache, named) : undefined;
+}
+
+/** Artifacts whose key starts with `prefix`; more than one is ambiguous. */
+export async function lookupKeyPrefix(cache: string, prefix: string): Promise<KernelArtifact | undefined> {
+  const matches = (await listArtifacts(cache)).filter((a) => a.manifest.key.startsWith(prefix));
+  if (matches.length > 1) throw new ConfigError(`kernel key prefix ${prefix} is ambiguous: ${matches.map((m) => m.manifest.key).join(', ')}`);
+  return matches[0];
 }
 
 export async function recordName(cache: string, recipe: string, key: string): Promise<void> {

@@ -17,6 +17,7 @@
 import { ConfigError } from '../errors.ts';
 import type { SelftestBuild, SelftestInfo } from './discovery.ts';
 import { kselftestExitStatus } from './ktap.ts';
+import { shellJoin } from '../guest/shell-quote.ts';
 
 export const DEFAULT_GUEST_SELFTEST_DIR = '/opt/selftests';
 
@@ -78,28 +79,27 @@ export interface KselftestPlan {
   /** Tests that got a round of their own, and why. */
   alone: { test: string; reason: string }[];
   boots: BootStep[];
-  /** Things the guest must guarantee for the plan to mean anything. */
-  preconditions: string[];
   warnings: string[];
 }
 
-export const PRECONDITION_DEVICE_FREE =
-  'nothing else may hold /dev/liveupdate while a selftest runs (one opener at a time): the luo-agent daemon opens it at start and keeps it, ' +
-  'so run the selftests in a guest where the agent is not running; otherwise every staged test exits 4 ("Failed to open /dev/liveupdate") ' +
-  'and liveupdate fails basic_open_close';
-export const PRECONDITION_DIRECT_KEXEC =
-  'kexec with reboot(LINUX_REBOOT_CMD_KEXEC) straight away (kexec_file_load, then `kexec -e` or the equivalent syscall), not through an init shutdown: ' +
-  'the stage-1 children hold the sessions and must be alive at the kexec';
-export const PRECONDITION_NO_STAGE_PROBING =
-  'never run a stage to find out which stage the machine is in: the test claims its state session to check, and exiting on a mismatch finishes that session, destroying the handed-over state';
-
-const shellQuote = (s: string) => (/^[A-Za-z0-9_./=:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/*
+ * What the runner guarantees the guest, for any plan to mean something:
+ * - nothing else holds /dev/liveupdate while a selftest runs (one opener at a
+ *   time): the agent is told to leave it alone (luo_agent.device=off);
+ *   otherwise every staged test exits 4 ("Failed to open /dev/liveupdate")
+ *   and liveupdate fails basic_open_close;
+ * - the kexec is reboot(LINUX_REBOOT_CMD_KEXEC) straight away, not an init
+ *   shutdown: the stage-1 children hold the sessions and must be alive at it;
+ * - no stage is ever run to find out which stage the machine is in: the test
+ *   claims its state session to check, and exiting on a mismatch finishes
+ *   that session, destroying the handed-over state.
+ */
 
 function command(t: SelftestInfo, stage: 1 | 2 | null, guestDir: string): GuestCommand {
   const args = stage === null ? [] : (t.stageArgs ?? ['-s', 'N']).map((a) => (a === 'N' ? String(stage) : a));
   const argv = [`${guestDir.replace(/\/+$/, '')}/${t.binary}`, ...args];
   const successLine = stage === 1 ? STAGE1_READY_LINE : stage === 2 ? 'TEST PASSED' : undefined;
-  return { test: t.name, stage, argv, shell: argv.map(shellQuote).join(' '), foreground: true, ...(successLine ? { successLine } : {}), ...(t.device ? { device: t.device } : {}) };
+  return { test: t.name, stage, argv, shell: shellJoin(argv), foreground: true, ...(successLine ? { successLine } : {}), ...(t.device ? { device: t.device } : {}) };
 }
 
 function selectTests(build: SelftestBuild, wanted: readonly string[] | undefined): SelftestInfo[] {
@@ -256,7 +256,6 @@ export function planKselftests(build: SelftestBuild, capabilities: Record<string
     rounds,
     alone,
     boots,
-    preconditions: boots.length === 0 ? [] : [PRECONDITION_DEVICE_FREE, ...(groups.length > 0 ? [PRECONDITION_DIRECT_KEXEC, PRECONDITION_NO_STAGE_PROBING] : [])],
     warnings,
   };
 }

@@ -29,6 +29,8 @@ export interface RunKselftestsOptions {
   tests?: readonly string[];
   /** false: every staged test gets a kexec of its own (default true: batches share one). */
   batch?: boolean;
+  /** Skip every test when the kernel lacks an option of the selftests' own config, as vmtest.sh does (default: warn). */
+  strictConfig?: boolean;
   /** Results directory: console logs and outputs go to its kselftest/ folder; artifact paths are relative to it. */
   resultsDir: string;
   log?: (message: string) => void;
@@ -113,6 +115,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   const plan = planKselftests(build, first.manifest.capabilities, {
     ...(options.tests ? { tests: options.tests } : {}),
     ...(options.batch === false ? { batch: false } : {}),
+    ...(options.strictConfig ? { strictConfig: true } : {}),
     guestDir,
   });
   for (const w of plan.warnings) log(`warning: ${w}`);

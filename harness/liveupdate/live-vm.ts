@@ -3,11 +3,9 @@
 // `liveUpdate()` kexecs through the agent and measures the blackout.
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheRoot } from '../paths.ts';
-import { ConfigError, InfraError, TestFailure } from '../errors.ts';
+import { TestFailure } from '../errors.ts';
 import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
-import { buildKernel } from '../kernel/pipeline.ts';
-import { findArtifact } from '../kernel/store.ts';
+import { resolveKernelRef } from '../kernel/refs.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { agentBinaryFor } from '../image/agent-binary.ts';
 import { buildGuestImage } from '../image/build.ts';
@@ -20,6 +18,7 @@ import { AgentClient } from '../agent/client.ts';
 import { qemuTarget, type Target } from '../target/target.ts';
 import { newRunDir } from './machine-logs.ts';
 import { blackoutTimeline } from './timeline.ts';
+import { guestArgs, renderCmdline, type KernelCmdline } from './cmdline.ts';
 import type { BlackoutTimeline } from '../report/result.ts';
 
 export interface BootOptions {
@@ -30,7 +29,10 @@ export interface BootOptions {
   accel?: AccelRequest;
   memoryMiB?: number;
   cpus?: number;
+  /** Kernel arguments after everything else (they win). */
   cmdline?: string[];
+  /** Boot with Live Update on (default) or off (`liveupdate=off`: no /dev/liveupdate). */
+  liveUpdate?: boolean;
   /** Where the machine's files go (console logs, keys, initrd). Default: a new directory under the cache's runs/. */
   runDir?: string;
   /** More host directories for the guest: each is mounted read-only at `mount`. */
@@ -58,16 +60,10 @@ export interface LiveUpdate {
 const KEXEC_TAG = 'kexec';
 const KEXEC_MOUNT = '/mnt/kexec';
 
-/** A kernel from a recipe name (built or cached), an artifact reference, or an artifact. */
+/** A kernel artifact, or one named by a kernel reference (kernel/refs.ts): a recipe is built or found in the cache. */
 export async function resolveKernel(ref: string | KernelArtifact | undefined): Promise<KernelArtifact> {
   if (ref && typeof ref === 'object') return ref;
-  const name = ref ?? DEFAULT_RECIPE;
-  // A key (prefix) or an artifact directory names a built kernel; anything else is a recipe (name or .json file).
-  const artifactRef = /^[0-9a-f]{6,24}$/.test(name) || (name.includes('/') && !name.endsWith('.json'));
-  if (!artifactRef) return buildKernel(name);
-  const found = await findArtifact(cacheRoot(), name);
-  if (!found) throw new ConfigError(`no kernel artifact "${name}" in the cache`);
-  return found;
+  return resolveKernelRef(ref ?? DEFAULT_RECIPE);
 }
 
 export async function boot(options: BootOptions = {}): Promise<LiveVm> {
@@ -80,11 +76,16 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   await copyFile(initrd, join(runDir, KEXEC_TAG, 'initrd'));
 
   const shares = [{ hostPath: join(runDir, KEXEC_TAG), tag: KEXEC_TAG, mount: KEXEC_MOUNT }, ...(options.shares ?? [])];
-  const cmdline = [...kernel.manifest.cmdline, ...(options.cmdline ?? []), ...shares.map((s) => `luo_harness.share=${s.tag}:${s.mount}`), 'luo_harness.boot=0'];
+  const parts: Omit<KernelCmdline, 'machine'> = {
+    recipe: kernel.manifest.cmdline,
+    liveUpdate: options.liveUpdate ?? true,
+    shares: shares.map(({ tag, mount }) => ({ tag, mount })),
+    extra: options.cmdline ?? [],
+  };
   const machine = new Machine({
     kernel: artifactPath(kernel, 'bzImage'),
     initrd,
-    cmdline,
+    cmdline: guestArgs({ ...parts, machine: [] }, 0),
     runDir,
     shares: shares.map(({ hostPath, tag }) => ({ hostPath, tag })),
     ...(options.devices ? { devices: options.devices } : {}),
@@ -103,7 +104,8 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
       consoleReady: machine.console.waitForMarker('sshd-ready', { deadlineMs, boot: 0 }),
       deadlineMs,
     });
-    const vm = new LiveVm(qemuTarget(machine), ssh, kernel, runDir, log);
+    const target = qemuTarget(machine);
+    const vm = new LiveVm(target, ssh, kernel, { ...parts, machine: target.machineCmdline }, runDir, log);
     if (options.bindVfio ?? true) await vm.bindVfio();
     return vm;
   } catch (error) {
@@ -121,14 +123,19 @@ export class LiveVm implements AsyncDisposable {
   #boot = 0;
   #stopped = false;
 
+  /** The running kernel's command line, in parts: the next kexec's is built from it. */
+  #cmdline: KernelCmdline;
+
   constructor(
     readonly target: Target,
     readonly ssh: GuestSession,
     kernel: KernelArtifact,
+    cmdline: KernelCmdline,
     readonly runDir: string,
     readonly log: (message: string) => void,
   ) {
     this.kernel = kernel;
+    this.#cmdline = cmdline;
     // Refusals are judged against the kernel running now, which an A -> B live update changes.
     this.agent = new AgentClient(ssh, () => ({ capabilities: this.kernel.manifest.capabilities, label: `${this.kernel.manifest.recipe} (${this.kernel.manifest.release})` }));
   }
@@ -177,7 +184,8 @@ export class LiveVm implements AsyncDisposable {
     const toBoot = fromBoot + 1;
     const image = `bzImage-${target.manifest.key}`;
     await copyFile(artifactPath(target, 'bzImage'), join(this.runDir, KEXEC_TAG, image));
-    const cmdline = [this.#cmdlineFor(target, toBoot), ...(options.cmdline ?? [])].join(' ');
+    const next: KernelCmdline = { ...this.#cmdline, recipe: target.manifest.cmdline, extra: [...this.#cmdline.extra, ...(options.cmdline ?? [])] };
+    const cmdline = renderCmdline(next, toBoot);
     await this.agent.call('kexec-load', { kernel: `${KEXEC_MOUNT}/${image}`, initrd: `${KEXEC_MOUNT}/initrd`, cmdline });
 
     const restored = this.console.waitForMarker(options.agentRestores === false ? 'agent-ready' : 'agent-restored', { deadlineMs, boot: toBoot });
@@ -194,17 +202,10 @@ export class LiveVm implements AsyncDisposable {
     });
     this.#boot = toBoot;
     this.kernel = target;
+    this.#cmdline = { ...next, extra: this.#cmdline.extra };
     const blackout = blackoutTimeline({ lines: this.console.lines(), fromBoot, sshReadyMs });
     if (options.rebindVfio ?? true) await this.bindVfio();
     return { fromBoot, toBoot, kernel: target, blackout };
-  }
-
-  #cmdlineFor(target: KernelArtifact, boot: number): string {
-    const append = this.target.cmdline;
-    if (!append) throw new InfraError(`the ${this.target.kind} target reports no kernel command line to reuse for the kexec`);
-    const recipeArgs = new Set(this.kernel.manifest.cmdline);
-    const kept = append.split(' ').filter((a) => a && !a.startsWith('luo_harness.boot=') && !recipeArgs.has(a));
-    return [...kept, ...target.manifest.cmdline, `luo_harness.boot=${boot}`].join(' ');
   }
 
   /** Console log files written so far, one per boot. */

@@ -48,6 +48,11 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   const restored = need(`agent-restored (or agent-ready) marker in boot ${next}`, marker('agent-restored', next) ?? marker('agent-ready', next));
 
   const ends = [kexec.ms, banner.ms, init.line.ms, restored.line.ms, Math.max(sshReadyMs, restored.line.ms)];
+  // Each event must follow the one before: a line out of order means the console (or its clock) cannot be trusted.
+  const events = ['the freeze marker', '"Starting new kernel"', `the banner of boot ${next}`, `the init marker of boot ${next}`, `the agent's restored marker of boot ${next}`];
+  [freeze.line.ms, ...ends.slice(0, 4)].forEach((ms, i, all) => {
+    if (i > 0 && ms < all[i - 1]!) throw new TestFailure(`blackout timeline: ${events[i]} (${ms} ms) comes before ${events[i - 1]} (${all[i - 1]} ms) on the console`);
+  });
   let from = freeze.line.ms;
   const phases = BLACKOUT_PHASES.map((name, i) => {
     const ms = round(ends[i]! - from);

@@ -1,6 +1,6 @@
 // results.json: the result model with keys in a stable (sorted) order, so two
 // runs diff cleanly and the file's bytes depend only on its content.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.ts';
 import { RESULT_SCHEMA, STATUSES, type RunResult } from './result.ts';
 
@@ -45,10 +45,6 @@ export function parseResults(text: string, where = 'results'): RunResult {
     }
   }
   return r as RunResult;
-}
-
-export async function writeResultsFile(path: string, result: RunResult): Promise<void> {
-  await writeFile(path, resultsJson(result));
 }
 
 export async function readResultsFile(path: string): Promise<RunResult> {

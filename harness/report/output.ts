@@ -22,7 +22,6 @@ export const REPORT_FILES = {
 export interface WriteReportOptions {
   /** metrics.jsonl to append this run to and to draw the history from; no history when absent. */
   metricsFile?: string;
-  previous?: RunResult;
   comparison?: Comparison;
 }
 
@@ -39,7 +38,7 @@ export async function writeReportFiles(dir: string, result: RunResult, opts: Wri
     junit: toJUnitXml(result),
     tap: toTap(result),
     markdown: toMarkdown(result, opts.comparison),
-    html: renderHtml({ result, ...(history ? { history } : {}), ...(opts.previous ? { previous: opts.previous } : {}), ...(opts.comparison ? { comparison: opts.comparison } : {}) }),
+    html: renderHtml({ result, ...(history ? { history } : {}), ...(opts.comparison ? { comparison: opts.comparison } : {}) }),
   };
   const paths = {} as Record<keyof typeof REPORT_FILES, string>;
   for (const key of Object.keys(REPORT_FILES) as (keyof typeof REPORT_FILES)[]) {

@@ -1,6 +1,6 @@
 // The result model every writer, the baseline gate and the HTML report read.
 // Plain JSON-able data: scenarios fill it in, report/ only reads it.
-import { EXIT } from '../errors.ts';
+import { EXIT, HarnessError, InfraError, Unsupported } from '../errors.ts';
 import type { Comparison } from './baseline.ts';
 
 export const RESULT_SCHEMA = 1 as const;
@@ -19,14 +19,6 @@ export const STATUSES: readonly Status[] = ['pass', 'fail', 'error', 'skip', 'un
 export const BLACKOUT_PHASES = ['shutdown', 'purgatory', 'kernel-boot', 'restore', 'service'] as const;
 export type BlackoutPhaseName = (typeof BLACKOUT_PHASES)[number];
 
-/** What ends each phase (each starts where the previous ended; `shutdown` starts at the freeze marker). */
-export const PHASE_ENDS: Record<BlackoutPhaseName, string> = {
-  shutdown: '"Starting new kernel"',
-  purgatory: 'new kernel banner',
-  'kernel-boot': 'init reached',
-  restore: 'agent restored',
-  service: 'SSH usable',
-};
 
 export interface BlackoutTimeline {
   /** From the freeze marker to SSH usable again, as the host saw it. */
@@ -118,7 +110,7 @@ export interface GateRecord {
   comparison: Comparison;
 }
 
-export type Verdict = 'passed' | 'failed' | 'error' | 'skipped' | 'bad-input';
+export type Verdict = 'passed' | 'failed' | 'error' | 'skipped';
 
 export interface OverallVerdict {
   verdict: Verdict;
@@ -136,7 +128,6 @@ export function countStatuses(scenarios: readonly { status: Status }[]): Record<
 
 /**
  * The verdict of a run and the process exit code. Precedence, first match wins:
- *   2 bad input  — the run's inputs were wrong, so nothing below means anything;
  *   1 failed     — a scenario failed or a regression was found: the kernel is at
  *                  fault, and an infra hiccup elsewhere must not hide that;
  *   3 error      — some scenario hit an infrastructure error: we could not judge;
@@ -146,7 +137,6 @@ export function countStatuses(scenarios: readonly { status: Status }[]): Record<
  */
 export function overallVerdict(
   result: { scenarios: readonly Pick<ScenarioResult, 'name' | 'status'>[]; gate?: Pick<GateRecord, 'strict' | 'comparison'> },
-  opts: { inputErrors?: string[] } = {},
 ): OverallVerdict {
   const counts = countStatuses(result.scenarios);
   const total = result.scenarios.length;
@@ -154,9 +144,6 @@ export function overallVerdict(
   const undecided = result.gate?.comparison.undecided.map((r) => r.key) ?? [];
   const strictlyUndecided = result.gate?.strict && regressed.length === 0 ? undecided : [];
   const names = (st: Status) => result.scenarios.filter((s) => s.status === st).map((s) => s.name);
-  if (opts.inputErrors?.length) {
-    return { verdict: 'bad-input', exitCode: EXIT.badInput, counts, headline: `Bad input: ${opts.inputErrors.join('; ')}` };
-  }
   if (counts.fail > 0 || regressed.length > 0 || strictlyUndecided.length > 0) {
     const parts: string[] = [];
     if (counts.fail > 0) parts.push(`${counts.fail} of ${total} scenario(s) failed: ${names('fail').join(', ')}`);
@@ -196,6 +183,15 @@ export function tally(scenarios: readonly Pick<ScenarioResult, 'name' | 'status'
     })
     .filter(Boolean)
     .join(', ');
+}
+
+/** The status an error stands for, and the reason to show. */
+export function classify(error: unknown): { status: Status; reason: string } {
+  const reason = error instanceof Error ? error.message : String(error);
+  if (error instanceof Unsupported) return { status: 'unsupported', reason };
+  if (error instanceof InfraError) return { status: 'error', reason };
+  if (error instanceof HarnessError) return { status: 'fail', reason };
+  return { status: 'error', reason: `internal error: ${reason}` };
 }
 
 /** Precedence of statuses when several decide one: a failure outranks everything, a pass only a skip. */

@@ -2,18 +2,25 @@
 // is plain async code over a ScenarioContext: it boots machines, records
 // checks and iterations; the runner turns what it throws into a status.
 import { relative } from 'node:path';
-import { ConfigError, HarnessError, InfraError, Unsupported } from '../errors.ts';
-import { capabilityVerdicts, combineStatuses, type BlackoutTimeline, type Check, type IterationResult, type ScenarioResult, type Status } from '../report/result.ts';
+import { ConfigError, HarnessError } from '../errors.ts';
+import type { KernelArtifact } from '../kernel/artifact.ts';
+import { checkParams, defaultParams, type ParamSpecs, type ParamValues } from './params.ts';
+import { capabilityVerdicts, classify, combineStatuses, type BlackoutTimeline, type Check, type IterationResult, type ScenarioResult, type Status } from '../report/result.ts';
 
-export interface ScenarioDefinition<P extends Record<string, unknown> = Record<string, unknown>> {
+export interface ScenarioDefinition<S extends ParamSpecs = ParamSpecs> {
   name: string;
   description: string;
-  /** Default parameters; a suite may override them. */
-  params: P;
+  /** Its parameters, typed, with defaults; a suite may set them (checked before anything boots). */
+  params: S;
   /** It makes one measured live update per iteration (`--iterations`); others make a fixed number. */
   iterates?: boolean;
-  run(ctx: ScenarioContext<P>): Promise<void>;
+  /** It live-updates into a second kernel (A -> B): the plan gives it one (`to`), a matrix every ordered pair. */
+  needsTarget?: boolean;
+  run(ctx: ScenarioContext<ParamValues<S>>): Promise<void>;
 }
+
+/** A scenario, with its parameters' types inferred from their declarations. */
+export const defineScenario = <S extends ParamSpecs>(def: ScenarioDefinition<S>): ScenarioDefinition<S> => def;
 
 export interface CheckOptions {
   /** Record an Unsupported outcome and go on (default: the scenario ends as unsupported). */
@@ -25,13 +32,15 @@ export interface CheckOptions {
 export interface ScenarioContext<P = Record<string, unknown>> {
   readonly name: string;
   readonly params: P;
-  /** Recipe (or artifact reference) of the kernel to boot first. */
-  readonly kernel: string;
-  /** Recipe to live-update into, when the scenario goes A -> B. */
-  readonly to: string | undefined;
+  /** The kernel to boot first, resolved when the run was planned. */
+  readonly kernel: KernelArtifact;
+  /** The kernel to live-update into, when the scenario goes A -> B. */
+  readonly to: KernelArtifact | undefined;
   readonly iterations: number;
   /** Kernel arguments added to every boot of this scenario (after the recipe's: last wins). */
   readonly cmdline: readonly string[];
+  /** Boot with Live Update on (the default) or switched off on the command line (the negative control). */
+  readonly liveUpdate: boolean;
   /** This scenario's own directory inside the results directory. */
   readonly dir: string;
   /** Runs `fn` as a named check; a failure is recorded and ends the scenario. Returns what fn returned. */
@@ -48,26 +57,21 @@ export interface ScenarioContext<P = Record<string, unknown>> {
 }
 
 export interface RunScenarioOptions {
-  kernel: string;
-  to?: string;
+  kernel: KernelArtifact;
+  to?: KernelArtifact;
   iterations?: number;
   params?: Record<string, unknown>;
-  /** Kernel arguments for every boot (e.g. `liveupdate=off`). */
+  /** Raw values (a suite's), checked against the scenario's parameters. */
+  /** Kernel arguments for every boot. */
   cmdline?: string[];
+  /** false: boot with `liveupdate=off`. */
+  liveUpdate?: boolean;
   /** The scenario's directory; artifact paths are written relative to `resultsDir`. */
   dir: string;
   resultsDir: string;
   log?: (message: string) => void;
 }
 
-/** The status an error stands for, and the reason to show. */
-export function classify(error: unknown): { status: Status; reason: string } {
-  const reason = error instanceof Error ? error.message : String(error);
-  if (error instanceof Unsupported) return { status: 'unsupported', reason };
-  if (error instanceof InfraError) return { status: 'error', reason };
-  if (error instanceof HarnessError) return { status: 'fail', reason };
-  return { status: 'error', reason: `internal error: ${reason}` };
-}
 
 /**
  * A scenario that ran to its end: any failed check fails it; an unsupported
@@ -77,22 +81,25 @@ export function classify(error: unknown): { status: Status; reason: string } {
  */
 export const scenarioStatus = combineStatuses;
 
-export async function runScenario(def: ScenarioDefinition<any>, options: RunScenarioOptions): Promise<ScenarioResult> {
+export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<S>, options: RunScenarioOptions): Promise<ScenarioResult> {
   const started = performance.now();
   const checks: Check[] = [];
   const iterations: IterationResult[] = [];
   const artifacts: { name: string; path: string }[] = [];
   const owned: { stop(): Promise<void> }[] = [];
-  const params = { ...def.params, ...options.params };
+  const given = options.params ?? {};
+  const values = checkParams(def.params, given, `scenario ${def.name} params`);
+  const params = { ...defaultParams(def.params), ...given };
   const log = options.log ?? (() => {});
 
-  const ctx: ScenarioContext = {
+  const ctx: ScenarioContext<ParamValues<S>> = {
     name: def.name,
-    params,
+    params: values,
     kernel: options.kernel,
     to: options.to,
     iterations: options.iterations ?? 1,
     cmdline: options.cmdline ?? [],
+    liveUpdate: options.liveUpdate ?? true,
     dir: options.dir,
     async check(name, fn, checkOptions = {}) {
       const tag = checkOptions.capability ? { capability: checkOptions.capability } : {};
@@ -151,8 +158,8 @@ export async function runScenario(def: ScenarioDefinition<any>, options: RunScen
     iterations,
     artifacts,
     ...(capabilityVerdicts(checks).length ? { capabilities: capabilityVerdicts(checks) } : {}),
-    kernel: options.kernel,
-    ...(options.to ? { to: options.to } : {}),
+    kernel: options.kernel.manifest.recipe,
+    ...(options.to ? { to: options.to.manifest.recipe } : {}),
     params,
   };
 }

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { repoRoot } from '../paths.ts';
 import { SCENARIOS } from './scenarios/index.ts';
+import { checkParams } from './params.ts';
 
 export interface SuiteEntry {
   name: string;
@@ -54,8 +55,8 @@ export function parseSuite(raw: unknown, file: string): Suite {
     for (const k of ['kernel', 'to'] as const) if (s[k] !== undefined && typeof s[k] !== 'string') fail(`${at}.${k}`, 'must be a recipe name');
     if (s.iterations !== undefined && (!Number.isInteger(s.iterations) || (s.iterations as number) < 1)) fail(`${at}.iterations`, 'must be a positive integer');
     if (s.params !== undefined && (typeof s.params !== 'object' || Array.isArray(s.params))) fail(`${at}.params`, 'must be an object');
-    const known = Object.keys(SCENARIOS[s.name as string]!.params);
-    for (const k of Object.keys((s.params as object) ?? {})) if (!known.includes(k)) fail(`${at}.params.${k}`, `is not a parameter of ${String(s.name)} (known: ${known.join(', ') || 'none'})`);
+    // Checked now, typed: a bad size fails before anything boots, naming the suite, the scenario and the key.
+    checkParams(SCENARIOS[s.name as string]!.params, (s.params as Record<string, unknown>) ?? {}, `suite ${file}: ${at} (${String(s.name)}) params`);
     return s as unknown as SuiteEntry;
   });
   const name = file.replace(/^.*\//, '').replace(/\.json$/, '');

@@ -6,6 +6,7 @@
 import type { ConsoleMonitor } from '../vm/console-monitor.ts';
 import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import type { Machine } from '../vm/machine.ts';
+import { machineCmdline } from '../vm/qemu-args/command.ts';
 
 export interface Target {
   /** 'qemu-kvm', 'qemu-tcg', or a host's name: recorded in results. */
@@ -14,19 +15,18 @@ export interface Target {
   readonly ssh: { host: string; port: number };
   /** Devices meant for vfio-pci, by guest PCI address. */
   readonly devices: readonly GuestDevice[];
-  /** The first kernel's command line, the base of every kexec's. */
-  readonly cmdline: string;
+  /** What the machine itself needs on every kernel's command line (console, panic, accelerator, IOMMU). */
+  readonly machineCmdline: readonly string[];
   stop(): Promise<void>;
 }
 
 export function qemuTarget(machine: Machine): Target {
-  const argv = machine.argv;
   return {
     kind: `qemu-${machine.accel}`,
     console: machine.console,
     ssh: { host: '127.0.0.1', port: machine.sshPort },
     devices: machine.devices,
-    cmdline: argv[argv.indexOf('-append') + 1] ?? '',
+    machineCmdline: machineCmdline(machine.spec, machine.accel),
     stop: () => machine.stop(),
   };
 }

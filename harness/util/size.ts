@@ -27,3 +27,9 @@ export function formatSize(bytes: number): string {
   for (const [unit, n] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) if (bytes >= n && bytes % n === 0) return `${bytes / n} ${unit}`;
   return `${bytes} bytes`;
 }
+
+/** 67108864 -> "64M", as suites write sizes; sizes that are not whole units stay in bytes. */
+export function compactSize(bytes: number): string {
+  for (const [unit, n] of [['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]] as const) if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`;
+  return String(bytes);
+}

@@ -44,3 +44,13 @@ export class ConsoleLogWriter {
     for (const fd of this.#bootFds.values()) closeSync(fd);
   }
 }
+
+/** The lines of a run log written with boots (`formatLine(line, true)`), read back; other lines are left out. */
+export function parseConsoleLog(text: string): { boot: number; ms: number; text: string }[] {
+  const out: { boot: number; ms: number; text: string }[] = [];
+  for (const raw of text.split('\n')) {
+    const m = /^\s*(\d+\.\d+) b(\d+) (.*)$/.exec(raw);
+    if (m) out.push({ ms: Number(m[1]), boot: Number(m[2]), text: m[3]! });
+  }
+  return out;
+}

@@ -54,8 +54,8 @@ export const DEFAULTS = {
   qemuBinary: 'qemu-system-x86_64',
 } as const;
 
-/** The kernel arguments every harness boot starts with (shared convention). */
-export const BASE_CMDLINE: readonly string[] = ['console=ttyS0,115200', 'panic=-1', 'liveupdate=on'];
+/** The kernel arguments every machine boots with: a serial console, and no reboot loop after a panic. */
+export const BASE_CMDLINE: readonly string[] = ['console=ttyS0,115200', 'panic=-1'];
 
 // Domain optional; bus and device hex; function 0-7. Lower case is what sysfs uses.
 const BDF = /^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$/;

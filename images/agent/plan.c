@@ -231,6 +231,18 @@ static struct held *held_slot(void)
 	return NULL;
 }
 
+/* Takes a retrieved fd into a held slot (zeroed by the caller, or fresh). */
+static void hold_restored(struct held *h, int fd, const char *kind, const char *sess, uint64_t token)
+{
+	h->used = true;
+	h->restored = true;
+	h->fd = fd;
+	h->token = token;
+	snprintf(h->kind, sizeof(h->kind), "%s", kind);
+	snprintf(h->session, sizeof(h->session), "%s", sess);
+	g.restored_files++;
+}
+
 static void restore_held(char *line)
 {
 	char kind[16], sess[NAME_LEN], what[96];
@@ -254,13 +266,7 @@ static void restore_held(char *line)
 		return;
 	}
 	memset(h, 0, sizeof(*h));
-	h->used = true;
-	h->restored = true;
-	h->fd = fd;
-	h->token = token;
-	snprintf(h->kind, sizeof(h->kind), "%s", kind);
-	snprintf(h->session, sizeof(h->session), "%s", sess);
-	g.restored_files++;
+	hold_restored(h, fd, kind, sess, token);
 }
 
 /*
@@ -300,13 +306,7 @@ static void restore_device(char *line)
 		restore_fail(what, &e);
 		return;
 	}
-	h->used = true;
-	h->restored = true;
-	h->fd = fd;
-	h->token = token;
-	snprintf(h->kind, sizeof(h->kind), "%s", kind);
-	snprintf(h->session, sizeof(h->session), "%s", sess);
-	g.restored_files++;
+	hold_restored(h, fd, kind, sess, token);
 	console_mark("agent-restored-device bdf=%s cdev=%s previous_driver=%s guard_errno=%d guard_errno_name=%s fd=%d",
 		     bdf, h->cdev, previous[0] ? previous : "none", h->guard_errno,
 		     h->guard_errno ? errno_name(h->guard_errno) : "none", fd);

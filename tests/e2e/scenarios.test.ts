@@ -6,15 +6,16 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScenario } from '../../harness/scenario/scenario.ts';
+import { resolveKernelRef } from '../../harness/kernel/refs.ts';
 import { SCENARIOS } from '../../harness/scenario/scenarios/index.ts';
 import { BLACKOUT_PHASES, type ScenarioResult } from '../../harness/report/result.ts';
 
 const results = mkdtempSync(join(tmpdir(), 'e2e-scenarios-'));
-const run = (name: string, options: { kernel?: string; to?: string; params?: Record<string, unknown>; iterations?: number; cmdline?: string[] } = {}) =>
+const run = async (name: string, options: { kernel?: string; to?: string; params?: Record<string, unknown>; iterations?: number; cmdline?: string[] } = {}) =>
   runScenario(SCENARIOS[name]!, {
-    kernel: options.kernel ?? 'luo-7.2',
+    kernel: await resolveKernelRef(options.kernel ?? 'luo-7.2'),
     ...(options.cmdline ? { cmdline: options.cmdline } : {}),
-    ...(options.to ? { to: options.to } : {}),
+    ...(options.to ? { to: await resolveKernelRef(options.to) } : {}),
     ...(options.params ? { params: options.params } : {}),
     ...(options.iterations ? { iterations: options.iterations } : {}),
     dir: join(results, name),

@@ -17,7 +17,7 @@ export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): 
   };
   let vm: LiveVm;
   try {
-    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
+    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, liveUpdate: ctx.liveUpdate, ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
   } catch (error) {
     await saveLogs();
     throw error;

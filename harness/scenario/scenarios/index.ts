@@ -9,6 +9,6 @@ import { unpreserveOnClose } from './unpreserve-on-close.ts';
 import { negativeControl } from './negative-control.ts';
 import { cycles } from './cycles.ts';
 
-export const SCENARIOS: Record<string, ScenarioDefinition<any>> = Object.fromEntries(
+export const SCENARIOS: Record<string, ScenarioDefinition> = Object.fromEntries(
   [memfdBasic, memfdSizes, multiSession, upgrade, iommufdVfio, unpreserveOnClose, negativeControl, cycles].map((s) => [s.name, s]),
 );

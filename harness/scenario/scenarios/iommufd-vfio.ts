@@ -14,7 +14,9 @@
 // device fd, and that it binds to a fresh iommufd and does DMA again over the
 // restored memfd. No kernel can preserve the iommufd itself yet: a fresh one
 // is made in the new kernel.
-import type { ScenarioDefinition, ScenarioContext } from '../scenario.ts';
+import { defineScenario, type ScenarioContext } from '../scenario.ts';
+import { param, type ParamValues } from '../params.ts';
+import { formatSize } from '../../util/size.ts';
 import type { LiveVm } from '../../liveupdate/live-vm.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
 import { TestFailure } from '../../errors.ts';
@@ -28,7 +30,8 @@ const VFIO_TOKEN = 0x3000;
 const IOMMUFD_TOKEN = 0x2000;
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-type Params = { size: string; seed: number };
+const PARAMS = { size: param.size('2M'), seed: param.int(31, { min: 0 }) };
+type Params = ParamValues<typeof PARAMS>;
 
 /** vendor:device of a PCI function, from sysfs. */
 async function pciIds(vm: LiveVm, bdf: string): Promise<string> {
@@ -67,10 +70,10 @@ async function dmaRoundTrip(ctx: ScenarioContext<Params>, vm: LiveVm, label: str
   }, capability);
 }
 
-export const iommufdVfio: ScenarioDefinition<Params> = {
+export const iommufdVfio = defineScenario({
   name: 'iommufd-vfio',
   description: 'edu on vfio-pci with DMA through iommufd; memfd, iommufd and VFIO fd preserved in dependency order; a verdict per capability',
-  params: { size: '2M', seed: 31 },
+  params: PARAMS,
   async run(ctx) {
     const vm = await bootFor(ctx, { devices: ['edu'], iommu: 'intel' });
     await requireLiveUpdate(ctx, vm);
@@ -81,7 +84,7 @@ export const iommufdVfio: ScenarioDefinition<Params> = {
     });
     const ids = await pciIds(vm, edu.bdf);
     const session = await ctx.check('create session', () => vm.agent.createSession('vmm'));
-    const memfd = await ctx.check(`create and preserve the guest-memory memfd (${ctx.params.size})`, () => session.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: ctx.params.seed, id: 'guest-ram' }), { capability: 'memfd' });
+    const memfd = await ctx.check(`create and preserve the guest-memory memfd (${formatSize(ctx.params.size)})`, () => session.preserveMemfd({ size: ctx.params.size, seed: ctx.params.seed, id: 'guest-ram' }), { capability: 'memfd' });
     await dmaRoundTrip(ctx, vm, 'before kexec', memfd.id, memfd.size, 'bounce-0', false);
 
     // The client judges a refusal against the kernel's config: unsupported only where the handler is absent.
@@ -116,4 +119,4 @@ export const iommufdVfio: ScenarioDefinition<Params> = {
       await (await vm.agent.session('vmm')).finish();
     }, preserved.vfio ? { capability: 'vfio-device' } : {});
   },
-};
+});

@@ -1,6 +1,7 @@
 // One session, one memfd, kexec into the same kernel, every page verified.
-import type { ScenarioDefinition } from '../scenario.ts';
-import type { ScenarioContext } from '../scenario.ts';
+import { defineScenario, type ScenarioContext } from '../scenario.ts';
+import { param } from '../params.ts';
+import { formatSize } from '../../util/size.ts';
 import type { LiveVm } from '../../liveupdate/live-vm.ts';
 import { bootFor, expect, requireLiveUpdate, liveUpdateAndVerify } from './common.ts';
 
@@ -17,18 +18,18 @@ async function workloadGap(ctx: ScenarioContext<any>, vm: LiveVm, generation: nu
   });
 }
 
-export const memfdBasic: ScenarioDefinition<{ size: string; seed: number }> = {
+export const memfdBasic = defineScenario({
   name: 'memfd-basic',
   description: 'one session with one memfd (64 MiB) survives a kexec into the same kernel, every page verified',
-  params: { size: '64M', seed: 7 },
+  params: { size: param.size('64M'), seed: param.int(7, { min: 0 }) },
   iterates: true,
   async run(ctx) {
     const vm = await bootFor(ctx, {});
     await requireLiveUpdate(ctx, vm);
     for (let i = 0; i < ctx.iterations; i++) {
       const session = await ctx.check(`iteration ${i}: create session`, () => vm.agent.createSession(`vm${i}`));
-      const memfd = await ctx.check(`iteration ${i}: preserve a ${ctx.params.size} memfd`, () =>
-        session.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: ctx.params.seed + i }),
+      const memfd = await ctx.check(`iteration ${i}: preserve a ${formatSize(ctx.params.size)} memfd`, () =>
+        session.preserveMemfd({ size: ctx.params.size, seed: ctx.params.seed + i }),
       { capability: 'memfd' });
       // A heartbeat workload rides along every live update: the gap it sees is the blackout as a program perceives it.
       if (i === 0) await ctx.check('start a heartbeat workload (10 ms period) preserved in the session', () => vm.agent.call('heartbeat-start', { session: session.name, 'interval-us': 10_000, token: HEARTBEAT_TOKEN }));
@@ -36,8 +37,7 @@ export const memfdBasic: ScenarioDefinition<{ size: string; seed: number }> = {
       await liveUpdateAndVerify(ctx, vm, `iteration ${i}`, [memfd], { memfdBytes: memfd.size }, {}, () => workloadGap(ctx, vm, i + 1));
       await ctx.check(`iteration ${i}: finish the session`, async () => {
         await (await vm.agent.session(session.name)).finish();
-        vm.agent.preserved.length = 0;
       });
     }
   },
-};
+});

@@ -1,15 +1,16 @@
 // Several sessions with several memfds each; after the kexec the agent
 // retrieves them in the opposite order to their preservation. Each
 // iteration is one such live update with fresh sessions.
-import type { ScenarioDefinition } from '../scenario.ts';
+import { defineScenario } from '../scenario.ts';
+import { param } from '../params.ts';
 import type { PreservedMemfd } from '../../agent/client.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
 import { parseMarker } from '../../vm/console-patterns.ts';
 
-export const multiSession: ScenarioDefinition<{ sessions: number; memfdsPerSession: number; size: string }> = {
+export const multiSession = defineScenario({
   name: 'multi-session',
   description: 'several sessions with several memfds each, retrieved in a different order than preserved',
-  params: { sessions: 3, memfdsPerSession: 3, size: '4M' },
+  params: { sessions: param.int(3, { min: 1, max: 60 }), memfdsPerSession: param.int(3, { min: 1, max: 64 }), size: param.size('4M') },
   iterates: true,
   async run(ctx) {
     const vm = await bootFor(ctx, {});
@@ -22,7 +23,7 @@ export const multiSession: ScenarioDefinition<{ sessions: number; memfdsPerSessi
         for (const [i, name] of names.entries()) {
           const s = await vm.agent.createSession(name);
           for (let j = 0; j < ctx.params.memfdsPerSession; j++) {
-            memfds.push(await s.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: 1000 * it + 100 * i + j, token: 0x1000 + j }));
+            memfds.push(await s.preserveMemfd({ size: ctx.params.size, seed: 1000 * it + 100 * i + j, token: 0x1000 + j }));
           }
         }
       });
@@ -36,9 +37,9 @@ export const multiSession: ScenarioDefinition<{ sessions: number; memfdsPerSessi
         expect(JSON.stringify(retrieved) === JSON.stringify([...names].reverse()), `retrieval order was ${retrieved.join(', ')}, expected ${[...names].reverse().join(', ')}`);
       });
       await ctx.check(`${at}every session finishes, in a shuffled order`, async () => {
-        for (const name of [names[1]!, names[0]!, ...names.slice(2)]) await (await vm.agent.session(name)).finish();
-        vm.agent.preserved.length = 0;
+        const shuffled = names.length > 1 ? [names[1]!, names[0]!, ...names.slice(2)] : names;
+        for (const name of shuffled) await (await vm.agent.session(name)).finish();
       });
     }
   },
-};
+});

@@ -4,25 +4,24 @@
 // (`liveupdate=off`), so the control costs no second kernel build; a kernel
 // built without it (nolu-7.2) is booted as it is.
 import { join } from 'node:path';
-import type { ScenarioDefinition } from '../scenario.ts';
-import { runScenario } from '../scenario.ts';
-import { resolveKernel } from '../../liveupdate/live-vm.ts';
+import { defineScenario, runScenario } from '../scenario.ts';
 import { memfdBasic } from './memfd-basic.ts';
 import { expect } from './common.ts';
 
-export const negativeControl: ScenarioDefinition<Record<string, never>> = {
+export const negativeControl = defineScenario({
   name: 'negative-control',
   description: 'with Live Update off (on the command line, or not built in) a preservation scenario reports unsupported with the reason, never pass',
   params: {},
   async run(ctx) {
-    const kernel = await resolveKernel(ctx.kernel);
+    const kernel = ctx.kernel;
     const builtIn = kernel.manifest.capabilities.LIVEUPDATE;
     const how = builtIn ? `${kernel.manifest.recipe} booted with liveupdate=off` : `${kernel.manifest.recipe}, built without CONFIG_LIVEUPDATE`;
     ctx.log(`memfd-basic on ${how}`);
     const inner = await runScenario(memfdBasic, {
       kernel: ctx.kernel,
       params: { size: '4M' },
-      cmdline: [...ctx.cmdline, ...(builtIn ? ['liveupdate=off'] : [])],
+      cmdline: [...ctx.cmdline],
+      liveUpdate: !builtIn,
       dir: join(ctx.dir, 'memfd-basic'),
       resultsDir: ctx.dir,
       log: (m) => ctx.log(m),
@@ -35,4 +34,4 @@ export const negativeControl: ScenarioDefinition<Record<string, never>> = {
       expect(/no \/dev\/liveupdate/.test(inner.reason ?? ''), `reason: ${inner.reason}`);
     });
   },
-};
+});

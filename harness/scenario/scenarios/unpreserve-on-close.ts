@@ -1,16 +1,17 @@
 // Preservation lasts only while a session fd is held: a session closed
 // before the kexec is gone after it, and so is one whose holder was killed.
-import type { ScenarioDefinition } from '../scenario.ts';
+import { defineScenario } from '../scenario.ts';
+import { param } from '../params.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
 
-export const unpreserveOnClose: ScenarioDefinition<{ size: string }> = {
+export const unpreserveOnClose = defineScenario({
   name: 'unpreserve-on-close',
   description: 'a session closed before the kexec, or whose holder was killed, is gone after it; a held one survives',
-  params: { size: '4M' },
+  params: { size: param.size('4M') },
   async run(ctx) {
     const vm = await bootFor(ctx, {});
     await requireLiveUpdate(ctx, vm);
-    const size = ctx.params.size as `${number}M`;
+    const size = ctx.params.size;
     await ctx.check('preserve a memfd in "closed-early", then close the session', async () => {
       const s = await vm.agent.createSession('closed-early');
       await s.preserveMemfd({ size, seed: 1 });
@@ -23,7 +24,7 @@ export const unpreserveOnClose: ScenarioDefinition<{ size: string }> = {
       await vm.exec(`kill -9 ${pid}; while kill -0 ${pid} 2>/dev/null; do usleep 10000; done`);
       // A new holder: /dev/liveupdate admits one opener, so this also shows the old fd was released.
       await vm.exec('/usr/sbin/luo-agent daemon');
-      vm.agent.preserved.length = 0;
+      vm.agent.forgetAll();
     });
     const kept = await ctx.check('preserve a memfd in "kept" with the new agent', async () => (await vm.agent.createSession('kept')).preserveMemfd({ size, seed: 3 }));
     await liveUpdateAndVerify(ctx, vm, 'kexec', [kept]);
@@ -39,4 +40,4 @@ export const unpreserveOnClose: ScenarioDefinition<{ size: string }> = {
       await (await vm.agent.session('kept')).finish();
     });
   },
-};
+});

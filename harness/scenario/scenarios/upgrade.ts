@@ -1,19 +1,24 @@
-// The A -> B path: kexec from one kernel into another (7.2 -> 7.3 by
-// default) with a memfd carried across and verified.
-import type { ScenarioDefinition } from '../scenario.ts';
+// The A -> B path: kexec from one kernel into another (the recipe's
+// upgradeTo, a suite's `to`, or --to) with a memfd carried across and
+// verified.
+import { defineScenario } from '../scenario.ts';
+import { param } from '../params.ts';
+import { formatSize } from '../../util/size.ts';
+import { TestFailure } from '../../errors.ts';
 import { bootFor, expect, liveUpdateAndVerify, requireLiveUpdate } from './common.ts';
-import { resolveKernel } from '../../liveupdate/live-vm.ts';
 
-export const upgrade: ScenarioDefinition<{ size: string; seed: number }> = {
+export const upgrade = defineScenario({
   name: 'upgrade',
   description: 'a memfd survives a kexec from one kernel into another (luo-7.2 -> luo-7.3)',
-  params: { size: '64M', seed: 23 },
+  params: { size: param.size('64M'), seed: param.int(23, { min: 0 }) },
+  needsTarget: true,
   async run(ctx) {
-    const target = await resolveKernel(ctx.to ?? 'luo-7.3');
+    const target = ctx.to;
+    if (!target) throw new TestFailure('upgrade was planned without a kernel to live-update into');
     const vm = await bootFor(ctx, {});
     await requireLiveUpdate(ctx, vm);
     const session = await ctx.check('create session', () => vm.agent.createSession('upgrade'));
-    const memfd = await ctx.check(`preserve a ${ctx.params.size} memfd`, () => session.preserveMemfd({ size: ctx.params.size as `${number}M`, seed: ctx.params.seed }));
+    const memfd = await ctx.check(`preserve a ${formatSize(ctx.params.size)} memfd`, () => session.preserveMemfd({ size: ctx.params.size, seed: ctx.params.seed }), { capability: 'memfd' });
     const from = vm.kernel.manifest.release;
     await liveUpdateAndVerify(ctx, vm, `${from} -> ${target.manifest.release}`, [memfd], { memfdBytes: memfd.size }, { to: target });
     await ctx.check(`the guest runs ${target.manifest.release} now`, async () => {
@@ -24,4 +29,4 @@ export const upgrade: ScenarioDefinition<{ size: string; seed: number }> = {
       await (await vm.agent.session('upgrade')).finish();
     });
   },
-};
+});

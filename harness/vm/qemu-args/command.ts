@@ -17,9 +17,14 @@ export interface QemuPlan {
   devices: readonly GuestDevice[];
 }
 
-/** The kernel command line: harness base, accelerator and IOMMU needs, then the caller's arguments (last wins). */
+/** What this machine needs on any kernel's command line: the base, the accelerator's and the IOMMU's needs. */
+export function machineCmdline(spec: Pick<ResolvedSpec, 'iommu'>, accel: Accel): string[] {
+  return [...BASE_CMDLINE, ...accelCmdline(accel), ...iommuCmdline(spec.iommu)];
+}
+
+/** The kernel command line: the machine's needs, then the caller's arguments (last wins). */
 export function kernelCmdline(spec: Pick<ResolvedSpec, 'iommu' | 'cmdline'>, accel: Accel): string[] {
-  return [...BASE_CMDLINE, ...accelCmdline(accel), ...iommuCmdline(spec.iommu), ...spec.cmdline];
+  return [...machineCmdline(spec, accel), ...spec.cmdline];
 }
 
 /** QEMU's argv (without the binary). The IOMMU comes before the devices it translates for. */

@@ -1,5 +1,7 @@
 // Real QEMU, real kernel: the luo-7.2 recipe's bzImage (built into the cache
-// on first use), or the bzImage LUO_E2E_KERNEL points at.
+// by npm test's pretest step), booted with a tiny initramfs of our own. The
+// tools it needs come with the host packages (scripts/setup-host.sh): one
+// that is missing fails the tests, it never skips them.
 import test from 'ava';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,17 +16,15 @@ import { buildTinyInitramfs, missingTools } from './tiny-initramfs.ts';
 import { buildKernel } from '../../../harness/kernel/pipeline.ts';
 import { artifactPath } from '../../../harness/kernel/artifact.ts';
 
-const kernel = process.env.LUO_E2E_KERNEL ?? artifactPath(await buildKernel('luo-7.2', { quiet: true }), 'bzImage');
+const kernel = artifactPath(await buildKernel('luo-7.2', { quiet: true }), 'bzImage');
 const work = mkdtempSync(join(tmpdir(), 'luo-vm-e2e-'));
 let initrd = '';
-const skipReason = kernel
-  ? await missingTools()
-  : 'LUO_E2E_KERNEL is not set (point it at a bzImage built with the LUO config to run them)';
-if (skipReason) console.warn(`vm e2e tests skipped: ${skipReason}`);
-const e2e = skipReason ? test.skip : test.serial;
+const e2e = test.serial;
 
 test.before(async () => {
-  if (!skipReason) initrd = await buildTinyInitramfs(work, kernel!);
+  const missing = await missingTools();
+  if (missing) throw new Error(`${missing}: run scripts/setup-host.sh`);
+  initrd = await buildTinyInitramfs(work, kernel);
 });
 test.after.always(() => rmSync(work, { recursive: true, force: true }));
 
@@ -37,7 +37,7 @@ e2e('boots to the init marker; devices sit at their planned guest addresses; a 9
   mkdirSync(share, { recursive: true });
   writeFileSync(join(share, 'hello'), 'from-host\n');
   await using vm = await Machine.boot({
-    kernel: kernel!,
+    kernel,
     initrd,
     runDir: runDir(),
     cmdline: ['luo_mode=pci'],
@@ -61,7 +61,7 @@ e2e('boots to the init marker; devices sit at their planned guest addresses; a 9
 });
 
 e2e('a kernel panic fails the wait with KernelFault carrying the console tail', async (t) => {
-  await using vm = await Machine.boot({ kernel: kernel!, initrd, runDir: runDir(), cmdline: ['luo_mode=sysrq'], memoryMiB: 256 });
+  await using vm = await Machine.boot({ kernel, initrd, runDir: runDir(), cmdline: ['luo_mode=sysrq'], memoryMiB: 256 });
   await vm.console.waitForMarker('init', { deadlineMs: 60_000 });
   const error = await t.throwsAsync(vm.console.waitForMarker('never', { deadlineMs: 60_000 }), { instanceOf: KernelFault });
   t.regex(error!.message, /sysrq triggered crash/);
@@ -71,7 +71,7 @@ e2e('a kernel panic fails the wait with KernelFault carrying the console tail', 
 });
 
 e2e('kexec starts boot 1: the console splits per boot and waits follow the new kernel', async (t) => {
-  await using vm = await Machine.boot({ kernel: kernel!, initrd, runDir: runDir(), cmdline: ['luo_mode=kexec'], memoryMiB: 512 });
+  await using vm = await Machine.boot({ kernel, initrd, runDir: runDir(), cmdline: ['luo_mode=kexec'], memoryMiB: 512 });
   await vm.console.waitForMarker('init', { deadlineMs: 60_000, boot: 0 });
   const second = await vm.console.waitForMarker('init', { deadlineMs: 60_000, boot: 1 });
   t.is(second.fields.boot, '1');
@@ -87,7 +87,7 @@ e2e('a taken ssh port is retried; parallel machines get distinct ports', async (
   const taken = (blocker.address() as { port: number }).port;
   let calls = 0;
   const pickPort = () => (calls++ === 0 ? Promise.resolve(taken) : freeLoopbackPort());
-  const spec = (dir: string) => ({ kernel: kernel!, initrd, runDir: dir, cmdline: ['luo_mode=hold'], memoryMiB: 256, cpus: 1 });
+  const spec = (dir: string) => ({ kernel, initrd, runDir: dir, cmdline: ['luo_mode=hold'], memoryMiB: 256, cpus: 1 });
   try {
     await using a = await Machine.boot(spec(runDir()), { pickPort });
     await using b = await Machine.boot(spec(runDir()));
@@ -103,7 +103,7 @@ e2e('a taken ssh port is retried; parallel machines get distinct ports', async (
 for (const signal of ['SIGKILL', 'SIGTERM', 'SIGINT'] as const) {
   e2e(`${signal} to a node process that owns a Machine leaves no QEMU running`, async (t) => {
     const owner = fileURLToPath(new URL('own-machine.ts', import.meta.url));
-    const child = execa('node', ['--import', 'tsx', owner, kernel!, initrd, runDir()], { reject: false, stdout: 'pipe' });
+    const child = execa('node', ['--import', 'tsx', owner, kernel, initrd, runDir()], { reject: false, stdout: 'pipe' });
     const qemuPid = await new Promise<number>((resolve, reject) => {
       child.stdout!.on('data', (chunk: Buffer) => {
         const match = /"qemuPid":(\d+)/.exec(chunk.toString());

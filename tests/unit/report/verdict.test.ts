@@ -25,7 +25,6 @@ test('exit codes and their precedence', (t) => {
   t.is(overallVerdict({ ...of('pass'), gate: gate(['a/blackout.totalMs'], []) }).exitCode, 1);
   t.is(overallVerdict({ ...of('pass'), gate: gate([], ['a/blackout.totalMs']) }).exitCode, 0);
   t.is(overallVerdict({ ...of('pass'), gate: gate([], ['a/blackout.totalMs'], true) }).exitCode, 1);
-  t.is(overallVerdict(of('fail'), { inputErrors: ['unknown scenario "x"'] }).exitCode, 2);
 });
 
 test('headlines name what broke', (t) => {

@@ -1,9 +1,9 @@
 import test from 'ava';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareToBaseline, saveBaseline } from '../../../harness/report/baseline.ts';
-import { parseResults, readResultsFile, resultsJson, stableStringify, writeResultsFile } from '../../../harness/report/json.ts';
+import { parseResults, readResultsFile, resultsJson, stableStringify } from '../../../harness/report/json.ts';
 import { toJUnitXml } from '../../../harness/report/junit.ts';
 import { toMarkdown } from '../../../harness/report/markdown.ts';
 import { toTap } from '../../../harness/report/tap.ts';
@@ -26,7 +26,7 @@ test('results.json: sorted keys at every depth, arrays kept, round trip', async 
   t.is(resultsJson(shuffled), text);
   t.deepEqual(parseResults(text), JSON.parse(text));
   const dir = await mkdtemp(join(tmpdir(), 'luo-json-'));
-  await writeResultsFile(join(dir, 'results.json'), r);
+  await writeFile(join(dir, 'results.json'), resultsJson(r));
   t.deepEqual(await readResultsFile(join(dir, 'results.json')), JSON.parse(text));
 });
 

@@ -39,10 +39,10 @@ test('boot: kernel, optional initrd, one -append string', (t) => {
 
 test('kernel cmdline: harness base, then accelerator and IOMMU needs, then the caller (so the caller wins)', (t) => {
   t.deepEqual(kernelCmdline({ iommu: 'intel', cmdline: ['panic=5'] }, 'kvm'), [
-    'console=ttyS0,115200', 'panic=-1', 'liveupdate=on', 'intel_iommu=on', 'panic=5',
+    'console=ttyS0,115200', 'panic=-1', 'intel_iommu=on', 'panic=5',
   ]);
   t.deepEqual(kernelCmdline({ iommu: 'none', cmdline: [] }, 'tcg'), [
-    'console=ttyS0,115200', 'panic=-1', 'liveupdate=on', 'no_timer_check',
+    'console=ttyS0,115200', 'panic=-1', 'no_timer_check',
   ]);
   t.deepEqual(iommuCmdline('virtio'), []);
 });
@@ -118,7 +118,7 @@ test('whole command: every concern present, the IOMMU before the devices it tran
   t.deepEqual(values(args, '-initrd'), ['rd']);
   t.deepEqual(values(args, '-m'), ['1024M']);
   t.deepEqual(values(args, '-smp'), ['2']);
-  t.is(values(args, '-append')[0], 'console=ttyS0,115200 panic=-1 liveupdate=on no_timer_check intel_iommu=on');
+  t.is(values(args, '-append')[0], 'console=ttyS0,115200 panic=-1 no_timer_check intel_iommu=on');
   // No two devices share a slot.
   const addrs = devices.map((d) => /addr=(0x[0-9a-f]+)/.exec(d)?.[1]).filter(Boolean);
   t.is(new Set(addrs).size, addrs.length);

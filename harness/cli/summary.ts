@@ -1,31 +1,8 @@
-// What `run` and `kselftest` share: a run id, the RunResult envelope (host,
-// accelerator, QEMU), and the blackout table printed after a run.
-import { availableParallelism, hostname, release } from 'node:os';
-import { execa } from 'execa';
-import { detectAccelerator } from '../vm/accel.ts';
-import { RESULT_SCHEMA, type RunResult, type ScenarioResult } from '../report/result.ts';
-import type { KernelArtifact } from '../kernel/artifact.ts';
+// What `run`, `kselftest` and the other run commands print after a run:
+// the summary table, each capability's verdict, the blackout table, the gate.
+import type { RunResult, ScenarioResult } from '../report/result.ts';
 import { median, quantile } from '../report/stats.ts';
-import { formatTable } from './table.ts';
-
-export const newRunId = () => `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
-
-/** A kernel's manifest as results.json records it (without the per-file digests). */
-export function kernelRecord(a: KernelArtifact): Record<string, unknown> {
-  const { files: _files, ...manifest } = a.manifest;
-  return { dir: a.dir, ...manifest };
-}
-
-export async function runResult(fields: Pick<RunResult, 'runId' | 'startedAt' | 'kernels' | 'scenarios'>): Promise<RunResult> {
-  return {
-    schema: RESULT_SCHEMA,
-    ...fields,
-    finishedAt: new Date().toISOString(),
-    host: { hostname: hostname(), kernel: release(), cpus: availableParallelism() },
-    accelerator: await detectAccelerator('auto').then((a) => a.accel, () => 'unknown'),
-    qemuVersion: await execa('qemu-system-x86_64', ['--version']).then((r) => r.stdout.match(/version (\S+)/)?.[1] ?? 'unknown', () => 'absent'),
-  };
-}
+import { formatTable, formatTableWithNotes } from './table.ts';
 
 /** Blackout per result: median total and phases over its live updates, p95 of the total. */
 export function blackoutTable(results: readonly ScenarioResult[], label = 'scenario', note = ''): string {
@@ -53,4 +30,24 @@ export function capabilityLines(results: readonly ScenarioResult[]): string {
     for (const c of caps) lines.push(`  ${c.name.padEnd(12)} ${c.status.toUpperCase()}${c.reason ? `  ${c.reason.split('\n')[0]}` : ''}`);
   }
   return lines.length ? `capabilities (each judged on its own checks)\n${lines.join('\n')}` : '';
+}
+
+/** One row per result: status, checks passed, time, and the reason (cut with the full text below). */
+export function summaryTable(results: readonly ScenarioResult[], label = 'scenario', extra?: { header: string; cell: (r: ScenarioResult) => string }): string {
+  return formatTableWithNotes(
+    [label, 'status', 'checks', ...(extra ? [extra.header] : []), 'time', 'reason'],
+    results.map((r) => ({
+      label: r.name,
+      note: r.reason ?? '',
+      cells: [r.name, r.status.toUpperCase(), `${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length}`, ...(extra ? [extra.cell(r)] : []), `${(r.durationMs / 1000).toFixed(1)} s`],
+    })),
+  );
+}
+
+/** The gate's notable sentences and its line: regressions, what it could not judge, what grew but is not gated. */
+export function gateLines(result: RunResult): string {
+  if (!result.gate) return '';
+  const { comparison, line } = result.gate;
+  const notable = [...comparison.regressions, ...comparison.undecided, ...comparison.verdicts.filter((x) => !x.gated && x.kind === 'regression')];
+  return [...notable.map((v) => v.sentence), line].join('\n');
 }

@@ -1,0 +1,32 @@
+// The guest's kernel command line, kept in its parts so that a kexec builds
+// the next one from them (never by scraping QEMU's argv). This is the one
+// owner of `liveupdate=on|off`: the vm/ room knows nothing of Live Update,
+// and recipes need not say it.
+export interface KernelCmdline {
+  /** What the machine needs to boot at all (console, panic, accelerator and IOMMU needs): the target's. */
+  machine: readonly string[];
+  /** The running kernel's recipe arguments (an A -> B live update swaps them). */
+  recipe: readonly string[];
+  /** Live Update switched on (`liveupdate=on`) or off (`liveupdate=off`: no /dev/liveupdate). */
+  liveUpdate: boolean;
+  /** The harness's own: 9p shares the init mounts. */
+  shares: readonly { tag: string; mount: string }[];
+  /** The caller's (a scenario, `run --cmdline`): last, so they win over everything above. */
+  extra: readonly string[];
+}
+
+/** The arguments of boot `boot` (0 on a cold boot; n after the n-th kexec). `machine` is left out: the target adds it itself. */
+export function guestArgs(c: KernelCmdline, boot: number): string[] {
+  return [
+    ...c.recipe,
+    `liveupdate=${c.liveUpdate ? 'on' : 'off'}`,
+    ...c.shares.map((s) => `luo_harness.share=${s.tag}:${s.mount}`),
+    `luo_harness.boot=${boot}`,
+    ...c.extra,
+  ];
+}
+
+/** The whole line of boot `boot`, as kexec_file_load takes it. */
+export function renderCmdline(c: KernelCmdline, boot: number): string {
+  return [...c.machine, ...guestArgs(c, boot)].join(' ');
+}

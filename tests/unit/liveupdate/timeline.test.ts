@@ -1,0 +1,57 @@
+// The headline measurement, from recorded consoles of real live updates
+// (tests/fixtures/liveupdate/): the phases and the clock agreement exactly,
+// and a clear failure when a marker is missing or a line is out of order.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../../../harness/paths.ts';
+import { parseConsoleLog } from '../../../harness/vm/console-log.ts';
+import { blackoutTimeline } from '../../../harness/liveupdate/timeline.ts';
+import { TestFailure } from '../../../harness/errors.ts';
+import type { BlackoutTimeline } from '../../../harness/report/result.ts';
+
+const dir = join(repoRoot, 'tests', 'fixtures', 'liveupdate');
+function recorded(name: string) {
+  const meta = JSON.parse(readFileSync(join(dir, `console-${name}.json`), 'utf8')) as { fromBoot: number; sshReadyMs: number; recorded: BlackoutTimeline };
+  return { ...meta, text: readFileSync(join(dir, `console-${name}.log`), 'utf8') };
+}
+const phases = (t: BlackoutTimeline) => Object.fromEntries(t.phases.map((p) => [p.name, p.ms]));
+
+test('7.2 -> 7.2: the phases and the clock agreement from the recorded console', (t) => {
+  const r = recorded('7.2-to-7.2');
+  const timeline = blackoutTimeline({ lines: parseConsoleLog(r.text), fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs });
+  t.deepEqual(phases(timeline), { shutdown: 3.11, purgatory: 571.15, 'kernel-boot': 1212.58, restore: 60.26, service: 329.93 });
+  t.is(timeline.totalMs, 2177.03);
+  t.is(timeline.guestTscMs, 1845.09);
+  t.deepEqual(timeline.agreement, { deltaMs: -2.02, ok: true });
+  // What the harness computed live, from the unrounded clock: the same to the hundredth of a ms.
+  for (const p of r.recorded.phases) t.true(Math.abs(p.ms - phases(timeline)[p.name]!) <= 0.011, p.name);
+});
+
+test('7.2 -> 7.3: an upgrade, the new kernel\'s banner ends purgatory', (t) => {
+  const r = recorded('7.2-to-7.3');
+  const timeline = blackoutTimeline({ lines: parseConsoleLog(r.text), fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs });
+  t.deepEqual(phases(timeline), { shutdown: 0.52, purgatory: 529.5, 'kernel-boot': 1243.88, restore: 55.98, service: 314.7 });
+  t.is(timeline.totalMs, 2144.59);
+  t.deepEqual(timeline.agreement, { deltaMs: 0.97, ok: true });
+});
+
+test('a missing marker fails with its name, never a made-up phase', (t) => {
+  const r = recorded('7.2-to-7.2');
+  const without = (pattern: RegExp) => parseConsoleLog(r.text.split('\n').filter((l) => !pattern.test(l)).join('\n'));
+  const noFreeze = t.throws(() => blackoutTimeline({ lines: without(/MARK freeze /), fromBoot: 0, sshReadyMs: r.sshReadyMs }), { instanceOf: TestFailure });
+  t.is(noFreeze!.message, 'blackout timeline: no freeze marker in boot 0 on the console');
+  t.throws(() => blackoutTimeline({ lines: without(/Starting new kernel/), fromBoot: 0, sshReadyMs: r.sshReadyMs }), { instanceOf: TestFailure, message: /no "Starting new kernel" in boot 0/ });
+  t.throws(() => blackoutTimeline({ lines: without(/b1 LUO-HARNESS-MARK init /), fromBoot: 0, sshReadyMs: r.sshReadyMs }), { instanceOf: TestFailure, message: /no init marker in boot 1/ });
+});
+
+test('a line out of order is refused, naming both events', (t) => {
+  const r = recorded('7.2-to-7.2');
+  const lines = parseConsoleLog(r.text);
+  const banner = lines.find((l) => l.boot === 1 && /Linux version/.test(l.text))!;
+  const init = lines.find((l) => l.boot === 1 && /MARK init /.test(l.text))!;
+  // The init marker stamped before the new kernel's banner: the console clock cannot be trusted.
+  const reordered = lines.map((l) => (l === init ? { ...l, ms: banner.ms - 5 } : l));
+  const e = t.throws(() => blackoutTimeline({ lines: reordered, fromBoot: 0, sshReadyMs: r.sshReadyMs }), { instanceOf: TestFailure });
+  t.regex(e!.message, /^blackout timeline: the init marker of boot 1 \(\d+\.\d+ ms\) comes before the banner of boot 1 \(\d+\.\d+ ms\) on the console$/);
+});
