@@ -1,9 +1,10 @@
-// Selftest benchmark (prints figures; asserts nothing), on the same prebuilt
-// luo-7.3 artifact:
-//   - the four staged liveupdate selftests through runKselftests, batched
-//     (one boot, one kexec) and with --no-batch (four kexecs, one machine);
-//   - a loop of the 7.3 tree's own tools/testing/selftests/liveupdate/vmtest.sh
-//     -T <test> for x86_64, one QEMU run per test.
+// The harness against the kernel's own runner (prints figures; asserts
+// nothing), on the same prebuilt artifact, each side a process started from
+// the shell, n samples each (medians):
+//   - `luo-harness run` of memfd-basic with a 4 KiB memfd against
+//     `vmtest.sh -T luo_kexec_simple` (one boot, one kexec each);
+//   - `luo-harness kselftest` of the four staged selftests, batched (one boot,
+//     one kexec) and --no-batch, against a loop of vmtest.sh -T <test>.
 //
 // vmtest.sh cannot take a prebuilt kernel: it always writes its own .config
 // (its config fragments + olddefconfig) into the build directory and runs
@@ -13,33 +14,55 @@
 // copies the artifact's bzImage and headers instead of building. A real warm
 // build directory adds make's own no-op passes on top of the figure printed.
 //
-// Usage: node --import tsx scripts/bench-kselftest.ts [recipe=luo-7.3]
+// Usage: node --import tsx scripts/bench-kselftest.ts [recipe=luo-7.3] [n=3]
 import { execa } from 'execa';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildKernel } from '../harness/kernel/pipeline.ts';
 import { artifactPath } from '../harness/kernel/artifact.ts';
 import { LIVEUPDATE_SELFTEST_DIR } from '../harness/kernel/selftest-build.ts';
 import { parseConfigFragment } from '../harness/kselftest/discovery.ts';
 import { cacheLayout } from '../harness/paths.ts';
-import { runKselftests } from '../harness/kselftest/run.ts';
+import { median } from '../harness/report/stats.ts';
 
 const recipe = process.argv[2] ?? 'luo-7.3';
+const n = Number(process.argv[3] ?? 3);
 const TESTS = ['luo_kexec_simple', 'luo_multi_session', 'luo_stress_sessions', 'luo_stress_files'];
 const kernel = await buildKernel(recipe, { quiet: true });
 const release = kernel.manifest.release;
 const scratch = await mkdtemp(join(tmpdir(), 'bench-kselftest-'));
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const cli = fileURLToPath(new URL('../bin/luo-harness.js', import.meta.url));
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+interface Sample { wallMs: number; ok: boolean; tail: string }
+/** One process, timed from spawn to exit. */
+async function timed(file: string, args: string[], env: Record<string, string> = {}, mustPrint?: RegExp): Promise<Sample> {
+  const t0 = performance.now();
+  const r = await execa(file, args, { reject: false, all: true, timeout: 300_000, env });
+  const wallMs = performance.now() - t0;
+  const all = r.all ?? '';
+  return { wallMs, ok: r.exitCode === 0 && (!mustPrint || mustPrint.test(all)), tail: all.trim().split('\n').slice(-3).join(' | ') };
+}
+const medianOf = (xs: Sample[]) => median(xs.map((x) => x.wallMs));
+const okAll = (xs: Sample[]) => xs.every((x) => x.ok);
 
 // ---- the harness ------------------------------------------------------------
-async function harnessRun(batch: boolean) {
-  const t0 = performance.now();
-  const results = await runKselftests({ kernel, tests: TESTS, batch, resultsDir: join(scratch, batch ? 'batched' : 'unbatched') });
-  return { wallMs: performance.now() - t0, results };
+const suite = join(scratch, 'memfd-4k.json');
+await writeFile(suite, JSON.stringify({ description: 'bench: memfd-basic with a 4 KiB memfd', kernel: kernel.manifest.key, scenarios: [{ name: 'memfd-basic', params: { size: '4K' } }] }));
+const harness = {
+  memfd: [] as Sample[],
+  batched: [] as Sample[],
+  unbatched: [] as Sample[],
+};
+for (let i = 0; i < n; i++) {
+  log(`harness sample ${i + 1}/${n}`);
+  harness.memfd.push(await timed('node', [cli, 'run', '--suite', suite, '--out', join(scratch, `run-${i}`)]));
+  harness.batched.push(await timed('node', [cli, 'kselftest', '--kernel', kernel.manifest.key, '--tests', TESTS.join(','), '--out', join(scratch, `ks-${i}`)]));
+  harness.unbatched.push(await timed('node', [cli, 'kselftest', '--kernel', kernel.manifest.key, '--tests', TESTS.join(','), '--no-batch', '--out', join(scratch, `ksn-${i}`)]));
 }
-const batched = await harnessRun(true);
-const unbatched = await harnessRun(false);
 
 // ---- vmtest.sh ----------------------------------------------------------------
 const sources = cacheLayout().sources;
@@ -85,36 +108,38 @@ await chmod(join(shim, 'make'), 0o755);
 // vmtest.sh packs its initrd with the build directory's usr/gen_init_cpio.
 await execa('gcc', ['-O2', '-o', join(buildDir, 'usr', 'gen_init_cpio'), join(tree, 'usr', 'gen_init_cpio.c')]);
 
-const vmtestRuns: { test: string; wallMs: number; passed: boolean; tail: string }[] = [];
-const vmtestStart = performance.now();
-for (const test of TESTS) {
+const vmtestEnv = { PATH: `${shim}:${process.env.PATH}`, BENCH_BZIMAGE: artifactPath(kernel, 'bzImage'), BENCH_HEADERS: artifactPath(kernel, 'headers') };
+const vmtestOne = (test: string, i: number) => timed('bash', [vmtest, '-d', buildDir, '-t', 'x86_64', '-T', test, '-w', join(scratch, `ws-${test}-${i}`)], vmtestEnv, /^ok 1\b/m);
+const vmtestSimple: Sample[] = [];
+const vmtestLoop: Sample[] = [];
+const vmtestPerTest: Record<string, Sample[]> = {};
+for (let i = 0; i < n; i++) {
+  log(`vmtest.sh sample ${i + 1}/${n}`);
+  vmtestSimple.push(await vmtestOne('luo_kexec_simple', i));
   const t0 = performance.now();
-  const r = await execa('bash', [vmtest, '-d', buildDir, '-t', 'x86_64', '-T', test, '-w', join(scratch, `ws-${test}`)], {
-    reject: false,
-    all: true,
-    timeout: 180_000,
-    env: { PATH: `${shim}:${process.env.PATH}`, BENCH_BZIMAGE: artifactPath(kernel, 'bzImage'), BENCH_HEADERS: artifactPath(kernel, 'headers') },
-  });
-  const all = r.all ?? '';
-  vmtestRuns.push({ test, wallMs: performance.now() - t0, passed: r.exitCode === 0 && /^ok 1\b/m.test(all), tail: all.trim().split('\n').slice(-3).join(' | ') });
+  let ok = true;
+  for (const test of TESTS) {
+    const r = await vmtestOne(test, i);
+    (vmtestPerTest[test] ??= []).push(r);
+    ok &&= r.ok;
+  }
+  vmtestLoop.push({ wallMs: performance.now() - t0, ok, tail: '' });
 }
-const vmtestWallMs = performance.now() - vmtestStart;
 
 // ---- figures ----------------------------------------------------------------
 const line = (s: string) => process.stdout.write(s + '\n');
-line(`kselftest benchmark on ${recipe} (${release}, artifact ${kernel.manifest.key}), TCG, ${TESTS.length} staged tests`);
+const row = (name: string, xs: Sample[]) => line(`  ${name.padEnd(44)} ${secs(medianOf(xs)).padStart(8)}  [${xs.map((x) => (x.wallMs / 1000).toFixed(2)).join(' ')}]${okAll(xs) ? '' : `  NOT ALL PASSED: ${xs.find((x) => !x.ok)!.tail}`}`);
+line(`harness vs vmtest.sh on ${recipe} (${release}, artifact ${kernel.manifest.key}), TCG, n=${n} each, wall from spawn to exit, median [samples]`);
 line('');
-const summary = (name: string, run: typeof batched) => {
-  const passed = run.results.filter((r) => r.status === 'pass').length;
-  const kexecs = new Set(run.results.flatMap((r) => r.iterations.map((i) => JSON.stringify(i.blackout)))).size;
-  const blackouts = run.results.flatMap((r) => r.iterations.map((i) => i.blackout?.totalMs ?? 0));
-  line(`harness ${name.padEnd(10)} ${secs(run.wallMs).padStart(8)}  ${passed}/${run.results.length} passed, ${kexecs} kexec(s), blackout ${Math.min(...blackouts).toFixed(0)}-${Math.max(...blackouts).toFixed(0)} ms`);
-};
-summary('batched', batched);
-summary('--no-batch', unbatched);
-line(`vmtest.sh loop     ${secs(vmtestWallMs).padStart(8)}  ${vmtestRuns.filter((r) => r.passed).length}/${vmtestRuns.length} passed (make replaced by the prebuilt artifact)`);
-for (const r of vmtestRuns) line(`  vmtest.sh -T ${r.test.padEnd(20)} ${secs(r.wallMs).padStart(7)}  ${r.passed ? 'PASS' : `FAIL: ${r.tail}`}`);
+row('luo-harness run memfd-basic (4 KiB memfd)', harness.memfd);
+row('vmtest.sh -T luo_kexec_simple', vmtestSimple);
+row(`luo-harness kselftest, ${TESTS.length} staged tests batched`, harness.batched);
+row(`luo-harness kselftest, ${TESTS.length} staged tests --no-batch`, harness.unbatched);
+row(`vmtest.sh loop over the ${TESTS.length} tests`, vmtestLoop);
+for (const t of TESTS) row(`  vmtest.sh -T ${t}`, vmtestPerTest[t]!);
 line('');
-line(`speed-up of the batched harness over the vmtest.sh loop: ${(vmtestWallMs / batched.wallMs).toFixed(2)}x`);
+line(`memfd-basic 4 KiB / vmtest.sh luo_kexec_simple: ${(medianOf(harness.memfd) / medianOf(vmtestSimple)).toFixed(2)}x (target <= 1.0x)`);
+line(`vmtest.sh loop / batched kselftest:             ${(medianOf(vmtestLoop) / medianOf(harness.batched)).toFixed(2)}x faster (target >= 3x)`);
+line(`vmtest.sh loop / --no-batch kselftest:          ${(medianOf(vmtestLoop) / medianOf(harness.unbatched)).toFixed(2)}x faster`);
 if (lacking.length) line(`note: the artifact lacks ${lacking.join(', ')} from vmtest.sh's config fragments (debug options; vmtest would build them in)`);
 await rm(scratch, { recursive: true, force: true });

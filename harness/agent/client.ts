@@ -2,19 +2,14 @@
 // small handles for sessions and memfds that remember what they preserved.
 // A refused preservation is judged here, against the running kernel's
 // config (kernel/capabilities.ts decides what it means).
-import { shellJoin } from '../guest/shell-quote.ts';
-import type { ExecOptions, ExecResult } from '../guest/exec.ts';
 import { TestFailure } from '../errors.ts';
-import { agentArgv, parseAgentReply, type AgentRequests, type AgentResponse, type AgentVerb } from './protocol.ts';
+import { agentWire, parseAgentReply, type AgentRequests, type AgentResponse, type AgentVerb } from './protocol.ts';
 import { harnessErrorFor } from './errors.ts';
 import { judgeRefusal, type PreservedKind } from '../kernel/capabilities.ts';
 import type { Capability } from '../kernel/artifact.ts';
 import { formatSize, sizeInBytes, type Size } from '../util/size.ts';
 
-/** Whatever runs a command in the guest (a GuestSession). */
-export interface GuestShell {
-  run(command: string, options?: ExecOptions): Promise<ExecResult>;
-}
+import type { AgentTransport } from './relay.ts';
 
 export interface MemfdOptions {
   size: Size;
@@ -72,15 +67,19 @@ export class AgentClient {
   readonly #preserved: PreservedMemfd[] = [];
 
   constructor(
-    readonly shell: GuestShell,
+    readonly transport: AgentTransport,
     /** The kernel running now: refusals of a preservation are judged against its config. */
     readonly kernel: () => RunningKernel | undefined = () => undefined,
     readonly timeoutMs = 300_000,
   ) {}
 
+  /** Told when each call starts; the function it returns when the call ended (the waterfall's agent spans). */
+  onCall: ((verb: AgentVerb) => () => void) | undefined;
+
   async call<V extends AgentVerb>(verb: V, options: AgentRequests[V], context?: PreserveContext): Promise<AgentResponse<V>> {
-    const r = await this.shell.run(shellJoin(agentArgv(verb, options)), { timeoutMs: this.timeoutMs });
-    const reply = parseAgentReply(verb, r.stdout, r.exitCode ?? undefined);
+    const ended = this.onCall?.(verb);
+    const line = await this.transport.request(verb, agentWire(verb, options), { timeoutMs: this.timeoutMs }).finally(() => ended?.());
+    const reply = parseAgentReply(verb, line);
     if (reply.ok) return reply.value;
     const running = this.kernel();
     const preserve = context ?? preserveContext(verb, options);

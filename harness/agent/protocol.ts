@@ -199,21 +199,33 @@ export interface AgentRequests {
   'heartbeat-report': Record<string, never>;
 }
 
-/** argv for one agent call: `[AGENT_BIN, verb, '--key', 'value', ...]`; `true` is a bare flag, `false` is left out. */
-export function agentArgv<V extends AgentVerb>(verb: V, options: AgentRequests[V]): string[] {
-  const argv = [AGENT_BIN, verb];
+/** The options of one agent call as the agent reads them: key and text, `true` a bare flag, `false` left out. */
+function agentOptions<V extends AgentVerb>(verb: V, options: AgentRequests[V]): [string, string | true][] {
+  const pairs: [string, string | true][] = [];
   for (const [key, value] of Object.entries(options as Record<string, unknown>)) {
     if (value === undefined || value === false) continue;
     if (value === true) {
-      argv.push(`--${key}`);
+      pairs.push([key, true]);
       continue;
     }
     const text = String(value);
-    // The agent reads an argument starting with "--" as the next option.
+    // The agent's command line reads an argument starting with "--" as the next option.
     if (text.startsWith('--')) throw new ConfigError(`luo-agent ${verb}: the value of --${key} must not start with "--" (got ${JSON.stringify(text)})`);
-    argv.push(`--${key}`, text);
+    pairs.push([key, text]);
   }
-  return argv;
+  return pairs;
+}
+
+/** argv for one agent call: `[AGENT_BIN, verb, '--key', 'value', ...]`; `true` is a bare flag, `false` is left out. */
+export function agentArgv<V extends AgentVerb>(verb: V, options: AgentRequests[V]): string[] {
+  return [AGENT_BIN, verb, ...agentOptions(verb, options).flatMap(([k, v]) => (v === true ? [`--${k}`] : [`--${k}`, v]))];
+}
+
+/** The same call on the daemon's wire: NUL-terminated words, the verb then keys and values (a flag's value is "1"). */
+export function agentWire<V extends AgentVerb>(verb: V, options: AgentRequests[V]): Buffer {
+  const words = [verb, ...agentOptions(verb, options).flatMap(([k, v]) => [k, v === true ? '1' : v])];
+  if (words.some((w) => w.includes('\0'))) throw new ConfigError(`luo-agent ${verb}: an option holds a NUL byte`);
+  return Buffer.from(words.map((w) => `${w}\0`).join(''), 'utf8');
 }
 
 // ---------------------------------------------------------------- parser ---

@@ -1,6 +1,6 @@
 // What `run`, `kselftest` and the other run commands print after a run:
 // the summary table, each capability's verdict, the blackout table, the gate.
-import type { RunResult, ScenarioResult } from '../report/result.ts';
+import { BLACKOUT_PHASES, type RunResult, type ScenarioResult } from '../report/result.ts';
 import { median, quantile } from '../report/stats.ts';
 import { formatTable, formatTableWithNotes } from './table.ts';
 
@@ -14,10 +14,10 @@ export function blackoutTable(results: readonly ScenarioResult[], label = 'scena
     const phase = (name: string) => med(timelines.map((t) => t.phases.find((p) => p.name === name)?.ms ?? 0));
     const totals = timelines.map((t) => t.totalMs);
     const tsc = timelines.map((t) => t.guestTscMs).filter((x) => x !== undefined);
-    rows.push([r.name, String(timelines.length), med(totals), quantile(totals, 0.95).toFixed(0), phase('shutdown'), phase('purgatory'), phase('kernel-boot'), phase('restore'), phase('service'), tsc.length ? med(tsc) : '-']);
+    rows.push([r.name, String(timelines.length), med(totals), quantile(totals, 0.95).toFixed(0), ...BLACKOUT_PHASES.map(phase), tsc.length ? med(tsc) : '-']);
   }
   if (!rows.length) return 'no live updates measured';
-  return `blackout (ms, median over live updates; host clock${note})\n` + formatTable([label, 'n', 'total', 'p95', 'shutdown', 'purgatory', 'kernel-boot', 'restore', 'service', 'guest TSC'], rows);
+  return `blackout (ms, median over live updates; host clock${note})\n` + formatTable([label, 'n', 'total', 'p95', ...BLACKOUT_PHASES, 'guest TSC'], rows);
 }
 
 /** Each capability's verdict, for the scenarios that judged more than one: "VFIO device preserved: pass, iommufd: unsupported (ENOENT)". */

@@ -80,5 +80,8 @@ export function connectOnce(endpoint: GuestEndpoint, credentials: GuestCredentia
       keepaliveInterval: tuning.keepaliveIntervalMs ?? 250,
       keepaliveCountMax: tuning.keepaliveCountMax ?? 6,
     });
+    // Every exchange is a small request waiting on its answer: Nagle would hold
+    // a second small packet until the guest's delayed ACK (~40 ms) arrives.
+    client.setNoDelay(true);
   });
 }

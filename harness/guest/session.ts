@@ -4,10 +4,10 @@
 // `await using s = await waitForSsh(...)` closes it.
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
-import type { Client } from 'ssh2';
+import type { Client, ClientChannel } from 'ssh2';
 import { InfraError } from '../errors.ts';
 import type { ConnectTuning, GuestCredentials, GuestEndpoint } from './connect.ts';
-import { GuestCommandError } from './errors.ts';
+import { GuestCommandError, GuestConnectionLost } from './errors.ts';
 import { execOnClient, type ExecOptions, type ExecResult } from './exec.ts';
 import { shellQuote } from './shell-quote.ts';
 import { interactiveShell, type ShellStreams } from './shell.ts';
@@ -34,6 +34,8 @@ export interface ReconnectOptions {
   consoleReady?: Promise<unknown>;
   deadlineMs: number;
   signal?: AbortSignal;
+  retryEveryMs?: number;
+  attemptTimeoutMs?: number;
 }
 
 /** Connect when the guest is ready (see WaitForSshOptions) and return a session. */
@@ -48,6 +50,8 @@ export class GuestSession implements AsyncDisposable {
   #client: Client | undefined;
   #closed: Promise<ConnectionClosed> = Promise.resolve({ livedMs: 0 });
   #stopped = false;
+  /** Counts connections: a channel opened under another number belongs to a connection that is gone. */
+  connection = 0;
   /** Attempts and timings of the latest (re)connection. */
   lastConnect: { attempts: number; waitedMs: number; afterConsoleMs: number } | undefined;
 
@@ -75,6 +79,19 @@ export class GuestSession implements AsyncDisposable {
   /** Run a command and return its result whatever the exit status. */
   async run(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     return execOnClient(this.#requireClient(), command, options);
+  }
+
+  /** A long-lived command on the current connection, its stdin and stdout left to the caller (the agent's relay). */
+  openChannel(command: string): Promise<ClientChannel> {
+    const client = this.#requireClient();
+    return new Promise((resolve, reject) => {
+      const lost = (why: string, cause?: unknown) => reject(new GuestConnectionLost(`Cannot start guest command \`${command}\`: ${why}.`, { cause }));
+      try {
+        client.exec(command, (err, channel) => (err ? lost(err.message, err) : resolve(channel)));
+      } catch (err) {
+        lost((err as Error).message, err); // ssh2 throws synchronously when the connection is already gone
+      }
+    });
   }
 
   /** An interactive shell on a pty, wired to this process's terminal; resolves with its exit status. */
@@ -152,6 +169,7 @@ export class GuestSession implements AsyncDisposable {
       });
     });
     this.#client = client;
+    this.connection++;
   }
 
   #dropClient(): void {

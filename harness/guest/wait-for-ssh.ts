@@ -16,6 +16,12 @@ export interface WaitForSshOptions extends ConnectTuning {
   signal?: AbortSignal;
   /** Per-attempt handshake limit (default 5000 ms, never past the deadline). */
   attemptTimeoutMs?: number;
+  /**
+   * Retry at this fixed interval instead of backing off (20 ms doubling to
+   * 500 ms): for a guest whose sshd is about to listen, where each refused
+   * attempt costs little and every ms of waiting counts.
+   */
+  retryEveryMs?: number;
 }
 
 export interface Connected {
@@ -45,9 +51,9 @@ export async function connectWhenReady(endpoint: GuestEndpoint, credentials: Gue
       },
       {
         retries: Number.POSITIVE_INFINITY,
-        minTimeout: 20,
-        maxTimeout: 500,
-        factor: 2,
+        minTimeout: options.retryEveryMs ?? 20,
+        maxTimeout: options.retryEveryMs ?? 500,
+        factor: options.retryEveryMs ? 1 : 2,
         randomize: false,
         maxRetryTime: Math.max(0, deadline - performance.now()),
         signal: options.signal,

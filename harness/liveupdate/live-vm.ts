@@ -15,10 +15,12 @@ import type { AccelRequest, DeviceRequest, IommuKind } from '../vm/spec.ts';
 import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { GuestSession, waitForSsh } from '../guest/session.ts';
 import { AgentClient } from '../agent/client.ts';
+import { AgentRelay } from '../agent/relay.ts';
 import { qemuTarget, type Target } from '../target/target.ts';
 import { newRunDir } from './machine-logs.ts';
 import { blackoutTimeline } from './timeline.ts';
 import { guestArgs, renderCmdline, type KernelCmdline } from './cmdline.ts';
+import { Waterfall } from './waterfall.ts';
 import type { BlackoutTimeline } from '../report/result.ts';
 
 export interface BootOptions {
@@ -41,6 +43,8 @@ export interface BootOptions {
   bindVfio?: boolean;
   /** Deadline for boot to SSH (default 180 s: TCG on a busy host is slow). */
   bootTimeoutMs?: number;
+  /** Records where the time goes (default: a waterfall of this machine's own). */
+  waterfall?: Waterfall;
   log?: (message: string) => void;
 }
 
@@ -68,12 +72,16 @@ export async function resolveKernel(ref: string | KernelArtifact | undefined): P
 
 export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   const log = options.log ?? (() => {});
+  const waterfall = options.waterfall ?? new Waterfall();
   const kernel = await resolveKernel(options.kernel);
   const runDir = options.runDir ?? newRunDir();
-  await mkdir(join(runDir, KEXEC_TAG), { recursive: true });
-  const image = await buildGuestImage({ agentBinary: await agentBinaryFor(kernel) });
-  const { initrd, keys } = await prepareRunInitrd(image, runDir);
-  await copyFile(initrd, join(runDir, KEXEC_TAG, 'initrd'));
+  const { initrd, keys } = await waterfall.time('guest image and agent', 'harness', async () => {
+    await mkdir(join(runDir, KEXEC_TAG), { recursive: true });
+    const image = await buildGuestImage({ agentBinary: await agentBinaryFor(kernel) });
+    const prepared = await prepareRunInitrd(image, runDir);
+    await copyFile(prepared.initrd, join(runDir, KEXEC_TAG, 'initrd'));
+    return prepared;
+  });
 
   const shares = [{ hostPath: join(runDir, KEXEC_TAG), tag: KEXEC_TAG, mount: KEXEC_MOUNT }, ...(options.shares ?? [])];
   const parts: Omit<KernelCmdline, 'machine'> = {
@@ -96,16 +104,23 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   });
   const deadlineMs = options.bootTimeoutMs ?? 180_000;
   try {
-    await machine.start();
+    await waterfall.time('QEMU spawn', 'machine', () => machine.start());
     log(`booting ${kernel.manifest.recipe} (${kernel.manifest.release}) under ${machine.accel}, ssh on port ${machine.sshPort}`);
+    const agentUp = machine.console.waitForMarker('agent-ready', { deadlineMs, boot: 0 });
+    agentUp.catch(() => {});
+    const connectStart = waterfall.now();
     const ssh = await waitForSsh({
       port: machine.sshPort,
       keys: { clientPrivateKey: keys.clientPrivateKey, hostPublicKey: keys.hostPublicKey },
       consoleReady: machine.console.waitForMarker('sshd-ready', { deadlineMs, boot: 0 }),
       deadlineMs,
     });
+    const connected = waterfall.now();
     const target = qemuTarget(machine);
-    const vm = new LiveVm(target, ssh, kernel, { ...parts, machine: target.machineCmdline }, runDir, log);
+    const vm = new LiveVm(target, ssh, kernel, { ...parts, machine: target.machineCmdline }, runDir, log, waterfall);
+    vm.recordBoot(0, connectStart, connected);
+    // The agent's socket, before anything calls it.
+    await agentUp;
     if (options.bindVfio ?? true) await vm.bindVfio();
     return vm;
   } catch (error) {
@@ -133,11 +148,13 @@ export class LiveVm implements AsyncDisposable {
     cmdline: KernelCmdline,
     readonly runDir: string,
     readonly log: (message: string) => void,
+    readonly waterfall: Waterfall = new Waterfall(),
   ) {
     this.kernel = kernel;
     this.#cmdline = cmdline;
     // Refusals are judged against the kernel running now, which an A -> B live update changes.
-    this.agent = new AgentClient(ssh, () => ({ capabilities: this.kernel.manifest.capabilities, label: `${this.kernel.manifest.recipe} (${this.kernel.manifest.release})` }));
+    this.agent = new AgentClient(new AgentRelay(ssh), () => ({ capabilities: this.kernel.manifest.capabilities, label: `${this.kernel.manifest.recipe} (${this.kernel.manifest.release})` }));
+    this.agent.onCall = (verb) => this.waterfall.start(`agent ${verb}`, 'agent');
   }
 
   /** How many kexecs this guest has been through. */
@@ -183,18 +200,21 @@ export class LiveVm implements AsyncDisposable {
     const fromBoot = this.#boot;
     const toBoot = fromBoot + 1;
     const image = `bzImage-${target.manifest.key}`;
-    await copyFile(artifactPath(target, 'bzImage'), join(this.runDir, KEXEC_TAG, image));
+    await this.waterfall.time('copy the kernel to the guest share', 'harness', () => copyFile(artifactPath(target, 'bzImage'), join(this.runDir, KEXEC_TAG, image)));
     const next: KernelCmdline = { ...this.#cmdline, recipe: target.manifest.cmdline, extra: [...this.#cmdline.extra, ...(options.cmdline ?? [])] };
     const cmdline = renderCmdline(next, toBoot);
     await this.agent.call('kexec-load', { kernel: `${KEXEC_MOUNT}/${image}`, initrd: `${KEXEC_MOUNT}/initrd`, cmdline });
 
     const restored = this.console.waitForMarker(options.agentRestores === false ? 'agent-ready' : 'agent-restored', { deadlineMs, boot: toBoot });
-    const sshd = this.console.waitForMarker('sshd-ready', { deadlineMs, boot: toBoot });
-    restored.catch(() => {});
-    sshd.catch(() => {});
+    const agentUp = this.console.waitForMarker('agent-ready', { deadlineMs, boot: toBoot });
+    // Reconnect eagerly: from the moment the new kernel runs init, every 10 ms, so
+    // the handshake starts as soon as sshd listens (it costs more than the restore).
+    const userspace = this.console.waitForMarker('init', { deadlineMs, boot: toBoot });
+    for (const p of [restored, agentUp, userspace]) p.catch(() => {});
     this.log(`kexec ${this.kernel.manifest.release} -> ${target.manifest.release} (boot ${fromBoot} -> ${toBoot})`);
-    await this.agent.call('kexec-exec', { 'delay-ms': 100 });
-    await this.ssh.reconnect({ consoleReady: sshd, deadlineMs });
+    // The reply leaves before the freeze; the pause only lets it reach the host.
+    await this.agent.call('kexec-exec', { 'delay-ms': 20 });
+    await this.ssh.reconnect({ consoleReady: userspace, deadlineMs, retryEveryMs: 10, attemptTimeoutMs: 3000 });
     await this.ssh.exec('true');
     const sshReadyMs = Number(process.hrtime.bigint() - this.console.origin) / 1e6;
     await restored.catch((e: unknown) => {
@@ -204,8 +224,36 @@ export class LiveVm implements AsyncDisposable {
     this.kernel = target;
     this.#cmdline = { ...next, extra: this.#cmdline.extra };
     const blackout = blackoutTimeline({ lines: this.console.lines(), fromBoot, sshReadyMs });
+    this.#recordBlackout(fromBoot, blackout);
+    // The agent's socket, before anything calls it (it listens right after its restore).
+    await agentUp.catch((e: unknown) => {
+      throw new TestFailure(`the agent did not come up after the kexec into boot ${toBoot}`, { cause: e });
+    });
     if (options.rebindVfio ?? true) await this.bindVfio();
     return { fromBoot, toBoot, kernel: target, blackout };
+  }
+
+  /** The cold boot's spans: QEMU up -> the kernel reaches init -> sshd -> SSH connected. */
+  recordBoot(boot: number, connectStart: number, connected: number): void {
+    const at = (name: string) => this.console.markers(name, boot)[0]?.line.ms;
+    const on = (ms: number | undefined) => (ms === undefined ? undefined : this.waterfall.fromConsole(this.console.origin, ms));
+    const init = on(at('init'));
+    const sshd = on(at('sshd-ready'));
+    const spawned = on(0)!;
+    if (init !== undefined) this.waterfall.add('kernel boot to init', 'boot', spawned, init);
+    if (init !== undefined && sshd !== undefined) this.waterfall.add('init to sshd-ready', 'boot', init, sshd);
+    this.waterfall.add('SSH connect', 'ssh', Math.max(connectStart, sshd ?? connectStart), connected);
+  }
+
+  /** A live update's phases on the waterfall, each where it happened. */
+  #recordBlackout(fromBoot: number, blackout: BlackoutTimeline): void {
+    const freeze = this.console.markers('freeze', fromBoot)[0]?.line.ms;
+    if (freeze === undefined) return;
+    let at = this.waterfall.fromConsole(this.console.origin, freeze);
+    for (const p of blackout.phases) {
+      this.waterfall.add(`blackout: ${p.name}`, 'blackout', at, at + p.ms);
+      at += p.ms;
+    }
   }
 
   /** Console log files written so far, one per boot. */

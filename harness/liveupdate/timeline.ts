@@ -1,6 +1,30 @@
 // The blackout of one live update, from host-timestamped console lines: the
 // host clock is the reference; the guest's TSC, which runs on across kexec,
 // is a second opinion on the freeze -> restored span.
+//
+// Phases (each starts where the one before ended):
+//   shutdown        the agent's freeze marker -> "Starting new kernel": the
+//                   old kernel freezes the LUO sessions, KHO finalizes,
+//                   devices shut down.
+//   kexec-jump      -> the new kernel's clock starts: machine_kexec, the copy
+//                   of the new kernel's segments over the old kernel where
+//                   they overlap it, purgatory's checksum of the segments,
+//                   the decompressor, the start of setup_arch.
+//   kernel-init     -> "Run /init as init process": the new kernel's boot
+//                   (KHO brings preserved memory back, LUO sets up the
+//                   incoming sessions, drivers probe).
+//   userspace-init  -> the agent starts its restore (init mounted the
+//                   pseudo filesystems and started it).
+//   restore         -> the agent has retrieved every session and file.
+//   service         -> SSH answers again.
+//
+// The new kernel's early lines reach the console only when its serial
+// console registers (a few hundred ms into its boot), so their arrival says
+// nothing about when they happened. Their printk timestamps do: the kernel's
+// clock starts with TSC calibration early in setup_arch, and the host instant
+// of that zero is the smallest (arrival - printk time) over the new boot's
+// lines (output only ever adds delay). Measured against earlyprintk, which
+// prints those lines as they happen, the estimate is within 1 ms.
 import { BLACKOUT_PHASES, type BlackoutTimeline } from '../report/result.ts';
 import { TestFailure } from '../errors.ts';
 import { isBootBanner, isKexecStart, parseMarker } from '../vm/console-patterns.ts';
@@ -24,6 +48,35 @@ export interface TimelineInput {
 
 /** Host and guest spans may differ by this much in absolute terms before a 5% rule bites (console latency). */
 const AGREEMENT_FLOOR_MS = 20;
+const PRINTK = /^\[\s*(\d+)\.(\d{6})\]\s/;
+const RUN_INIT = /Run \/init as init process/;
+
+/** The printk time of a line in ms, when it carries one. */
+export function printkMs(text: string): number | undefined {
+  const m = PRINTK.exec(text);
+  return m ? Number(m[1]) * 1000 + Number(m[2]) / 1000 : undefined;
+}
+
+const CONSOLE_ENABLED = /console \[ttyS\d+\] enabled/;
+
+/**
+ * Where on the host clock the kernel of `boot` started its printk clock;
+ * undefined without timestamps. Only lines printed live count: those from
+ * the serial console's registration on (what came before is replayed from
+ * the log buffer, and early timestamps are not all on one scale).
+ */
+export function kernelClockZero(lines: readonly TimedLine[], boot: number): number | undefined {
+  const own = lines.filter((l) => l.boot === boot);
+  const from = Math.max(0, own.findIndex((l) => CONSOLE_ENABLED.test(l.text)));
+  let zero: number | undefined;
+  for (const l of own.slice(from)) {
+    const t = printkMs(l.text);
+    // Lines stamped 0.000000 come before the clock runs; they say nothing about its zero.
+    if (t === undefined || t === 0) continue;
+    zero = Math.min(zero ?? Infinity, l.ms - t);
+  }
+  return zero;
+}
 
 export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   const { lines, fromBoot, sshReadyMs } = input;
@@ -47,11 +100,25 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   // Without a plan to restore (e.g. the kernel's selftests hold the sessions) the agent only says it is ready.
   const restored = need(`agent-restored (or agent-ready) marker in boot ${next}`, marker('agent-restored', next) ?? marker('agent-ready', next));
 
-  const ends = [kexec.ms, banner.ms, init.line.ms, restored.line.ms, Math.max(sshReadyMs, restored.line.ms)];
+  // Kernel events on the host clock through the new kernel's own timestamps; without them, by arrival.
+  const zero = kernelClockZero(lines, next);
+  const runInit = lines.find((l) => l.boot === next && RUN_INIT.test(l.text));
+  const runInitMs = runInit ? (zero !== undefined && printkMs(runInit.text) !== undefined ? zero + printkMs(runInit.text)! : runInit.ms) : init.line.ms;
+  const clockStart = zero ?? banner.ms;
+  const restoreStart = marker('agent-restore-start', next)?.line.ms ?? init.line.ms;
+
+  const ends = [kexec.ms, clockStart, runInitMs, restoreStart, restored.line.ms, Math.max(sshReadyMs, restored.line.ms)];
   // Each event must follow the one before: a line out of order means the console (or its clock) cannot be trusted.
-  const events = ['the freeze marker', '"Starting new kernel"', `the banner of boot ${next}`, `the init marker of boot ${next}`, `the agent's restored marker of boot ${next}`];
-  [freeze.line.ms, ...ends.slice(0, 4)].forEach((ms, i, all) => {
-    if (i > 0 && ms < all[i - 1]!) throw new TestFailure(`blackout timeline: ${events[i]} (${ms} ms) comes before ${events[i - 1]} (${all[i - 1]} ms) on the console`);
+  const events = [
+    'the freeze marker',
+    '"Starting new kernel"',
+    `the start of boot ${next}'s clock`,
+    `"Run /init" of boot ${next}`,
+    `the agent's restore start in boot ${next}`,
+    `the agent's restored marker of boot ${next}`,
+  ];
+  [freeze.line.ms, ...ends.slice(0, 5)].forEach((ms, i, all) => {
+    if (i > 0 && ms < all[i - 1]!) throw new TestFailure(`blackout timeline: ${events[i]} (${round(ms)} ms) comes before ${events[i - 1]} (${round(all[i - 1]!)} ms) on the console`);
   });
   let from = freeze.line.ms;
   const phases = BLACKOUT_PHASES.map((name, i) => {
@@ -59,7 +126,7 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
     from = ends[i]!;
     return { name, ms };
   });
-  const timeline: BlackoutTimeline = { totalMs: round(ends[4]! - freeze.line.ms), phases };
+  const timeline: BlackoutTimeline = { totalMs: round(ends.at(-1)! - freeze.line.ms), phases };
 
   const khz = Number(marker('tsc-khz', next)?.fields.khz ?? marker('tsc-khz', fromBoot)?.fields.khz);
   const t0 = Number(freeze.fields.tsc);

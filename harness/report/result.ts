@@ -15,8 +15,8 @@ export const RESULT_SCHEMA = 1 as const;
 export type Status = 'pass' | 'fail' | 'error' | 'skip' | 'unsupported';
 export const STATUSES: readonly Status[] = ['pass', 'fail', 'error', 'skip', 'unsupported'];
 
-/** The blackout phases, in the order they happen. */
-export const BLACKOUT_PHASES = ['shutdown', 'purgatory', 'kernel-boot', 'restore', 'service'] as const;
+/** The blackout phases, in the order they happen; harness/liveupdate/timeline.ts says what each one holds. */
+export const BLACKOUT_PHASES = ['shutdown', 'kexec-jump', 'kernel-init', 'userspace-init', 'restore', 'service'] as const;
 export type BlackoutPhaseName = (typeof BLACKOUT_PHASES)[number];
 
 
@@ -55,6 +55,15 @@ export interface IterationResult {
   metrics?: Record<string, number>;
 }
 
+/** One span of a scenario's waterfall, in ms from the scenario's start (host clock). */
+export interface WaterfallSpan {
+  name: string;
+  /** What the harness waited for: the machine, the guest booting, SSH, an agent call, the kexec's blackout, a check. */
+  kind: 'machine' | 'boot' | 'ssh' | 'agent' | 'blackout' | 'verify' | 'harness';
+  startMs: number;
+  ms: number;
+}
+
 export interface Artifact {
   name: string;
   /** Relative to the results directory, so reports stay valid when the directory moves. */
@@ -72,6 +81,8 @@ export interface ScenarioResult {
   artifacts: Artifact[];
   /** Per capability the scenario exercised, when its checks say (see Check.capability). */
   capabilities?: CapabilityVerdict[];
+  /** Where the scenario's wall time went (harness/liveupdate/waterfall.ts). */
+  waterfall?: WaterfallSpan[];
   /** Recipe of the kernel booted first, and of the kernel kexec'd into when it differs. */
   kernel?: string;
   to?: string;

@@ -235,3 +235,47 @@ export function pairedBarChart(
   out.push('</svg>');
   return out.join('');
 }
+
+export interface WaterfallRow {
+  label: string;
+  kind: string;
+  startMs: number;
+  ms: number;
+}
+
+/** A waterfall: one row per span, a bar from its start for its length, coloured by kind, on one time axis. */
+export function waterfallChart(rows: WaterfallRow[], opts: { title: string; kinds: string[]; width?: number }): string {
+  const width = opts.width ?? 960;
+  const labelW = Math.min(320, 24 + Math.max(40, ...rows.map((r) => r.label.length * 6.4)));
+  const noteW = 64;
+  const plotW = width - labelW - noteW - 16;
+  const barH = 12;
+  const gap = 4;
+  const lg = legend(opts.kinds.map((name, i) => ({ name, color: PALETTE[i % PALETTE.length]! })), labelW, 18, plotW);
+  const top = 18 + lg.height + 6;
+  const end = Math.max(1, ...rows.map((r) => r.startMs + r.ms));
+  const ticks = niceTicks(0, end, 8);
+  const xMax = ticks.at(-1)!;
+  const sx = (v: number) => labelW + (v / xMax) * plotW;
+  const plotH = rows.length * (barH + gap);
+  const height = top + plotH + 46;
+  const out = [svgOpen(width, height, opts.title), lg.svg];
+  for (const t of ticks) {
+    out.push(`<line x1="${r1(sx(t))}" x2="${r1(sx(t))}" y1="${top - 4}" y2="${top + plotH}" stroke="#e4e7eb"/>`);
+    out.push(text(sx(t), top + plotH + 16, fmtTick(t), { 'text-anchor': 'middle', fill: '#52606d' }));
+  }
+  out.push(text(labelW + plotW / 2, top + plotH + 36, 'ms from the start of the scenario', { 'text-anchor': 'middle', fill: '#52606d' }));
+  rows.forEach((row, i) => {
+    const y = top + i * (barH + gap);
+    const color = PALETTE[Math.max(0, opts.kinds.indexOf(row.kind)) % PALETTE.length];
+    out.push(text(labelW - 8, y + barH - 2, row.label, { 'text-anchor': 'end', 'font-size': 11 }));
+    out.push(
+      `<rect x="${r1(sx(row.startMs))}" y="${y}" width="${r1(Math.max(sx(row.startMs + row.ms) - sx(row.startMs), 1))}" height="${barH}" fill="${color}">` +
+        `<title>${escapeText(`${row.label}: ${fmtTick(row.ms)} ms, from ${fmtTick(row.startMs)} ms`)}</title></rect>`,
+    );
+    out.push(text(sx(row.startMs + row.ms) + 5, y + barH - 2, `${fmtTick(Math.round(row.ms))} ms`, { fill: '#52606d', 'font-size': 11 }));
+  });
+  out.push(`<line x1="${labelW}" x2="${labelW}" y1="${top - 4}" y2="${top + plotH}" stroke="#9aa5b1"/>`);
+  out.push('</svg>');
+  return out.join('');
+}

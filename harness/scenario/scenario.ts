@@ -4,6 +4,7 @@
 import { relative } from 'node:path';
 import { ConfigError, HarnessError } from '../errors.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
+import { Waterfall } from '../liveupdate/waterfall.ts';
 import { checkParams, defaultParams, type ParamSpecs, type ParamValues } from './params.ts';
 import { capabilityVerdicts, classify, combineStatuses, type BlackoutTimeline, type Check, type IterationResult, type ScenarioResult, type Status } from '../report/result.ts';
 
@@ -43,6 +44,8 @@ export interface ScenarioContext<P = Record<string, unknown>> {
   readonly liveUpdate: boolean;
   /** This scenario's own directory inside the results directory. */
   readonly dir: string;
+  /** Where its wall time goes: machines boot with it, and it lands in the result. */
+  readonly waterfall: Waterfall;
   /** Runs `fn` as a named check; a failure is recorded and ends the scenario. Returns what fn returned. */
   check<T>(name: string, fn: () => Promise<T> | T, options?: CheckOptions): Promise<T>;
   /** Records a check decided elsewhere (e.g. one per error the agent's restore reported); it does not end the scenario. */
@@ -83,6 +86,7 @@ export const scenarioStatus = combineStatuses;
 
 export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<S>, options: RunScenarioOptions): Promise<ScenarioResult> {
   const started = performance.now();
+  const waterfall = new Waterfall();
   const checks: Check[] = [];
   const iterations: IterationResult[] = [];
   const artifacts: { name: string; path: string }[] = [];
@@ -101,6 +105,7 @@ export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<
     cmdline: options.cmdline ?? [],
     liveUpdate: options.liveUpdate ?? true,
     dir: options.dir,
+    waterfall,
     async check(name, fn, checkOptions = {}) {
       const tag = checkOptions.capability ? { capability: checkOptions.capability } : {};
       try {
@@ -147,7 +152,9 @@ export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<
     const detail = error instanceof HarnessError && error.detail ? error.detail : undefined;
     if (detail) ctx.log(`${reason}\n${detail}`);
   } finally {
+    const stopping = waterfall.start('stop machines, collect logs', 'machine');
     for (const r of owned.reverse()) await r.stop().catch(() => {});
+    stopping();
   }
   return {
     name: def.name,
@@ -158,6 +165,7 @@ export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<
     iterations,
     artifacts,
     ...(capabilityVerdicts(checks).length ? { capabilities: capabilityVerdicts(checks) } : {}),
+    waterfall: waterfall.spans(),
     kernel: options.kernel.manifest.recipe,
     ...(options.to ? { to: options.to.manifest.recipe } : {}),
     params,

@@ -183,6 +183,12 @@ struct agent {
 };
 extern struct agent g;
 
+/* ---- the daemon's wire (main.c) and its clients (client.c) ---- */
+void error_json(struct jw *w, const char *verb, const struct aerr *e);
+void write_all(int fd, const char *p, size_t n);
+int client_main(int argc, char **argv);
+int relay_main(void);
+
 /* ---- util ---- */
 uint64_t now_ns(int clock);
 uint64_t rdtsc_now(void);

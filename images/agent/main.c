@@ -5,7 +5,8 @@
  *
  * Wire format (both directions over one SOCK_STREAM connection): the client
  * sends NUL-terminated words "verb", then key/value pairs, then shuts down its
- * write side; the daemon answers with one JSON line and closes.
+ * write side; the daemon answers with one JSON line and closes. The clients
+ * (one request, or a relay of many over one SSH channel) are in client.c.
  */
 #include "agent.h"
 #include <errno.h>
@@ -53,7 +54,7 @@ static bool key_allowed(const char *keys, const char *k)
 	return false;
 }
 
-static void error_json(struct jw *w, const char *verb, const struct aerr *e)
+void error_json(struct jw *w, const char *verb, const struct aerr *e)
 {
 	jw_reset(w);
 	jw_obj(w, NULL);
@@ -130,7 +131,7 @@ static int parse_wire(char *buf, size_t len, struct req *r)
 	return 0;
 }
 
-static void write_all(int fd, const char *p, size_t n)
+void write_all(int fd, const char *p, size_t n)
 {
 	while (n) {
 		ssize_t k = write(fd, p, n);
@@ -316,106 +317,17 @@ static int daemon_main(int argc, char **argv)
 	}
 }
 
-static int client_fail(const char *verb, const char *op, int err, const char *msg)
-{
-	struct jw w;
-	struct aerr e;
-
-	jw_init(&w);
-	fail(&e, op, err, -1, "%s", msg);
-	error_json(&w, verb, &e);
-	printf("%s\n", w.buf);
-	jw_free(&w);
-	return 1;
-}
-
-static void put_word(char **buf, size_t *len, size_t *cap, const char *s)
-{
-	size_t n = strlen(s) + 1;
-
-	if (*len + n > *cap) {
-		*cap = (*len + n) * 2;
-		*buf = realloc(*buf, *cap);
-		if (!*buf)
-			abort();
-	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-}
-
-static int client_main(int argc, char **argv)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *verb = argv[1];
-	char *buf = NULL, msg[256], rbuf[8192];
-	size_t len = 0, cap = 0;
-	char *resp = NULL;
-	size_t rlen = 0;
-	ssize_t k;
-	int i, s;
-
-	put_word(&buf, &len, &cap, verb);
-	for (i = 2; i < argc; i++) {
-		const char *a = argv[i], *eq;
-		char key[128];
-		if (strncmp(a, "--", 2) || !a[2]) {
-			snprintf(msg, sizeof(msg), "unexpected argument '%s' (options are --key value)", a);
-			return client_fail(verb, "argument", EINVAL, msg);
-		}
-		a += 2;
-		if ((eq = strchr(a, '='))) {
-			snprintf(key, sizeof(key), "%.*s", (int)(eq - a), a);
-			put_word(&buf, &len, &cap, key);
-			put_word(&buf, &len, &cap, eq + 1);
-		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
-			put_word(&buf, &len, &cap, a);
-			put_word(&buf, &len, &cap, argv[++i]);
-		} else {
-			put_word(&buf, &len, &cap, a); /* a flag */
-			put_word(&buf, &len, &cap, "1");
-		}
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", agent_sock_path());
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return client_fail(verb, "socket", errno, strerror(errno));
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = errno;
-		snprintf(msg, sizeof(msg), "connect %s: %s (is `luo-agent daemon` running?)", agent_sock_path(),
-			 strerror(err));
-		return client_fail(verb, "connect", err, msg);
-	}
-	write_all(s, buf, len);
-	shutdown(s, SHUT_WR);
-	while ((k = read(s, rbuf, sizeof(rbuf))) != 0) {
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		resp = realloc(resp, rlen + (size_t)k + 1);
-		if (!resp)
-			abort();
-		memcpy(resp + rlen, rbuf, (size_t)k);
-		rlen += (size_t)k;
-		resp[rlen] = 0;
-	}
-	if (!rlen)
-		return client_fail(verb, "recv", ECONNRESET, "the daemon closed the connection without a reply");
-	fwrite(resp, 1, rlen, stdout);
-	fflush(stdout);
-	close(s); /* tells a rebooting daemon the reply was taken */
-	return strncmp(resp, "{\"ok\":true", 10) ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		fprintf(stderr, "usage: luo-agent daemon [--foreground]\n"
-				"       luo-agent <verb> [--key value ...]   (prints one JSON object)\n");
+				"       luo-agent <verb> [--key value ...]   (prints one JSON object)\n"
+				"       luo-agent relay   (requests on stdin, one JSON reply a line on stdout)\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "daemon"))
 		return daemon_main(argc, argv);
+	if (!strcmp(argv[1], "relay"))
+		return relay_main();
 	return client_main(argc, argv);
 }

@@ -277,7 +277,7 @@ static void restore_held(char *line)
  */
 static void restore_device(char *line)
 {
-	char kind[16], sess[NAME_LEN], bdf[32], what[96], previous[64];
+	char kind[16], sess[NAME_LEN], bdf[32], what[160], previous[64];
 	unsigned long long token;
 	struct session *s;
 	struct held *h;
@@ -347,6 +347,8 @@ void restore_at_start(void)
 	int mfd;
 	ssize_t n;
 
+	/* Where the blackout's userspace-init ends and its restore begins. */
+	console_mark("agent-restore-start boot=%ld", g.boot);
 	if (luo_ensure_open(&e))
 		return;
 	snprintf((char *)rs.name, sizeof(rs.name), "%s", STATE_SESSION);

@@ -1,5 +1,6 @@
 /* kexec_file_load (KHO rides on it), the freeze stamp, and TSC frequency. */
 #include "agent.h"
+#include <sys/klog.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -19,7 +20,27 @@
 bool pending_kexec;
 uint64_t kexec_delay_ms;
 
-/* Prefer the kernel's figure; else count TSC ticks over 50 ms of CLOCK_MONOTONIC_RAW. */
+/* The TSC frequency the kernel found at boot ("tsc: Detected 2596.121 MHz processor"), from its log. */
+static uint64_t tsc_khz_from_klog(void)
+{
+	static char log[1 << 17];
+	const char *key = "tsc: Detected ", *p;
+	unsigned long mhz, frac;
+	int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, log, sizeof(log) - 1);
+
+	if (n <= 0)
+		return 0;
+	log[n] = 0;
+	if (!(p = strstr(log, key)) || sscanf(p + strlen(key), "%lu.%3lu MHz", &mhz, &frac) != 2)
+		return 0;
+	return mhz * 1000 + frac;
+}
+
+/*
+ * Prefer the kernel's figure (sysfs, else its boot log): no waiting, so the
+ * daemon listens as soon as its restore is done. Else count TSC ticks over
+ * 50 ms of CLOCK_MONOTONIC_RAW.
+ */
 void calibrate_tsc(void)
 {
 	char buf[64];
@@ -30,6 +51,10 @@ void calibrate_tsc(void)
 	    strtoull(buf, NULL, 10)) {
 		g.tsc_khz = strtoull(buf, NULL, 10);
 		g.tsc_khz_source = "sysfs";
+		return;
+	}
+	if ((g.tsc_khz = tsc_khz_from_klog())) {
+		g.tsc_khz_source = "klog";
 		return;
 	}
 	if (!rdtsc_now())

@@ -17,7 +17,7 @@ export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): 
   };
   let vm: LiveVm;
   try {
-    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, liveUpdate: ctx.liveUpdate, ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
+    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, liveUpdate: ctx.liveUpdate, waterfall: ctx.waterfall, ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
   } catch (error) {
     await saveLogs();
     throw error;
@@ -60,9 +60,9 @@ export async function liveUpdateAndVerify(
   const lu = await ctx.check(`${label}: kexec ${vm.kernel.manifest.recipe} -> ${options.to ? String(typeof options.to === 'string' ? options.to : options.to.manifest.recipe) : 'same kernel'}`, () => vm.liveUpdate(options));
   await checkRestore(ctx, vm, label);
   const started = performance.now();
-  await ctx.check(`${label}: ${memfds.length} memfd(s) intact after the kexec`, async () => {
+  await ctx.check(`${label}: ${memfds.length} memfd(s) intact after the kexec`, () => ctx.waterfall.time(`${label}: verify ${memfds.length} memfd(s)`, 'verify', async () => {
     for (const m of memfds) await vm.agent.verify(m);
-  }, { capability: 'memfd' });
+  }), { capability: 'memfd' });
   const verifyMs = Math.round(performance.now() - started);
   if (lu.blackout.agreement && !lu.blackout.agreement.ok) {
     ctx.log(`${label}: host and guest clocks disagree on freeze -> restored by ${lu.blackout.agreement.deltaMs} ms (host ${lu.blackout.phases.slice(0, 4).reduce((a, p) => a + p.ms, 0)} ms, guest TSC ${lu.blackout.guestTscMs} ms)`);

@@ -7,7 +7,7 @@ import { cpuMemoryArgs } from './cpu-memory.ts';
 import { deviceArgs, type GuestDevice } from './devices.ts';
 import { iommuArgs, iommuCmdline } from './iommu.ts';
 import { accelCmdline, machineArgs } from './machine.ts';
-import { networkArgs } from './network.ts';
+import { NETWORK_CMDLINE, networkArgs } from './network.ts';
 import { shareArgs } from './shares.ts';
 
 export interface QemuPlan {
@@ -17,9 +17,9 @@ export interface QemuPlan {
   devices: readonly GuestDevice[];
 }
 
-/** What this machine needs on any kernel's command line: the base, the accelerator's and the IOMMU's needs. */
+/** What this machine needs on any kernel's command line: the base, the network's, the accelerator's and the IOMMU's needs. */
 export function machineCmdline(spec: Pick<ResolvedSpec, 'iommu'>, accel: Accel): string[] {
-  return [...BASE_CMDLINE, ...accelCmdline(accel), ...iommuCmdline(spec.iommu)];
+  return [...BASE_CMDLINE, ...NETWORK_CMDLINE, ...accelCmdline(accel), ...iommuCmdline(spec.iommu)];
 }
 
 /** The kernel command line: the machine's needs, then the caller's arguments (last wins). */

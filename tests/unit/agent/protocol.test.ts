@@ -32,8 +32,8 @@ const ok = <V extends AgentVerb>(name: string, verb: V) => {
   return r.value;
 };
 /** An AgentClient whose guest answers every call with one recorded reply, on a kernel with these config options. */
-const clientAnswering = (name: string, capabilities: RunningKernel['capabilities'], stdout = raw(run(name).file), exitCode = run(name).exitCode) =>
-  new AgentClient({ run: async () => ({ stdout, stderr: '', exitCode, signal: null }) } as never, () => ({ capabilities, label: 'luo-7.2 (7.2.13)' }));
+const clientAnswering = (name: string, capabilities: RunningKernel['capabilities'], stdout = raw(run(name).file)) =>
+  new AgentClient({ request: async () => stdout.trim() }, () => ({ capabilities, label: 'luo-7.2 (7.2.13)' }));
 const STOCK = { LIVEUPDATE: true, LIVEUPDATE_MEMFD: true, PCI_LIVEUPDATE: false, VFIO_PCI_LIVEUPDATE: false, IOMMUFD_LIVEUPDATE: false };
 const failure = (name: string, verb: AgentVerb): AgentOpError => {
   const r = reply(name, verb);
@@ -166,7 +166,7 @@ test('a memfd refused by a kernel whose config has the memfd handler is a failur
   // Without the handler in the config, the agent's own state memfd is refused at session-create: said plainly.
   // (What the agent prints when plan_ensure_state cannot preserve its state memfd.)
   const refusedState = JSON.stringify({ ok: false, verb: 'session-create', error: { op: 'LIVEUPDATE_SESSION_PRESERVE_FD', errno: 2, errno_name: 'ENOENT', message: 'preserve the state memfd: No such file or directory', fd: 5, target_fd: 6 } });
-  const state = await t.throwsAsync(clientAnswering('session-create', { ...STOCK, LIVEUPDATE_MEMFD: false }, refusedState, 1).call('session-create', { name: 'vm0' }));
+  const state = await t.throwsAsync(clientAnswering('session-create', { ...STOCK, LIVEUPDATE_MEMFD: false }, refusedState).call('session-create', { name: 'vm0' }));
   t.true(state instanceof Unsupported);
   t.regex(state!.message, /CONFIG_LIVEUPDATE_MEMFD=n\): LIVEUPDATE_SESSION_PRESERVE_FD refused the agent's state memfd \(it keeps the agent's plan, so no session can be made without it\)/);
 });

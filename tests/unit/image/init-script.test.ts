@@ -26,7 +26,7 @@ test('images/init parses with busybox sh -n', async (t) => {
 });
 
 /** Run init with stubs until `until` appears on its console (or 10 s pass), then kill its process group. */
-async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdline: string, listening: boolean, until: RegExp) {
+async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdline: string, listening: boolean, until: RegExp, kernelNet = false) {
   const dir = await mkdtemp(join(tmpdir(), 'luo-init-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const proc = join(dir, 'proc');
@@ -34,6 +34,8 @@ async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdli
   await writeFile(join(proc, 'cmdline'), cmdline + '\n');
   const tcp = '  sl  local_address rem_address   st\n';
   await writeFile(join(proc, 'net', 'tcp'), tcp + (listening ? '   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n' : ''));
+  // The kernel's own ip= configuration shows as a default route on eth0.
+  if (kernelNet) await writeFile(join(proc, 'net', 'route'), 'Iface\tDestination\tGateway\neth0\t00000000\t0202000A\neth0\t0002000A\t00000000\n');
   const calls = join(dir, 'calls');
   const stubs = STUBBED.map((c) => `${c}() { echo "${c} $*" >> "$CALLS"; }`).join('\n');
   const console = join(dir, 'console');
@@ -70,13 +72,24 @@ sandboxed('init prints init boot=<n> from the command line, mounts 9p shares rea
     { name: 'sshd-ready', args: 'port=22' },
   ]);
   t.true(calls.includes('mount -t 9p -o trans=virtio,version=9p2000.L,ro results /mnt/results'));
-  t.true(calls.includes('mount -t devtmpfs devtmpfs /dev'));
+  t.true(calls.includes('mount -a'), 'the pseudo filesystems in one process, from /etc/fstab');
   t.true(calls.includes('ip addr add 10.0.2.15/24 dev eth0'));
   t.true(calls.includes('ip route add default via 10.0.2.2'));
   t.true(calls.some((c) => c.startsWith('dropbear ') && c.includes('-r /etc/dropbear/dropbear_ed25519_host_key')));
-  // Networking comes after init, sshd after networking.
+  // sshd comes up first (after networking), then the rest.
   const at = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
   t.true(at('ip addr') < at('dropbear'));
+  t.true(at('dropbear') < at('mount -t 9p'));
+});
+
+sandboxed('init runs no network command when the kernel configured eth0 itself (ip=)', async (t) => {
+  const { markers, calls } = await runInit(t, 'console=ttyS0 ip=10.0.2.15::10.0.2.2:255.255.255.0:luo-guest:eth0:off', true, /sshd-ready/, true);
+  t.is(markers.at(-1)?.name, 'sshd-ready');
+  t.deepEqual(calls.filter((c) => c.startsWith('ip ')), []);
+  t.true(calls.some((c) => c.startsWith('dropbear ')));
+  // Without the kernel's route, init configures eth0 even if ip= is on the line (a kernel without IP_PNP ignores it).
+  const fallback = await runInit(t, 'console=ttyS0 ip=10.0.2.15::10.0.2.2:255.255.255.0:luo-guest:eth0:off', true, /sshd-ready/);
+  t.true(fallback.calls.includes('ip addr add 10.0.2.15/24 dev eth0'));
 });
 
 sandboxed('init: boot defaults to 0, and a garbled value is not passed on', async (t) => {

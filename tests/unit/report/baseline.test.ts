@@ -15,7 +15,7 @@ test('saveBaseline keys samples by scenario/metric from passing iterations only'
   t.deepEqual(b.runs, ['run-20261125-1700']);
   t.is(b.metrics[KEY]!.samples.length, 5);
   t.is(b.metrics[KEY]!.summary.n, 5);
-  t.truthy(b.metrics['memfd-basic/blackout.kernelBootMs']);
+  t.truthy(b.metrics['memfd-basic/blackout.kernelInitMs']);
   // memfd-1g failed its last iteration: only the two passing ones count.
   t.is(b.metrics['memfd-1g/blackout.totalMs']!.samples.length, 2);
   t.false(Object.keys(b.metrics).some((k) => k.startsWith('iommufd-ioas/')));
@@ -64,14 +64,14 @@ test('floors hold on every path: a few ms of shutdown is never a regression', (t
   // The small-sample path too: n=1 against n=1.
   t.is(compareMetric(key, [5.6], [8.3], { ...T, gate: 'all' }).kind, 'insufficient-evidence');
   // An explicit floor overrides the default, per metric and per key (key beats metric).
-  const purg = 'memfd-basic/blackout.purgatoryMs';
+  const purg = 'memfd-basic/blackout.kexecJumpMs';
   const base = samples(8, 400, 0.02, 5);
   const cur = samples(8, 480, 0.02, 6);
   t.is(compareMetric(purg, base, cur, { ...T, gate: 'all' }).kind, 'regression');
-  const w = compareMetric(purg, base, cur, { ...T, gate: 'all', perMetric: { 'blackout.purgatoryMs': { absolute: 100 } } });
+  const w = compareMetric(purg, base, cur, { ...T, gate: 'all', perMetric: { 'blackout.kexecJumpMs': { absolute: 100 } } });
   t.is(w.kind, 'unchanged');
   t.regex(w.sentence, /threshold 10%, floor 100 ms/);
-  const x = compareMetric(purg, base, cur, { ...T, perMetric: { 'blackout.purgatoryMs': { absolute: 100 }, [purg]: { relative: 0.5 } } });
+  const x = compareMetric(purg, base, cur, { ...T, perMetric: { 'blackout.kexecJumpMs': { absolute: 100 }, [purg]: { relative: 0.5 } } });
   t.deepEqual(x.threshold, { relative: 0.5, absolute: 100 });
 });
 
@@ -87,14 +87,14 @@ test('the baseline\'s own spread widens the margin', (t) => {
 test('phases are compared but not gated by default; the total and the heartbeat gap are', (t) => {
   const base = samples(8, 800, 0.02, 5);
   const cur = samples(8, 1200, 0.02, 6);
-  const phase = compareMetric('memfd-basic/blackout.purgatoryMs', base, cur, T);
+  const phase = compareMetric('memfd-basic/blackout.kexecJumpMs', base, cur, T);
   t.is(phase.kind, 'regression');
   t.false(phase.gated);
   t.regex(phase.sentence, /^SLOWER \(not gated\) /);
   t.true(compareMetric('memfd-basic/workloadGapMs', base, cur, T).gated);
   t.true(compareMetric(KEY, base, cur, T).gated);
-  t.true(compareMetric('memfd-basic/blackout.purgatoryMs', base, cur, { ...T, gate: ['blackout.purgatoryMs'] }).gated);
-  t.true(compareMetric('memfd-basic/blackout.purgatoryMs', base, cur, { ...T, gate: ['memfd-basic/blackout.purgatoryMs'] }).gated);
+  t.true(compareMetric('memfd-basic/blackout.kexecJumpMs', base, cur, { ...T, gate: ['blackout.kexecJumpMs'] }).gated);
+  t.true(compareMetric('memfd-basic/blackout.kexecJumpMs', base, cur, { ...T, gate: ['memfd-basic/blackout.kexecJumpMs'] }).gated);
 });
 
 test('fewer than 5 samples a side: not enough evidence, unless the change is beyond doubt', (t) => {

@@ -14,7 +14,7 @@ test('one row per iteration with a blackout, carrying params and every phase', (
   t.is(r.toKernel, 'luo-7.2');
   t.is(r.accelerator, 'tcg');
   t.deepEqual(r.params, { memfdSizeBytes: 67108864 });
-  t.deepEqual(Object.keys(r.phases), ['shutdown', 'purgatory', 'kernel-boot', 'restore', 'service']);
+  t.deepEqual(Object.keys(r.phases), ['shutdown', 'kexec-jump', 'kernel-init', 'userspace-init', 'restore', 'service']);
   t.is(typeof r.totalMs, 'number');
   t.is(r.time, '2026-11-25T17:03:20.500Z');
 });

@@ -42,8 +42,8 @@ test('report.html has every section, with charts', (t) => {
   t.regex(summary, /<span class="badge" style="background:#cf222e">fail<\/span>/);
   // Stacked bars: 18 iterations x 5 phases, a legend with every phase, an axis in ms.
   const phases = html.slice(html.indexOf('<h2>Blackout phases</h2>'), html.indexOf('<h2>Blackout vs'));
-  t.is((phases.match(/<rect [^>]*height="18"/g) ?? []).length, 90);
-  for (const p of ['shutdown', 'purgatory', 'kernel-boot', 'restore', 'service']) t.regex(phases, new RegExp(`<text[^>]*>${p}</text>`));
+  t.is((phases.match(/<rect [^>]*height="18"/g) ?? []).length, 108);
+  for (const p of ['shutdown', 'kexec-jump', 'kernel-init', 'userspace-init', 'restore', 'service']) t.regex(phases, new RegExp(`<text[^>]*>${p}</text>`));
   t.regex(phases, />blackout \(ms\)<\/text>/);
   // Size chart: labelled axes; points at 64, 256, 1024 MiB.
   t.regex(html, />preserved size \(MiB\)<\/text>/);

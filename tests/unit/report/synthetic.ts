@@ -4,7 +4,7 @@ import { BLACKOUT_PHASES, type IterationResult, type RunResult, type ScenarioRes
 import { seededRandom } from '../../../harness/report/stats.ts';
 
 /** Phase shares of a TCG blackout, roughly as measured: boot dominates. */
-const SHARES = [0.12, 0.04, 0.48, 0.16, 0.2];
+const SHARES = [0.01, 0.3, 0.45, 0.04, 0.05, 0.15];
 
 export function iteration(index: number, totalMs: number, status: Status = 'pass'): IterationResult {
   const phases = BLACKOUT_PHASES.map((name, i) => ({ name, ms: Math.round(totalMs * SHARES[i]! * 10) / 10 }));

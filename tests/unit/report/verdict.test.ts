@@ -67,12 +67,13 @@ test('iterationMetrics names every phase', (t) => {
   const m = iterationMetrics({ ...iteration(1, 2000), metrics: { verifyMs: 12, bogus: NaN } });
   t.deepEqual(Object.keys(m).sort(), [
     'blackout.guestTscMs',
-    'blackout.kernelBootMs',
-    'blackout.purgatoryMs',
+    'blackout.kernelInitMs',
+    'blackout.kexecJumpMs',
     'blackout.restoreMs',
     'blackout.serviceMs',
     'blackout.shutdownMs',
     'blackout.totalMs',
+    'blackout.userspaceInitMs',
     'verifyMs',
   ]);
   t.is(m['blackout.totalMs'], 2000);

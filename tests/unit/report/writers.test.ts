@@ -59,7 +59,7 @@ test('JUnit: counts, one testcase per scenario, failure/skipped elements, proper
   t.regex(xml, /<skipped message="unsupported: PRESERVE_FD on an iommufd fails[^"]*"\/>/);
   t.regex(xml, /<error message="QEMU exited: &lt;signal 9&gt; &amp; &quot;oom&quot;\\x07" type="infra">/);
   t.regex(xml, /<property name="blackout.totalMs.median" value="\d+(\.\d+)?"\/>/);
-  t.regex(xml, /<property name="iteration.1.blackout.kernelBootMs" value="[\d.]+"\/>/);
+  t.regex(xml, /<property name="iteration.1.blackout.kernelInitMs" value="[\d.]+"\/>/);
   t.regex(xml, /<property name="param.memfdSizeBytes" value="67108864"\/>/);
   t.regex(xml, /<system-out>[^<]*boot-1: consoles\/memfd-basic\/boot-1.log\n/);
   t.regex(xml, /<property name="kernel.luo-7.2" value="7.2.13-luo"\/>/);

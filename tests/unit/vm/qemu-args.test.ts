@@ -37,12 +37,15 @@ test('boot: kernel, optional initrd, one -append string', (t) => {
   t.deepEqual(bootArgs('k', undefined, []), ['-kernel', 'k', '-append', '']);
 });
 
-test('kernel cmdline: harness base, then accelerator and IOMMU needs, then the caller (so the caller wins)', (t) => {
+// The kernel configures the guest's address itself (CONFIG_IP_PNP).
+const IP = 'ip=10.0.2.15::10.0.2.2:255.255.255.0:luo-guest:eth0:off';
+
+test('kernel cmdline: harness base, the network, then accelerator and IOMMU needs, then the caller (so the caller wins)', (t) => {
   t.deepEqual(kernelCmdline({ iommu: 'intel', cmdline: ['panic=5'] }, 'kvm'), [
-    'console=ttyS0,115200', 'panic=-1', 'intel_iommu=on', 'panic=5',
+    'console=ttyS0,115200', 'panic=-1', IP, 'intel_iommu=on', 'panic=5',
   ]);
   t.deepEqual(kernelCmdline({ iommu: 'none', cmdline: [] }, 'tcg'), [
-    'console=ttyS0,115200', 'panic=-1', 'no_timer_check',
+    'console=ttyS0,115200', 'panic=-1', IP, 'no_timer_check',
   ]);
   t.deepEqual(iommuCmdline('virtio'), []);
 });
@@ -118,7 +121,7 @@ test('whole command: every concern present, the IOMMU before the devices it tran
   t.deepEqual(values(args, '-initrd'), ['rd']);
   t.deepEqual(values(args, '-m'), ['1024M']);
   t.deepEqual(values(args, '-smp'), ['2']);
-  t.is(values(args, '-append')[0], 'console=ttyS0,115200 panic=-1 no_timer_check intel_iommu=on');
+  t.is(values(args, '-append')[0], `console=ttyS0,115200 panic=-1 ${IP} no_timer_check intel_iommu=on`);
   // No two devices share a slot.
   const addrs = devices.map((d) => /addr=(0x[0-9a-f]+)/.exec(d)?.[1]).filter(Boolean);
   t.is(new Set(addrs).size, addrs.length);
