@@ -31,6 +31,12 @@ const memfdSpec = {
   origin: { enum: ['created', 'restored'] },
 } as const;
 
+const rawSessionSpec = {
+  handle: 'string',
+  fd: 'number',
+  direction: { enum: ['outgoing', 'incoming'] },
+} as const;
+
 const heartbeatSpec = {
   memfd: 'string',
   running: 'boolean',
@@ -164,6 +170,18 @@ const responseSpecs = {
   'kexec-exec': { rebooting: 'boolean', delay_ms: 'number', tsc_khz: 'number|null' },
   'heartbeat-start': { session: 'string', memfd: 'string', token: 'hex', interval_us: 'number' },
   'heartbeat-report': { heartbeat: heartbeatSpec },
+  // The fuzzer's raw verbs (images/agent/verbs_raw.c): exactly one kernel call each, sessions by handle.
+  'raw-session-create': rawSessionSpec,
+  'raw-session-retrieve': rawSessionSpec,
+  'raw-session-finish': rawSessionSpec,
+  'raw-session-close': rawSessionSpec,
+  'raw-session-name': { ...rawSessionSpec, name: 'string' },
+  'raw-preserve': { ...rawSessionSpec, token: 'hex', target: 'string', target_fd: 'number' },
+  /** The retrieved fd joins the agent's memfd table under `id`. */
+  'raw-retrieve': { ...rawSessionSpec, token: 'hex', id: 'string', memfd_fd: 'number', size: 'number', seals: 'number|null' },
+  'raw-reset': { sessions: 'number', memfds: 'number' },
+  'memfd-close': { id: 'string', fd: 'number' },
+  'memfd-truncate': { id: 'string', fd: 'number', size: 'number' },
 } as const satisfies Record<string, ObjectSpec>;
 
 export type AgentVerb = keyof typeof responseSpecs;
@@ -182,7 +200,8 @@ export interface AgentRequests {
   'session-retrieve': { name: string };
   'session-finish': { name: string };
   'session-close': { name: string };
-  'memfd-create': { name: string; size: Num; seed?: Num; hugetlb?: boolean; seals?: boolean };
+  /** `tmpfile`: an unlinked tmpfs file (O_TMPFILE in /dev/shm) instead of a memfd. */
+  'memfd-create': { name: string; size: Num; seed?: Num; hugetlb?: boolean; seals?: boolean; tmpfile?: boolean };
   'memfd-preserve': { session: string; id: string; token: Num };
   'memfd-retrieve': { session: string; token: Num; id?: string };
   'memfd-verify': { id: string; seed?: Num };
@@ -197,7 +216,24 @@ export interface AgentRequests {
   'kexec-exec': { 'delay-ms'?: Num };
   'heartbeat-start': { session: string; 'interval-us'?: Num; token?: Num };
   'heartbeat-report': Record<string, never>;
+  /** `name` goes to the kernel as given: empty, or past the 64-byte limit (its first 64 bytes, unterminated). */
+  'raw-session-create': { handle: string; name: string };
+  'raw-session-retrieve': { handle: string; name: string };
+  'raw-session-finish': { handle: string };
+  'raw-session-close': { handle: string };
+  'raw-session-name': { handle: string };
+  /** Exactly one of `memfd` (an id the agent holds) or `kind` (an fd the kernel has no handler for, or none). */
+  /** `reopen`: preserve another open file of the memfd's inode (through /proc/self/fd). */
+  'raw-preserve': { handle: string; token: Num; memfd?: string; kind?: RawFdKind; reopen?: boolean };
+  'raw-retrieve': { handle: string; token: Num; id: string };
+  'raw-reset': Record<string, never>;
+  'memfd-close': { id: string };
+  'memfd-truncate': { id: string; size: Num };
 }
+
+/** What raw-preserve can offer the kernel besides a memfd. */
+export const RAW_FD_KINDS = ['pipe', 'socket', 'devnull', 'tmpfs-file', 'dir', 'liveupdate', 'session', 'badfd'] as const;
+export type RawFdKind = (typeof RAW_FD_KINDS)[number];
 
 /** The options of one agent call as the agent reads them: key and text, `true` a bare flag, `false` left out. */
 function agentOptions<V extends AgentVerb>(verb: V, options: AgentRequests[V]): [string, string | true][] {

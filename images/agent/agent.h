@@ -180,6 +180,10 @@ struct agent {
 	int n_restore_errs;
 
 	bool kexec_loaded;
+
+	/* luo_agent.restore=off: nothing is retrieved at start and no plan is kept
+	 * (the caller, the fuzzer, drives every retrieval itself). */
+	bool plan_off;
 };
 extern struct agent g;
 
@@ -196,6 +200,7 @@ const char *agent_sock_path(void);
 const char *console_path(void);
 void console_mark(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int read_small_file(const char *path, char *buf, size_t cap);
+bool cmdline_has(const char *cmdline, const char *arg); /* arg is a whole word of the command line */
 struct session *session_find(const char *name);
 struct memfd *memfd_find(const char *id);
 int luo_ensure_open(struct aerr *e);
@@ -224,7 +229,7 @@ struct verb {
 	verb_fn fn;
 	const char *keys; /* comma-separated allowed --keys */
 };
-extern const struct verb luo_verbs[], iommu_verbs[], kexec_verbs[], hb_verbs[];
+extern const struct verb luo_verbs[], iommu_verbs[], kexec_verbs[], hb_verbs[], raw_verbs[];
 /* kexec-exec must reply before it reboots: the daemon calls this after the reply went out. */
 extern bool pending_kexec;
 extern uint64_t kexec_delay_ms; /* after the reply, before the freeze stamp */

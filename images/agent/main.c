@@ -23,7 +23,7 @@
 
 #define MAX_REQ 65536
 
-static const struct verb *const verb_tables[] = { luo_verbs, iommu_verbs, kexec_verbs, hb_verbs };
+static const struct verb *const verb_tables[] = { luo_verbs, iommu_verbs, kexec_verbs, hb_verbs, raw_verbs };
 
 static const struct verb *find_verb(const char *name)
 {
@@ -275,8 +275,16 @@ static int daemon_main(int argc, char **argv)
 	/* luo_agent.device=off leaves /dev/liveupdate to other programs (the
 	 * kernel's selftests open it themselves); verbs that need it still open
 	 * it on demand. */
-	if (!strstr(g.cmdline, "luo_agent.device=off"))
+	if (cmdline_has(g.cmdline, "luo_agent.restore=off")) {
+		/* The fuzzer retrieves (or deliberately fails to retrieve) everything
+		 * itself: own the device, take nothing, keep no plan. */
+		struct aerr e;
+		g.plan_off = true;
+		if (luo_ensure_open(&e))
+			console_mark("agent-error op=%s errno=%d errno_name=%s", e.op, e.err, errno_name(e.err));
+	} else if (!strstr(g.cmdline, "luo_agent.device=off")) {
 		restore_at_start();
+	}
 	calibrate_tsc();
 	s = listen_socket();
 	if (s < 0)

@@ -25,7 +25,7 @@ int plan_ensure_state(struct aerr *e)
 	struct liveupdate_session_preserve_fd pf = { .size = sizeof(pf) };
 	int mfd;
 
-	if (g.state_session_fd >= 0)
+	if (g.state_session_fd >= 0 || g.plan_off)
 		return 0;
 	if (luo_ensure_open(e))
 		return -1;
@@ -84,6 +84,8 @@ int plan_save(struct aerr *e)
 	bool any = false;
 	int i;
 
+	if (g.plan_off)
+		return 0;
 	for (i = 0; i < MAX_SESSIONS; i++)
 		any |= g.sessions[i].used && !g.sessions[i].incoming;
 	if (!any && g.state_memfd < 0)

@@ -212,6 +212,19 @@ int read_small_file(const char *path, char *buf, size_t cap)
 	return (int)n;
 }
 
+bool cmdline_has(const char *cmdline, const char *arg)
+{
+	size_t n = strlen(arg);
+	const char *p = cmdline;
+
+	while ((p = strstr(p, arg))) {
+		if ((p == cmdline || p[-1] == ' ') && (p[n] == 0 || p[n] == ' ' || p[n] == '\n'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
 struct session *session_find(const char *name)
 {
 	int i;

@@ -326,7 +326,7 @@ static int v_memfd_create(const struct req *r, struct jw *w, struct aerr *e)
 {
 	const char *id;
 	uint64_t size, seed, p, pages, t0 = now_ns(CLOCK_MONOTONIC);
-	bool huge = req_flag(r, "hugetlb"), seal = req_flag(r, "seals");
+	bool huge = req_flag(r, "hugetlb"), seal = req_flag(r, "seals"), tmp = req_flag(r, "tmpfile");
 	struct memfd *m;
 	struct sha256 h;
 	uint8_t *map = NULL;
@@ -342,10 +342,16 @@ static int v_memfd_create(const struct req *r, struct jw *w, struct aerr *e)
 		return fail(e, "lookup", EEXIST, -1, "the agent already holds a memfd named '%s'", id);
 	if (!(m = memfd_slot()))
 		return fail(e, "lookup", ENOSPC, -1, "too many memfds (max %d)", MAX_MEMFDS);
-	fd = memfd_create(id, MFD_CLOEXEC | MFD_ALLOW_SEALING | (huge ? MFD_HUGETLB : 0));
+	if (tmp && huge)
+		return fail(e, "argument", EINVAL, -1, "--tmpfile and --hugetlb exclude each other");
+	/* --tmpfile: an unlinked tmpfs file, not a memfd (the memfd handler takes any unlinked shmem file). */
+	if (tmp)
+		fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	else
+		fd = memfd_create(id, MFD_CLOEXEC | MFD_ALLOW_SEALING | (huge ? MFD_HUGETLB : 0));
 	if (fd < 0)
-		return fail(e, "memfd_create", errno, -1, "memfd_create('%s'%s): %s", id,
-			    huge ? ", MFD_HUGETLB" : "", strerror(errno));
+		return fail(e, tmp ? "open" : "memfd_create", errno, -1, "%s('%s'%s): %s", tmp ? "open(O_TMPFILE)" : "memfd_create",
+			    id, huge ? ", MFD_HUGETLB" : "", strerror(errno));
 	if (ftruncate(fd, (off_t)size) < 0) {
 		fail(e, "ftruncate", errno, fd, "ftruncate memfd '%s' to %llu bytes: %s", id,
 		     (unsigned long long)size, strerror(errno));
@@ -641,7 +647,7 @@ const struct verb luo_verbs[] = {
 	{ "session-retrieve", v_session_retrieve, "name" },
 	{ "session-finish", v_session_finish, "name" },
 	{ "session-close", v_session_close, "name" },
-	{ "memfd-create", v_memfd_create, "name,id,size,seed,hugetlb,seals" },
+	{ "memfd-create", v_memfd_create, "name,id,size,seed,hugetlb,seals,tmpfile" },
 	{ "memfd-preserve", v_memfd_preserve, "session,id,token" },
 	{ "memfd-retrieve", v_memfd_retrieve, "session,token,id" },
 	{ "memfd-verify", v_memfd_verify, "id,seed" },
