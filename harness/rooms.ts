@@ -10,7 +10,7 @@ export const ROOMS = {
   image: 2, //     guest initramfs, the agent binary, per-run keys
   vm: 2, //        QEMU: command line, machine lifecycle, console monitor
   guest: 3, //     SSH sessions into a guest, reconnect across kexec
-  target: 3, //    the machine under test as scenarios see it (QEMU now, a remote host next)
+  target: 4, //    the machine under test as scenarios see it: a QEMU machine, or a remote host over SSH and its serial console
   agent: 4, //     the host half of the in-guest agent: protocol, errors, client
   liveupdate: 5, // a booted guest ready for live update: boot, kexec, command line, blackout, restore checks
   scenario: 6, //  the scenario framework, typed parameters, suites, the scenarios

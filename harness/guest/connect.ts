@@ -13,10 +13,14 @@ export interface GuestEndpoint {
 }
 
 export interface GuestCredentials {
-  /** OpenSSH-format private key text (RunKeys.clientPrivateKey). */
-  clientPrivateKey: string;
-  /** "ssh-ed25519 AAAA..." (RunKeys.hostPublicKey). */
-  hostPublicKey: string;
+  /** OpenSSH-format private key text (RunKeys.clientPrivateKey); may be left out when `agent` is given. */
+  clientPrivateKey?: string;
+  /** An ssh-agent socket to authenticate with (a lab host's own sshd; never the run's guests). */
+  agent?: string;
+  /** "ssh-ed25519 AAAA..." (RunKeys.hostPublicKey), or every key pinned for a host (known_hosts may list several types). */
+  hostPublicKey: string | readonly string[];
+  /** Where the pinned key came from, for the refusal's message (default: this run's keys). */
+  hostKeySource?: string;
 }
 
 export interface ConnectTuning {
@@ -33,10 +37,16 @@ export interface ConnectTuning {
 /** Why an attempt failed in a way that retrying cannot mend. */
 export class GuestAuthError extends InfraError {}
 
-/** Accepts exactly the pinned key: ssh2 hands over the server's key blob, compared byte for byte. */
-export function hostKeyVerifier(hostPublicKey: string): (key: Buffer) => boolean {
-  const expected = publicKeyBlob(hostPublicKey);
-  return (key: Buffer) => Buffer.isBuffer(key) && key.equals(expected);
+/** Accepts exactly the pinned key(s): ssh2 hands over the server's key blob, compared byte for byte. */
+export function hostKeyVerifier(hostPublicKey: string | readonly string[]): (key: Buffer) => boolean {
+  const expected = (typeof hostPublicKey === 'string' ? [hostPublicKey] : hostPublicKey).map(publicKeyBlob);
+  return (key: Buffer) => Buffer.isBuffer(key) && expected.some((e) => key.equals(e));
+}
+
+/** The host key algorithms to offer: only those of the pinned keys, so a server with several keys shows a pinned one. */
+export function pinnedKeyAlgorithms(hostPublicKey: string | readonly string[]): string[] {
+  const types = (typeof hostPublicKey === 'string' ? [hostPublicKey] : hostPublicKey).map((l) => l.trim().split(/\s+/)[0]!);
+  return [...new Set(types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])))];
 }
 
 /** Resolves with a ready client; rejects after `timeoutMs` or on any failure (closing the socket). */
@@ -59,9 +69,15 @@ export function connectOnce(endpoint: GuestEndpoint, credentials: GuestCredentia
     });
     client.once('error', (err: Error & { level?: string }) => {
       if (hostKeyRejected) {
-        fail(new GuestAuthError(`The SSH server at ${where} presented a host key other than this run's; another guest (or a stale one) is answering there.`, { cause: err }));
+        const message = credentials.hostKeySource
+          ? `The SSH server at ${where} presented a host key other than the one pinned by ${credentials.hostKeySource}; check that this is the machine you mean, then fix the pin.`
+          : `The SSH server at ${where} presented a host key other than this run's; another guest (or a stale one) is answering there.`;
+        fail(new GuestAuthError(message, { cause: err }));
       } else if (err.level === 'client-authentication') {
-        fail(new GuestAuthError(`The guest at ${where} rejected this run's client key; did the per-run initrd (with the keys) reach the guest?`, { cause: err }));
+        const message = credentials.hostKeySource
+          ? `The SSH server at ${where} rejected the client key (${credentials.agent ? 'ssh-agent' : 'the identity file'}); install its public key in root's authorized_keys there.`
+          : `The guest at ${where} rejected this run's client key; did the per-run initrd (with the keys) reach the guest?`;
+        fail(new GuestAuthError(message, { cause: err }));
       } else {
         fail(new InfraError(`SSH connection to ${where} failed: ${err.message}.`, { cause: err }));
       }
@@ -70,7 +86,9 @@ export function connectOnce(endpoint: GuestEndpoint, credentials: GuestCredentia
       host: endpoint.host ?? '127.0.0.1',
       port: endpoint.port,
       username: endpoint.username ?? 'root',
-      privateKey: credentials.clientPrivateKey,
+      ...(credentials.clientPrivateKey ? { privateKey: credentials.clientPrivateKey } : {}),
+      ...(credentials.agent ? { agent: credentials.agent } : {}),
+      algorithms: { serverHostKey: pinnedKeyAlgorithms(credentials.hostPublicKey) as never },
       hostVerifier: (key: Buffer) => {
         const ok = verify(key);
         if (!ok) hostKeyRejected = true;

@@ -2,8 +2,9 @@
 // a machine: `reconnect()` swaps the connection after a kexec while callers
 // keep their reference. Lifecycle: `stop()` is idempotent and
 // `await using s = await waitForSsh(...)` closes it.
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Client, ClientChannel } from 'ssh2';
 import { InfraError } from '../errors.ts';
 import type { ConnectTuning, GuestCredentials, GuestEndpoint } from './connect.ts';
@@ -124,6 +125,32 @@ export class GuestSession implements AsyncDisposable {
     const got = Number.parseInt(r.stdout.trim(), 10);
     if (got !== sent) throw new InfraError(`Upload to ${remotePath} sent ${sent} bytes but the guest has ${r.stdout.trim()}.`);
     return { bytes: sent };
+  }
+
+  /**
+   * Stream a guest file into a host file over `cat` (binary-safe, any size);
+   * the byte count is checked against the guest's `wc -c`.
+   */
+  async download(remotePath: string, localPath: string, options: { timeoutMs?: number } = {}): Promise<{ bytes: number }> {
+    const q = shellQuote(remotePath);
+    const expected = Number.parseInt((await this.exec(`wc -c < ${q}`)).stdout.trim(), 10);
+    const timeoutMs = options.timeoutMs ?? 300_000;
+    const channel = await this.openChannel(`cat ${q}`);
+    let got = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        got += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(channel, counter, createWriteStream(localPath, { mode: 0o600 }), { signal: AbortSignal.timeout(timeoutMs) });
+    } catch (cause) {
+      channel.close();
+      throw new InfraError(`Download of ${remotePath} failed after ${got} bytes: ${(cause as Error).message}.`, { cause });
+    }
+    if (got !== expected) throw new InfraError(`Download of ${remotePath} got ${got} bytes but the file has ${expected}.`);
+    return { bytes: got };
   }
 
   /**

@@ -1,7 +1,8 @@
 // A booted guest ready for live-update tests: kernel artifact -> guest image
-// with the agent built for that kernel -> QEMU machine -> SSH -> agent.
+// with the agent built for that kernel -> a target booting them (a QEMU
+// machine, or a remote host kexec'd into them) -> SSH -> agent.
 // `liveUpdate()` kexecs through the agent and measures the blackout.
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestFailure } from '../errors.ts';
 import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
@@ -10,13 +11,13 @@ import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { agentBinaryFor } from '../image/agent-binary.ts';
 import { buildGuestImage } from '../image/build.ts';
 import { prepareRunInitrd } from '../image/run-initrd.ts';
-import { Machine } from '../vm/machine.ts';
 import type { AccelRequest, DeviceRequest, IommuKind } from '../vm/spec.ts';
 import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { GuestSession, waitForSsh } from '../guest/session.ts';
 import { AgentClient } from '../agent/client.ts';
 import { AgentRelay } from '../agent/relay.ts';
-import { qemuTarget, type Target } from '../target/target.ts';
+import { qemuLauncher, type Target, type TargetLauncher } from '../target/target.ts';
+import { explainFailure } from './explain.ts';
 import { newRunDir } from './machine-logs.ts';
 import { blackoutTimeline } from './timeline.ts';
 import { guestArgs, renderCmdline, type KernelCmdline } from './cmdline.ts';
@@ -45,6 +46,8 @@ export interface BootOptions {
   bootTimeoutMs?: number;
   /** Records where the time goes (default: a waterfall of this machine's own). */
   waterfall?: Waterfall;
+  /** Where the machine comes from (default: a new QEMU machine; a remote host: target/remote.ts). */
+  target?: TargetLauncher;
   log?: (message: string) => void;
 }
 
@@ -61,9 +64,6 @@ export interface LiveUpdate {
   blackout: BlackoutTimeline;
 }
 
-const KEXEC_TAG = 'kexec';
-const KEXEC_MOUNT = '/mnt/kexec';
-
 /** A kernel artifact, or one named by a kernel reference (kernel/refs.ts): a recipe is built or found in the cache. */
 export async function resolveKernel(ref: string | KernelArtifact | undefined): Promise<KernelArtifact> {
   if (ref && typeof ref === 'object') return ref;
@@ -73,59 +73,59 @@ export async function resolveKernel(ref: string | KernelArtifact | undefined): P
 export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   const log = options.log ?? (() => {});
   const waterfall = options.waterfall ?? new Waterfall();
+  const launcher = options.target ?? qemuLauncher;
   const kernel = await resolveKernel(options.kernel);
   const runDir = options.runDir ?? newRunDir();
   const { initrd, keys } = await waterfall.time('guest image and agent', 'harness', async () => {
-    await mkdir(join(runDir, KEXEC_TAG), { recursive: true });
     const image = await buildGuestImage({ agentBinary: await agentBinaryFor(kernel) });
-    const prepared = await prepareRunInitrd(image, runDir);
-    await copyFile(prepared.initrd, join(runDir, KEXEC_TAG, 'initrd'));
-    return prepared;
+    return prepareRunInitrd(image, runDir);
   });
 
-  const shares = [{ hostPath: join(runDir, KEXEC_TAG), tag: KEXEC_TAG, mount: KEXEC_MOUNT }, ...(options.shares ?? [])];
   const parts: Omit<KernelCmdline, 'machine'> = {
     recipe: kernel.manifest.cmdline,
     liveUpdate: options.liveUpdate ?? true,
-    shares: shares.map(({ tag, mount }) => ({ tag, mount })),
+    shares: (options.shares ?? []).map(({ tag, mount }) => ({ tag, mount })),
     extra: options.cmdline ?? [],
   };
-  const machine = new Machine({
-    kernel: artifactPath(kernel, 'bzImage'),
-    initrd,
-    cmdline: guestArgs({ ...parts, machine: [] }, 0),
-    runDir,
-    shares: shares.map(({ hostPath, tag }) => ({ hostPath, tag })),
-    ...(options.devices ? { devices: options.devices } : {}),
-    ...(options.iommu ? { iommu: options.iommu } : {}),
-    ...(options.accel ? { accel: options.accel } : {}),
-    ...(options.memoryMiB ? { memoryMiB: options.memoryMiB } : {}),
-    ...(options.cpus ? { cpus: options.cpus } : {}),
-  });
+  const target = await waterfall.time(launcher.launchLabel, 'machine', () =>
+    launcher.launch({
+      kernel: artifactPath(kernel, 'bzImage'),
+      initrd,
+      args: guestArgs({ ...parts, machine: [] }, 0),
+      runDir,
+      keys,
+      log,
+      ...(options.shares ? { shares: options.shares } : {}),
+      ...(options.devices ? { devices: options.devices } : {}),
+      ...(options.iommu ? { iommu: options.iommu } : {}),
+      ...(options.accel ? { accel: options.accel } : {}),
+      ...(options.memoryMiB ? { memoryMiB: options.memoryMiB } : {}),
+      ...(options.cpus ? { cpus: options.cpus } : {}),
+    }),
+  );
   const deadlineMs = options.bootTimeoutMs ?? 180_000;
   try {
-    await waterfall.time('QEMU spawn', 'machine', () => machine.start());
-    log(`booting ${kernel.manifest.recipe} (${kernel.manifest.release}) under ${machine.accel}, ssh on port ${machine.sshPort}`);
-    const agentUp = machine.console.waitForMarker('agent-ready', { deadlineMs, boot: 0 });
+    log(`booting ${kernel.manifest.recipe} (${kernel.manifest.release}) on ${target.kind}, ssh on ${target.ssh.host}:${target.ssh.port}`);
+    const agentUp = target.console.waitForMarker('agent-ready', { deadlineMs, boot: 0 });
     agentUp.catch(() => {});
     const connectStart = waterfall.now();
     const ssh = await waitForSsh({
-      port: machine.sshPort,
+      ...target.ssh,
       keys: { clientPrivateKey: keys.clientPrivateKey, hostPublicKey: keys.hostPublicKey },
-      consoleReady: machine.console.waitForMarker('sshd-ready', { deadlineMs, boot: 0 }),
+      consoleReady: target.console.waitForMarker('sshd-ready', { deadlineMs, boot: 0 }),
       deadlineMs,
     });
     const connected = waterfall.now();
-    const target = qemuTarget(machine);
-    const vm = new LiveVm(target, ssh, kernel, { ...parts, machine: target.machineCmdline }, runDir, log, waterfall);
+    const vm = new LiveVm(target, ssh, kernel, { ...parts, machine: target.machineCmdline }, runDir, log, waterfall, initrd);
     vm.recordBoot(0, connectStart, connected);
     // The agent's socket, before anything calls it.
     await agentUp;
     if (options.bindVfio ?? true) await vm.bindVfio();
     return vm;
   } catch (error) {
-    await machine.stop();
-    throw error;
+    const explained = await explainFailure(error, target.console, 0);
+    await target.stop();
+    throw explained;
   }
 }
 
@@ -149,6 +149,8 @@ export class LiveVm implements AsyncDisposable {
     readonly runDir: string,
     readonly log: (message: string) => void,
     readonly waterfall: Waterfall = new Waterfall(),
+    /** The per-run initrd (keys included): every kexec loads it again. */
+    readonly initrd: string = join(runDir, 'initrd'),
   ) {
     this.kernel = kernel;
     this.#cmdline = cmdline;
@@ -199,11 +201,13 @@ export class LiveVm implements AsyncDisposable {
     const deadlineMs = options.deadlineMs ?? 180_000;
     const fromBoot = this.#boot;
     const toBoot = fromBoot + 1;
-    const image = `bzImage-${target.manifest.key}`;
-    await this.waterfall.time('copy the kernel to the guest share', 'harness', () => copyFile(artifactPath(target, 'bzImage'), join(this.runDir, KEXEC_TAG, image)));
+    const [kernelPath, initrdPath] = await this.waterfall.time('stage the kernel for kexec', 'harness', async () => [
+      await this.target.stage(artifactPath(target, 'bzImage'), `bzImage-${target.manifest.key}`, this.ssh),
+      await this.target.stage(this.initrd, 'initrd', this.ssh),
+    ]);
     const next: KernelCmdline = { ...this.#cmdline, recipe: target.manifest.cmdline, extra: [...this.#cmdline.extra, ...(options.cmdline ?? [])] };
     const cmdline = renderCmdline(next, toBoot);
-    await this.agent.call('kexec-load', { kernel: `${KEXEC_MOUNT}/${image}`, initrd: `${KEXEC_MOUNT}/initrd`, cmdline });
+    await this.agent.call('kexec-load', { kernel: kernelPath!, initrd: initrdPath!, cmdline });
 
     const restored = this.console.waitForMarker(options.agentRestores === false ? 'agent-ready' : 'agent-restored', { deadlineMs, boot: toBoot });
     const agentUp = this.console.waitForMarker('agent-ready', { deadlineMs, boot: toBoot });
@@ -254,6 +258,15 @@ export class LiveVm implements AsyncDisposable {
       this.waterfall.add(`blackout: ${p.name}`, 'blackout', at, at + p.ms);
       at += p.ms;
     }
+  }
+
+  /**
+   * What an error met while this machine ran really was, as the console tells
+   * it: a lost connection while the kernel crashed is that KernelFault; a
+   * machine that stopped answering is an InfraError that carries the console tail.
+   */
+  explain(error: unknown): Promise<unknown> {
+    return explainFailure(error, this.console, this.#boot);
   }
 
   /** Console log files written so far, one per boot. */

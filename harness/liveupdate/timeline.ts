@@ -65,7 +65,7 @@ const CONSOLE_ENABLED = /console \[ttyS\d+\] enabled/;
  * the serial console's registration on (what came before is replayed from
  * the log buffer, and early timestamps are not all on one scale).
  */
-export function kernelClockZero(lines: readonly TimedLine[], boot: number): number | undefined {
+export function kernelClockZero(lines: readonly TimedLine[], boot: number, notBefore = -Infinity): number | undefined {
   const own = lines.filter((l) => l.boot === boot);
   const from = Math.max(0, own.findIndex((l) => CONSOLE_ENABLED.test(l.text)));
   let zero: number | undefined;
@@ -73,6 +73,9 @@ export function kernelClockZero(lines: readonly TimedLine[], boot: number): numb
     const t = printkMs(l.text);
     // Lines stamped 0.000000 come before the clock runs; they say nothing about its zero.
     if (t === undefined || t === 0) continue;
+    // A zero before the old kernel let go is impossible: such a line's stamp is not on the new clock
+    // (seen once under heavy load after 144 kexecs); it says nothing either.
+    if (l.ms - t < notBefore) continue;
     zero = Math.min(zero ?? Infinity, l.ms - t);
   }
   return zero;
@@ -101,7 +104,7 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   const restored = need(`agent-restored (or agent-ready) marker in boot ${next}`, marker('agent-restored', next) ?? marker('agent-ready', next));
 
   // Kernel events on the host clock through the new kernel's own timestamps; without them, by arrival.
-  const zero = kernelClockZero(lines, next);
+  const zero = kernelClockZero(lines, next, kexec.ms);
   const runInit = lines.find((l) => l.boot === next && RUN_INIT.test(l.text));
   const runInitMs = runInit ? (zero !== undefined && printkMs(runInit.text) !== undefined ? zero + printkMs(runInit.text)! : runInit.ms) : init.line.ms;
   const clockStart = zero ?? banner.ms;

@@ -2,7 +2,7 @@
 // network) that a CI artifact viewer or a browser on a laptop opens as is.
 import { gateLine, type Comparison, type MetricVerdict } from './baseline.ts';
 import type { MetricsRow } from './history.ts';
-import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, type RunResult, type ScenarioResult, type Status, type WaterfallSpan } from './result.ts';
+import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, targetLine, type RunResult, type ScenarioResult, type Status, type WaterfallSpan } from './result.ts';
 import { median, p95 } from './stats.ts';
 import { pairedBarChart, stackedBarChart, waterfallChart, xyChart, type Series, type StackedRow } from './svg.ts';
 import { escapeAttr, escapeText } from './xml.ts';
@@ -336,7 +336,7 @@ export function renderHtml(input: HtmlReportInput): string {
     .join(', ');
   const sections = [
     `<h1>${h(title)}</h1>`,
-    `<p class="meta">Run <code>${h(result.runId)}</code> · ${h(result.startedAt)} → ${h(result.finishedAt)} · host ${h(result.host.hostname)} (${h(result.host.kernel)}, ${result.host.cpus} CPUs) · ${h(result.accelerator)} · QEMU ${h(result.qemuVersion)}${kernels ? ' · kernels ' + kernels : ''}</p>`,
+    `<p class="meta">Run <code>${h(result.runId)}</code> · ${h(result.startedAt)} → ${h(result.finishedAt)} · host ${h(result.host.hostname)} (${h(result.host.kernel)}, ${result.host.cpus} CPUs) · ${h(result.accelerator)}${result.target ? '' : ` · QEMU ${h(result.qemuVersion)}`}${kernels ? ' · kernels ' + kernels : ''}${result.target ? ` · target ${h(targetLine(result.target))}` : ''}</p>`,
     verdictBanner(input.comparison && !result.gate ? { ...result, gate: { baseline: 'previous run', strict: false, line: gateLine(input.comparison), comparison: input.comparison } } : result),
     '<h2>Summary</h2>',
     summaryTable(result),

@@ -112,6 +112,9 @@ export function toJUnitXml(result: RunResult): string {
     property('qemuVersion', result.qemuVersion),
     property('host.kernel', result.host.kernel),
     property('host.cpus', result.host.cpus),
+    ...(result.target
+      ? [property('target.address', result.target.address), property('target.cpu', result.target.cpu), property('target.cpus', result.target.cpus), property('target.memoryMiB', result.target.memoryMiB), property('target.kernelBefore', result.target.kernelBefore)]
+      : []),
     ...Object.keys(result.kernels).sort().map((k) => property(`kernel.${k}`, String(result.kernels[k]?.release ?? ''))),
   ];
   return [

@@ -1,7 +1,7 @@
 // A Markdown summary for a CI job summary or a PR comment: the first line
 // says what broke, then one table row per scenario.
 import { gateLine, type Comparison } from './baseline.ts';
-import { blackoutSamples, overallVerdict, type RunResult, type Status } from './result.ts';
+import { blackoutSamples, overallVerdict, targetLine, type RunResult, type Status } from './result.ts';
 import { median } from './stats.ts';
 
 const ICON: Record<Status, string> = { pass: '✅', fail: '❌', error: '⚠️', skip: '⏭️', unsupported: '🚫' };
@@ -16,7 +16,13 @@ export function toMarkdown(result: RunResult, given?: Comparison): string {
   const icon = v.exitCode === 0 ? '✅' : v.exitCode === 1 ? '❌' : v.exitCode === 4 ? '⏭️' : '⚠️';
   const lines = [`${icon} **${cell(v.headline)}**`, ''];
   const kernels = Object.keys(result.kernels).sort().join(', ') || 'n/a';
-  lines.push(`Run \`${result.runId}\` on ${result.host.hostname} (${result.accelerator}, QEMU ${result.qemuVersion}), kernels: ${kernels}.`, '');
+  lines.push(`Run \`${result.runId}\` on ${result.host.hostname} (${result.accelerator}${result.target ? '' : `, QEMU ${result.qemuVersion}`}), kernels: ${kernels}.`, '');
+  if (result.target) lines.push(`Target: ${cell(targetLine(result.target))}.`, '');
+  // A patch that applied only with fuzz is never silent.
+  for (const [name, k] of Object.entries(result.kernels)) {
+    for (const f of (k.fuzzed as { patch: string; hunks: string[] }[] | undefined) ?? []) lines.push(`> ⚠️ ${cell(name)}: patch ${cell(f.patch)} applied only with fuzz (${cell(f.hunks.join('; '))})`);
+  }
+  if (lines.at(-1)!.startsWith('>')) lines.push('');
   lines.push('| Scenario | Status | Capabilities | Blackout median | Iterations | Reason |', '| --- | --- | --- | ---: | ---: | --- |');
   for (const s of result.scenarios) {
     const totals = blackoutSamples(s);

@@ -95,14 +95,38 @@ export interface HostInfo {
   cpus: number;
 }
 
+/** The machine under test when it is not a QEMU guest of this host (`run --target ssh://...`). */
+export interface TargetInfo {
+  kind: 'remote';
+  /** `root@lab-host` as given. */
+  address: string;
+  hostname: string;
+  cpu: string;
+  cpus: number;
+  memoryMiB: number;
+  /** The host's own kernel (`uname -r`) before the first hop. */
+  kernelBefore: string;
+  /** PCI functions lent for vfio-pci, with their IDs and the driver they had. */
+  devices?: { bdf: string; vendorDevice?: string; driver?: string }[];
+  /** How the host was brought back at the end (`kexec` into its own kernel, `power-cycle`), or what went wrong. */
+  after?: string;
+}
+
+/** "root@lab-host: lab-host, 64 x Xeon..., 257000 MiB, kernel 6.1.0-28-amd64 before the first hop". */
+export const targetLine = (t: TargetInfo) =>
+  `${t.address}: ${t.hostname}, ${t.cpus} x ${t.cpu || 'CPU'}, ${t.memoryMiB} MiB, kernel ${t.kernelBefore} before the first hop${t.devices?.length ? `, devices ${t.devices.map((d) => d.bdf).join(' ')}` : ''}${t.after ? `; afterwards: ${t.after}` : ''}`;
+
 export interface RunResult {
   schema: typeof RESULT_SCHEMA;
   runId: string;
   startedAt: string;
   finishedAt: string;
+  /** The machine the harness ran on. */
   host: HostInfo;
-  /** 'kvm' | 'tcg' | a bare-metal target name. */
+  /** 'kvm' | 'tcg' | 'bare metal' (a remote target). */
   accelerator: string;
+  /** A remote target's host, when the scenarios ran there instead of in QEMU. */
+  target?: TargetInfo;
   qemuVersion: string;
   /** Kernel manifests by recipe name, kept opaque here. */
   kernels: Record<string, Record<string, unknown>>;

@@ -95,6 +95,7 @@ export function mergeShardResults(parts: readonly RunResult[]): RunResult {
     host: first.host,
     accelerator: accelerators.join('+'),
     qemuVersion: first.qemuVersion,
+    ...(first.target ? { target: first.target } : {}),
     kernels,
     scenarios: parts.flatMap((p) => p.scenarios).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };

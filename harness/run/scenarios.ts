@@ -8,6 +8,7 @@ import { runScenario } from '../scenario/scenario.ts';
 import { createProgress } from '../util/progress.ts';
 import { labelDowngrade } from './matrix.ts';
 import type { PlannedScenario } from './plan.ts';
+import type { TargetLauncher } from '../target/target.ts';
 
 export interface RunPlannedOptions {
   /** The results directory. */
@@ -17,6 +18,8 @@ export interface RunPlannedOptions {
   /** At least this many (the gate's evidence), unless `iterations` says otherwise. */
   minIterations?: number;
   cmdline?: string[];
+  /** Where the machines come from (default: QEMU; `run --target`: a remote host). */
+  target?: TargetLauncher;
 }
 
 /** Each planned scenario's result; one whose kernel did not build did not run, and says why. */
@@ -42,6 +45,7 @@ export async function runPlanned(planned: readonly PlannedScenario[], kernels: R
         iterations,
         ...(entry.params ? { params: entry.params } : {}),
         ...(options.cmdline?.length ? { cmdline: options.cmdline } : {}),
+        ...(options.target ? { target: options.target } : {}),
         dir: join(options.out, name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/_+$/, '')),
         resultsDir: options.out,
         log: (m) => progress.update(m),

@@ -10,7 +10,7 @@ import type { KernelArtifact } from '../kernel/artifact.ts';
 import { detectAccelerator } from '../vm/accel.ts';
 import { sweepStaleMachines } from '../vm/sweep.ts';
 import { writeReportFiles } from '../report/output.ts';
-import { overallVerdict, RESULT_SCHEMA, type GateRecord, type OverallVerdict, type RunResult, type ScenarioResult } from '../report/result.ts';
+import { overallVerdict, RESULT_SCHEMA, type GateRecord, type OverallVerdict, type RunResult, type ScenarioResult, type TargetInfo } from '../report/result.ts';
 
 export const newRunId = () => `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
 
@@ -47,7 +47,7 @@ export async function finishRunSession(
   session: RunSession,
   scenarios: ScenarioResult[],
   kernels: Iterable<KernelArtifact>,
-  options: { junit?: string; gate?: (result: RunResult) => GateRecord } = {},
+  options: { junit?: string; gate?: (result: RunResult) => GateRecord; target?: TargetInfo } = {},
 ): Promise<FinishedRun> {
   const record: RunResult['kernels'] = {};
   for (const k of kernels) record[k.manifest.recipe] ??= kernelRecord(k);
@@ -59,7 +59,9 @@ export async function finishRunSession(
     scenarios,
     finishedAt: new Date().toISOString(),
     host: { hostname: hostname(), kernel: release(), cpus: availableParallelism() },
-    accelerator: await detectAccelerator('auto').then((a) => a.accel, () => 'unknown'),
+    // A remote target is a physical host: no accelerator but its own CPU.
+    accelerator: options.target ? 'bare metal' : await detectAccelerator('auto').then((a) => a.accel, () => 'unknown'),
+    ...(options.target ? { target: options.target } : {}),
     qemuVersion: await execa('qemu-system-x86_64', ['--version']).then((r) => r.stdout.match(/version (\S+)/)?.[1] ?? 'unknown', () => 'absent'),
   };
   if (options.gate) result.gate = options.gate(result);

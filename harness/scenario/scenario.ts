@@ -5,6 +5,7 @@ import { relative } from 'node:path';
 import { ConfigError, HarnessError } from '../errors.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
 import { Waterfall } from '../liveupdate/waterfall.ts';
+import type { TargetLauncher } from '../target/target.ts';
 import { checkParams, defaultParams, type ParamSpecs, type ParamValues } from './params.ts';
 import { capabilityVerdicts, classify, combineStatuses, type BlackoutTimeline, type Check, type IterationResult, type ScenarioResult, type Status } from '../report/result.ts';
 
@@ -42,6 +43,8 @@ export interface ScenarioContext<P = Record<string, unknown>> {
   readonly cmdline: readonly string[];
   /** Boot with Live Update on (the default) or switched off on the command line (the negative control). */
   readonly liveUpdate: boolean;
+  /** Where its machines come from: a new QEMU machine each (undefined), or a remote host (`run --target`). */
+  readonly target: TargetLauncher | undefined;
   /** This scenario's own directory inside the results directory. */
   readonly dir: string;
   /** Where its wall time goes: machines boot with it, and it lands in the result. */
@@ -54,9 +57,14 @@ export interface ScenarioContext<P = Record<string, unknown>> {
   iteration(record: { blackout?: BlackoutTimeline; metrics?: Record<string, number>; status?: Status; label?: string }): void;
   /** Registers a console log (or other file) to list in the result. */
   artifact(name: string, path: string): void;
-  /** Registers a resource the runner stops when the scenario ends, whatever happens. */
-  own(resource: { stop(): Promise<void> }): void;
+  /** Registers a resource the runner stops when the scenario ends, whatever happens; `explain` says what an error the scenario ended on really was (a machine's console knows). */
+  own(resource: OwnedResource): void;
   log(message: string): void;
+}
+
+export interface OwnedResource {
+  stop(): Promise<void>;
+  explain?(error: unknown): Promise<unknown>;
 }
 
 export interface RunScenarioOptions {
@@ -69,6 +77,8 @@ export interface RunScenarioOptions {
   cmdline?: string[];
   /** false: boot with `liveupdate=off`. */
   liveUpdate?: boolean;
+  /** Where machines come from (default: QEMU). */
+  target?: TargetLauncher;
   /** The scenario's directory; artifact paths are written relative to `resultsDir`. */
   dir: string;
   resultsDir: string;
@@ -90,11 +100,22 @@ export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<
   const checks: Check[] = [];
   const iterations: IterationResult[] = [];
   const artifacts: { name: string; path: string }[] = [];
-  const owned: { stop(): Promise<void> }[] = [];
+  const owned: OwnedResource[] = [];
   const given = options.params ?? {};
   const values = checkParams(def.params, given, `scenario ${def.name} params`);
   const params = { ...defaultParams(def.params), ...given };
   const log = options.log ?? (() => {});
+  // What an error really was, as the machines that saw it tell (a lost connection during a panic is the panic). Once per error.
+  const explained = new WeakMap<object, unknown>();
+  const explain = async (error: unknown): Promise<unknown> => {
+    if (typeof error !== 'object' || error === null) return error;
+    if (explained.has(error)) return explained.get(error);
+    let e = error as unknown;
+    for (const r of owned) if (r.explain) e = await r.explain(e);
+    explained.set(error, e);
+    if (typeof e === 'object' && e !== null) explained.set(e, e);
+    return e;
+  };
 
   const ctx: ScenarioContext<ParamValues<S>> = {
     name: def.name,
@@ -104,6 +125,7 @@ export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<
     iterations: options.iterations ?? 1,
     cmdline: options.cmdline ?? [],
     liveUpdate: options.liveUpdate ?? true,
+    target: options.target,
     dir: options.dir,
     waterfall,
     async check(name, fn, checkOptions = {}) {
@@ -112,7 +134,8 @@ export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<
         const value = await fn();
         checks.push({ name, status: 'pass', ...tag });
         return value;
-      } catch (error) {
+      } catch (thrown) {
+        const error = await explain(thrown);
         const { status, reason } = classify(error);
         checks.push({ name, status, message: reason, ...tag });
         if (status === 'unsupported' && checkOptions.continueIfUnsupported) return undefined as never;
@@ -146,8 +169,9 @@ export async function runScenario<S extends ParamSpecs>(def: ScenarioDefinition<
     }
     const soft = checks.find((c) => c.status === status && c.message);
     if (status !== 'pass' && soft && !reason) reason = `${soft.name}: ${soft.message}`;
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
+  } catch (thrown) {
+    if (thrown instanceof ConfigError) throw thrown;
+    const error = await explain(thrown);
     ({ status, reason } = classify(error));
     const detail = error instanceof HarnessError && error.detail ? error.detail : undefined;
     if (detail) ctx.log(`${reason}\n${detail}`);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { ConsoleLine } from './console-monitor.ts';
 
 export const RUN_LOG = 'console.log';
-export const bootLogName = (boot: number): string => `console-boot${boot}.log`;
+/** Lines before the first banner of a console joined midway (boot -1) are the previous system's. */
+export const bootLogName = (boot: number): string => (boot < 0 ? 'console-before.log' : `console-boot${boot}.log`);
 
 /** `     1234.567 b0 text`: host milliseconds since QEMU was spawned (microsecond resolution). */
 export function formatLine(line: ConsoleLine, withBoot: boolean): string {

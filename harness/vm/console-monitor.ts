@@ -18,7 +18,7 @@ import {
 export interface ConsoleLine {
   /** 0, 1, 2... over the whole run. */
   seq: number;
-  /** 0 for the first kernel, +1 at every "Linux version" banner after it (kexec or reset). */
+  /** 0 for the first kernel, +1 at every "Linux version" banner after it (kexec or reset); -1 before the first one of a console joined midway. */
   boot: number;
   /** Host monotonic clock (process.hrtime.bigint) when the end of the line arrived. */
   at: bigint;
@@ -77,6 +77,12 @@ export interface ConsoleMonitorOptions {
   tailLines?: number;
   /** Appended to error details, e.g. where the full log is. */
   logHint?: string;
+  /**
+   * The console of a machine that is already running (a remote host's, read
+   * from the middle): what comes before the first "Linux version" banner is
+   * the previous system's and counts as boot -1; that banner starts boot 0.
+   */
+  joinedMidway?: boolean;
 }
 
 type Events = {
@@ -116,6 +122,10 @@ export class ConsoleMonitor extends EventEmitter<Events> {
     this.#settleMs = options.faultSettleMs ?? 250;
     this.#tailLines = options.tailLines ?? 60;
     this.#logHint = options.logHint;
+    if (options.joinedMidway) {
+      this.#boot = -1;
+      this.#bannerSeen = true;
+    }
   }
 
   /** Feed console bytes as they arrive. */

@@ -14,6 +14,7 @@ import { registerLive, unregisterLive } from './live-machines.ts';
 import { processStartTime, removePidfile, writePidfile } from './pidfile.ts';
 import { freeLoopbackPort, isHostForwardFailure } from './ports.ts';
 import { resolveSpec, type Accel, type MachineSpec, type ResolvedSpec } from './spec.ts';
+import { killGroup } from '../util/kill-group.ts';
 
 export interface MachineOptions {
   /** Host facts for `accel: auto` (default: the real host, with a KVM probe guest). */
@@ -299,19 +300,5 @@ export class Machine implements AsyncDisposable {
     clearTimeout(timer);
     if (outcome === 'timeout') killGroup(running.child, 'SIGKILL');
     await running.exited;
-  }
-}
-
-/** Signal QEMU's whole process group (it leads it), falling back to the pid. Never after it was reaped: the pid may be reused. */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      // Already gone.
-    }
   }
 }

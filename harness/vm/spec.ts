@@ -39,12 +39,22 @@ export interface MachineSpec {
   runDir: string;
   /** The QEMU binary (default `qemu-system-x86_64` from PATH). */
   qemuBinary?: string;
+  /**
+   * ttyS0 on a TCP server at 127.0.0.1:port instead of QEMU's stdout (then the
+   * machine's own console monitor sees nothing): a stand-in for a lab host's
+   * console server, read by whoever connects.
+   */
+  serialTcpPort?: number;
+  /** A QEMU human monitor on a TCP server at 127.0.0.1:port: a stand-in host's power button. */
+  monitorTcpPort?: number;
+  /** A guest reboot (or a panic with panic=-1) resets the machine, as on a real host, instead of ending QEMU. Default false. */
+  rebootResets?: boolean;
 }
 
+type OptionalFields = 'initrd' | 'serialTcpPort' | 'monitorTcpPort' | 'rebootResets';
+
 /** A MachineSpec with every default applied and every field checked. */
-export interface ResolvedSpec extends Required<Omit<MachineSpec, 'initrd'>> {
-  initrd?: string;
-}
+export interface ResolvedSpec extends Required<Omit<MachineSpec, OptionalFields>>, Pick<MachineSpec, OptionalFields> {}
 
 export const DEFAULTS = {
   memoryMiB: 1024,
@@ -93,10 +103,14 @@ export function resolveSpec(spec: MachineSpec): ResolvedSpec {
     qemuBinary: spec.qemuBinary ?? DEFAULTS.qemuBinary,
   };
   if (spec.initrd !== undefined) resolved.initrd = spec.initrd;
+  if (spec.serialTcpPort !== undefined) resolved.serialTcpPort = spec.serialTcpPort;
+  if (spec.monitorTcpPort !== undefined) resolved.monitorTcpPort = spec.monitorTcpPort;
+  if (spec.rebootResets !== undefined) resolved.rebootResets = spec.rebootResets;
   if (!resolved.kernel) throw new ConfigError('MachineSpec.kernel is required (a bzImage path).');
   if (!resolved.runDir) throw new ConfigError('MachineSpec.runDir is required (a directory for logs and the pidfile).');
   checkInt('memoryMiB', resolved.memoryMiB, 64, 1024 * 1024);
   checkInt('cpus', resolved.cpus, 1, 255);
+  for (const name of ['serialTcpPort', 'monitorTcpPort'] as const) if (resolved[name] !== undefined) checkInt(name, resolved[name], 1, 65535);
   if (!['auto', 'kvm', 'tcg'].includes(resolved.accel)) {
     throw new ConfigError(`MachineSpec.accel must be auto, kvm or tcg, got "${resolved.accel}".`);
   }

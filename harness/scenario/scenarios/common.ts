@@ -17,7 +17,7 @@ export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): 
   };
   let vm: LiveVm;
   try {
-    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, liveUpdate: ctx.liveUpdate, waterfall: ctx.waterfall, ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
+    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, liveUpdate: ctx.liveUpdate, waterfall: ctx.waterfall, ...(ctx.target ? { target: ctx.target } : {}), ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
   } catch (error) {
     await saveLogs();
     throw error;
@@ -27,6 +27,7 @@ export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): 
       await vm.stop();
       await saveLogs();
     },
+    explain: (error) => vm.explain(error),
   });
   return vm;
 }

@@ -22,6 +22,7 @@ export const negativeControl = defineScenario({
       params: { size: '4M' },
       cmdline: [...ctx.cmdline],
       liveUpdate: !builtIn,
+      ...(ctx.target ? { target: ctx.target } : {}),
       dir: join(ctx.dir, 'memfd-basic'),
       resultsDir: ctx.dir,
       log: (m) => ctx.log(m),

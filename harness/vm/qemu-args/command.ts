@@ -2,7 +2,7 @@
 import type { Accel, ResolvedSpec } from '../spec.ts';
 import { BASE_CMDLINE } from '../spec.ts';
 import { bootArgs } from './boot.ts';
-import { consoleArgs } from './console.ts';
+import { consoleArgs, monitorArgs } from './console.ts';
 import { cpuMemoryArgs } from './cpu-memory.ts';
 import { deviceArgs, type GuestDevice } from './devices.ts';
 import { iommuArgs, iommuCmdline } from './iommu.ts';
@@ -31,10 +31,11 @@ export function kernelCmdline(spec: Pick<ResolvedSpec, 'iommu' | 'cmdline'>, acc
 export function qemuArgs(plan: QemuPlan): string[] {
   const { spec } = plan;
   return [
-    ...machineArgs(plan.accel, spec.iommu),
+    ...machineArgs(plan.accel, spec.iommu, spec.rebootResets),
     ...cpuMemoryArgs(plan.accel, spec.cpus, spec.memoryMiB),
     ...bootArgs(spec.kernel, spec.initrd, kernelCmdline(spec, plan.accel)),
-    ...consoleArgs(),
+    ...consoleArgs(spec.serialTcpPort),
+    ...monitorArgs(spec.monitorTcpPort),
     ...iommuArgs(spec.iommu),
     ...networkArgs(plan.sshPort),
     ...shareArgs(spec.shares),

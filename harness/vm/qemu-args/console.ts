@@ -6,6 +6,22 @@
  * (no lost first lines), and reaches end-of-file exactly when QEMU exits. QEMU's own
  * diagnostics stay on stderr. `signal=off`: stdin is never a terminal whose ^C matters.
  */
-export function consoleArgs(): string[] {
+export function consoleArgs(serialTcpPort?: number): string[] {
+  if (serialTcpPort !== undefined) return serialTcpArgs(serialTcpPort);
   return ['-chardev', 'stdio,id=console0,signal=off', '-serial', 'chardev:console0'];
+}
+
+/**
+ * ttyS0 on a loopback TCP server, for a machine that stands in for a lab host
+ * whose console is a console server. `wait=off`: the guest runs with nobody
+ * connected (its output is then dropped, as a real serial line drops it);
+ * `server=on` accepts the next client after one leaves.
+ */
+function serialTcpArgs(port: number): string[] {
+  return ['-chardev', `socket,id=console0,host=127.0.0.1,port=${port},server=on,wait=off`, '-serial', 'chardev:console0'];
+}
+
+/** QEMU's human monitor on a loopback TCP server (`system_reset`, `quit`): a stand-in host's power button. */
+export function monitorArgs(port: number | undefined): string[] {
+  return port === undefined ? [] : ['-monitor', `tcp:127.0.0.1:${port},server=on,wait=off`];
 }

@@ -5,16 +5,17 @@ import type { Accel, IommuKind } from '../spec.ts';
  * q35 (PCIe, the only x86 machine intel-iommu works on). With the Intel vIOMMU,
  * interrupt remapping needs the IOAPIC in QEMU: `kernel-irqchip=split` (ignored
  * by TCG, required by KVM). `-no-reboot` turns a guest reset or panic reboot into
- * a QEMU exit; kexec is not a reset, so it keeps running.
+ * a QEMU exit; kexec is not a reset, so it keeps running. A machine standing in
+ * for a real host leaves it out (`rebootResets`): it reboots, as a host does.
  */
-export function machineArgs(accel: Accel, iommu: IommuKind): string[] {
+export function machineArgs(accel: Accel, iommu: IommuKind, rebootResets = false): string[] {
   const machine = iommu === 'intel' ? 'q35,kernel-irqchip=split' : 'q35';
   return [
     '-machine', machine,
     '-accel', accel,
     '-nodefaults', '-no-user-config',
     '-display', 'none',
-    '-no-reboot',
+    ...(rebootResets ? [] : ['-no-reboot']),
   ];
 }
 

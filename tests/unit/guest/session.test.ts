@@ -1,4 +1,4 @@
-// The SSH layer against an in-process ssh2 server (no QEMU): exec, upload,
+// The SSH layer against an in-process ssh2 server (no QEMU): exec, upload, download,
 // host key pinning, waiting with retries, death detection and reconnect.
 import test from 'ava';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -69,6 +69,18 @@ test('upload streams a Buffer, a file and a stream into place with the mode, and
   await t.throwsAsync(s.upload(data, dir), { instanceOf: GuestCommandError });
 });
 
+test('download streams a guest file out byte for byte (binary, any size); a missing file says so', async (t) => {
+  const { keys, fwd } = await guest(t);
+  const dir = await tempDir(t);
+  await using s = await waitForSsh({ port: fwd.port, keys, deadlineMs: 5000 });
+  const data = Buffer.alloc(2 * 1024 * 1024 + 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + 7) & 0xff;
+  await writeFile(join(dir, "the guest's file"), data);
+  t.deepEqual(await s.download(join(dir, "the guest's file"), join(dir, 'copy')), { bytes: data.length });
+  t.true((await readFile(join(dir, 'copy'))).equals(data));
+  await t.throwsAsync(s.download(join(dir, 'absent'), join(dir, 'copy2')), { instanceOf: GuestCommandError });
+});
+
 test('a command past its time limit fails with GuestTimeout, and the session stays usable', async (t) => {
   const { keys, fwd } = await guest(t);
   await using s = await waitForSsh({ port: fwd.port, keys, deadlineMs: 5000 });
@@ -87,6 +99,17 @@ test('a host key other than the pinned one is refused at once, without retries',
     message: /host key other than this run's/,
   });
   t.true(performance.now() - started < 3000);
+});
+
+test('a remote host pinned by several keys (known_hosts) is accepted by any of them; a refusal names where the pin came from', async (t) => {
+  const { keys, fwd } = await guest(t);
+  const other = fakeKeys();
+  await using s = await waitForSsh({ port: fwd.port, keys: { ...keys, hostPublicKey: [other.hostPublicKey, keys.hostPublicKey], hostKeySource: '~/.ssh/known_hosts' }, deadlineMs: 5000 });
+  t.like(await s.exec('echo ok'), { stdout: 'ok\n' });
+  await t.throwsAsync(waitForSsh({ port: fwd.port, keys: { ...keys, hostPublicKey: [other.hostPublicKey], hostKeySource: '~/.ssh/known_hosts' }, deadlineMs: 5000 }), {
+    instanceOf: GuestAuthError,
+    message: /other than the one pinned by ~\/\.ssh\/known_hosts; check that this is the machine you mean/,
+  });
 });
 
 test('a client key the guest does not know is refused at once', async (t) => {

@@ -26,22 +26,27 @@ test('images/init parses with busybox sh -n', async (t) => {
 });
 
 /** Run init with stubs until `until` appears on its console (or 10 s pass), then kill its process group. */
-async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdline: string, listening: boolean, until: RegExp, kernelNet = false) {
+async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdline: string, listening: boolean, until: RegExp, kernelNet = false, opts: { route?: string; bootId?: string; listenHex?: string } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'luo-init-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const proc = join(dir, 'proc');
   await mkdir(join(proc, 'net'), { recursive: true });
+  await mkdir(join(proc, 'sys', 'kernel', 'random'), { recursive: true });
   await writeFile(join(proc, 'cmdline'), cmdline + '\n');
+  if (opts.bootId) await writeFile(join(proc, 'sys', 'kernel', 'random', 'boot_id'), opts.bootId + '\n');
   const tcp = '  sl  local_address rem_address   st\n';
-  await writeFile(join(proc, 'net', 'tcp'), tcp + (listening ? '   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n' : ''));
+  await writeFile(join(proc, 'net', 'tcp'), tcp + (listening ? `   0: 00000000:${opts.listenHex ?? '0016'} 00000000:0000 0A 00000000:00000000\n` : ''));
   // The kernel's own ip= configuration shows as a default route on eth0.
   if (kernelNet) await writeFile(join(proc, 'net', 'route'), 'Iface\tDestination\tGateway\neth0\t00000000\t0202000A\neth0\t0002000A\t00000000\n');
+  if (opts.route) await writeFile(join(proc, 'net', 'route'), opts.route);
+  // Never the host's own /etc/machine-id, whatever the sandbox allows.
+  const machineId = join(dir, 'machine-id');
   const calls = join(dir, 'calls');
   const stubs = STUBBED.map((c) => `${c}() { echo "${c} $*" >> "$CALLS"; }`).join('\n');
   const console = join(dir, 'console');
   await writeFile(console, '');
   const child = execa('unshare', [...sandbox, 'busybox', 'sh', '-c', `${stubs}\n. "$INIT"`], {
-    env: { LUO_INIT_PROC: proc, LUO_INIT_CONSOLE: console, CALLS: calls, INIT: init },
+    env: { LUO_INIT_PROC: proc, LUO_INIT_CONSOLE: console, LUO_INIT_MACHINE_ID: machineId, CALLS: calls, INIT: init },
     reject: false,
     stdio: 'ignore',
     detached: true, // its own process group, so nothing it started outlives the test
@@ -56,7 +61,7 @@ async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdli
   if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
   await child;
   const markers = text.split('\n').map((l) => MARKER.exec(l)).filter((m) => m !== null).map((m) => ({ name: m[1]!, args: m[2]!.trim() }));
-  return { markers, calls: (await readFile(calls, 'utf8').catch(() => '')).split('\n').filter(Boolean) };
+  return { markers, calls: (await readFile(calls, 'utf8').catch(() => '')).split('\n').filter(Boolean), machineId: await readFile(machineId, 'utf8').catch(() => undefined) };
 }
 
 sandboxed('init prints init boot=<n> from the command line, mounts 9p shares read-only, then sshd-ready', async (t) => {
@@ -103,4 +108,22 @@ sandboxed('init reports sshd-not-listening instead of a false sshd-ready', async
   const { markers } = await runInit(t, 'console=ttyS0', false, /init-failed/);
   t.deepEqual(markers.map((m) => m.name), ['init', 'init-failed']);
   t.is(markers[1]!.args, 'reason=sshd-not-listening');
+});
+
+sandboxed('init leaves a real host\'s network alone: a default route on any interface, or luo_harness.net=kernel, and never the 10.0.2.x fallback', async (t) => {
+  const route = 'Iface\tDestination\tGateway\neno1\t00000000\t0100A8C0\n';
+  const other = await runInit(t, 'console=ttyS1 ip=192.168.0.7::192.168.0.1:255.255.255.0:lab:eno1:off', true, /sshd-ready/, false, { route });
+  t.deepEqual(other.calls.filter((c) => c.startsWith('ip ')), [], 'a default route on eno1 is the kernel\'s network too');
+  const missing = await runInit(t, 'console=ttyS1 luo_harness.net=kernel', true, /sshd-ready/);
+  t.deepEqual(missing.calls.filter((c) => c.startsWith('ip ')), [], 'luo_harness.net=kernel: no fallback even without a route');
+  t.true(missing.markers.some((m) => m.name === 'net-missing' && m.args === 'reason=no-default-route'));
+});
+
+sandboxed('init gives the machine an id from its boot id when it has none, and sshd the port of luo_harness.sshd_port', async (t) => {
+  const r = await runInit(t, 'console=ttyS0 luo_harness.sshd_port=2222', true, /sshd-ready/, false, { bootId: '0c5e6a2b-1d1f-4a7e-9b3c-5d2e8f9a0b1c', listenHex: '08AE' });
+  t.is(r.machineId, '0c5e6a2b1d1f4a7e9b3c5d2e8f9a0b1c\n');
+  t.true(r.calls.some((c) => c.startsWith('dropbear ') && c.includes('-p 2222')), r.calls.join('\n'));
+  t.deepEqual(r.markers.at(-1), { name: 'sshd-ready', args: 'port=2222' });
+  const none = await runInit(t, 'console=ttyS0', true, /sshd-ready/);
+  t.is(none.machineId, undefined, 'no boot id to read: nothing written');
 });

@@ -67,3 +67,17 @@ test('a line out of order is refused, naming both events', (t) => {
   const e = t.throws(() => blackoutTimeline({ lines: reordered, fromBoot: 0, sshReadyMs: r.sshReadyMs }), { instanceOf: TestFailure });
   t.regex(e!.message, /^blackout timeline: the agent's restore start in boot 1 \(\d+(\.\d+)? ms\) comes before "Run \/init" of boot 1 \(\d+(\.\d+)? ms\) on the console$/);
 });
+
+test('a line whose stamp would put the new clock before the old kernel let go is not taken for the zero', (t) => {
+  const lines = [
+    { boot: 0, ms: 1000, text: 'LUO-HARNESS-MARK freeze tsc=1' },
+    { boot: 0, ms: 1010, text: '[   10.000000] kexec_core: Starting new kernel' },
+    { boot: 1, ms: 1400, text: '[    0.000000] Linux version 7.2.13 (luo-harness@luo-harness)' },
+    { boot: 1, ms: 1410, text: '[    0.200000] printk: legacy console [ttyS0] enabled' },
+    // Not on the new kernel's clock: it would put the zero 24 s before the kexec.
+    { boot: 1, ms: 1420, text: '[   25.000000] something stamped on another clock' },
+    { boot: 1, ms: 1500, text: '[    0.280000] later line' },
+  ];
+  t.is(kernelClockZero(lines, 1, 1010), 1210);
+  t.is(kernelClockZero(lines, 1), 1420 - 25000, 'without the bound the bad line wins');
+});

@@ -183,3 +183,16 @@ test('the log writer writes the run log with boot indexes and one file per boot'
   const first: ConsoleLine = monitor.lines(1)[0]!;
   t.true(run.includes(`${first.ms.toFixed(3).padStart(12)} b1 ${first.text}`));
 });
+
+test('a console joined midway (a remote host\'s): lines before the first banner are boot -1, the banner starts boot 0, logs say so', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'luo-midway-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const monitor = new ConsoleMonitor({ now: fakeClock(), origin: 0n, joinedMidway: true, sink: new ConsoleLogWriter(dir) });
+  monitor.push('ogin: \nLUO-HARNESS-MARK sshd-ready port=22\n[  812.1] kexec_core: Starting new kernel\n');
+  monitor.push('[    0.000000] Linux version 7.2.13 (x@y) #1\nLUO-HARNESS-MARK sshd-ready port=22\n');
+  monitor.end({ description: 'released' });
+  t.deepEqual(monitor.lines().map((l) => l.boot), [-1, -1, -1, 0, 0]);
+  t.is(monitor.markers('sshd-ready', 0).length, 1, 'the old system\'s marker is not boot 0\'s');
+  t.deepEqual(monitor.boots.map((b) => [b.boot, b.viaKexec]), [[0, true]]);
+  t.deepEqual(readdirSync(dir).sort(), ['console-before.log', 'console-boot0.log', 'console.log']);
+});

@@ -2,7 +2,7 @@ import test from 'ava';
 import { ConfigError } from '../../../harness/errors.ts';
 import { bootArgs } from '../../../harness/vm/qemu-args/boot.ts';
 import { kernelCmdline, qemuArgs } from '../../../harness/vm/qemu-args/command.ts';
-import { consoleArgs } from '../../../harness/vm/qemu-args/console.ts';
+import { consoleArgs, monitorArgs } from '../../../harness/vm/qemu-args/console.ts';
 import { cpuMemoryArgs } from '../../../harness/vm/qemu-args/cpu-memory.ts';
 import { deviceArgs, planDevices } from '../../../harness/vm/qemu-args/devices.ts';
 import { iommuArgs, iommuCmdline } from '../../../harness/vm/qemu-args/iommu.ts';
@@ -54,6 +54,22 @@ test('console: ttyS0 on stdio', (t) => {
   const args = consoleArgs();
   t.deepEqual(values(args, '-serial'), ['chardev:console0']);
   t.regex(values(args, '-chardev')[0]!, /^stdio,id=console0\b/);
+});
+
+test('a stand-in for a lab host: ttyS0 and the monitor on loopback TCP servers, and a reboot that resets instead of ending QEMU', (t) => {
+  const args = consoleArgs(40200);
+  t.deepEqual(values(args, '-chardev'), ['socket,id=console0,host=127.0.0.1,port=40200,server=on,wait=off']);
+  t.deepEqual(values(args, '-serial'), ['chardev:console0']);
+  t.deepEqual(monitorArgs(40201), ['-monitor', 'tcp:127.0.0.1:40201,server=on,wait=off']);
+  t.deepEqual(monitorArgs(undefined), []);
+  t.true(machineArgs('tcg', 'intel').includes('-no-reboot'));
+  t.false(machineArgs('tcg', 'intel', true).includes('-no-reboot'));
+  const spec = resolveSpec({ kernel: 'bz', runDir: 'run', serialTcpPort: 40200, monitorTcpPort: 40201, rebootResets: true });
+  const argv = qemuArgs({ spec, accel: 'tcg', sshPort: 40123, devices: [] });
+  t.true(argv.includes('tcp:127.0.0.1:40201,server=on,wait=off'));
+  t.false(argv.includes('-no-reboot'));
+  t.false(argv.some((a) => a.startsWith('stdio,')), 'nothing on stdio');
+  t.throws(() => resolveSpec({ kernel: 'bz', runDir: 'run', serialTcpPort: 70000 }), { message: /serialTcpPort/ });
 });
 
 test('network: restricted user net, hostfwd from 127.0.0.1:<port> to guest 22, fixed slot', (t) => {
