@@ -37,6 +37,8 @@ export function cacheLayout(root: string = cacheRoot()) {
     images: join(root, 'images'),
     /** Running machines' directories (console logs, keys, pidfiles): one sweep finds every stale QEMU. */
     runs: join(root, 'runs'),
+    /** Recipes the command line made (--tree, --series, bisect's prefixes). */
+    recipes: join(root, 'recipes'),
     /** Patch series fetched by Message-ID. */
     series: join(root, 'series'),
     /** The blackout history of every run. */

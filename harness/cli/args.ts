@@ -11,6 +11,14 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
   }
 }
 
+/** The options of every command that writes a results directory. */
+export const REPORT_OPTIONS = {
+  out: { type: 'string' },
+  junit: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** `10%` or `10` -> 0.1. A bare `0.1` is refused: 0.1 % and 10 % are both plausible readings. */
 export function parsePercent(text: string, what: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
@@ -29,4 +37,18 @@ export function parseGate(items: readonly string[] | undefined): readonly string
   if (!items?.length) return undefined;
   const names = items.flatMap(splitList);
   return names.includes('all') ? 'all' : names;
+}
+
+/** `90s`, `10m`, `8h`, `1h30m` or bare seconds -> milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  const parts = [...t.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('').replace(/\s/g, '') !== t.replace(/\s/g, '')) {
+    throw new ConfigError(`${what} expects a duration such as 90s, 10m or 8h, got ${JSON.stringify(text)}.`);
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2] as keyof typeof unit], 0);
+  if (!(ms > 0)) throw new ConfigError(`${what} must be longer than 0, got ${JSON.stringify(text)}.`);
+  return Math.round(ms);
 }

@@ -9,15 +9,21 @@ import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
 import { parse } from './args.ts';
 import { formatTable } from './table.ts';
+import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
 
 const HELP = `usage: luo-harness kernel <subcommand>
 
   build [NAME|FILE ...] [--json] [--quiet]        build (or find in the cache) kernels, one after the other;
-                                                  prints their directories (default: ${DEFAULT_RECIPE})
+        [--tree PATH] [--series ID] ...           prints their directories (default: ${DEFAULT_RECIPE}); with
+                                                  --tree/--series, that kernel too (--kernel names the base)
   list [--json]                                   the kernels in the cache
   show NAME|KEY|DIR                               a kernel's manifest
   export NAME|KEY|DIR --out FILE                  write a kernel as a portable tarball
   fetch PATH|URL [--sha256 X] [--allow-non-luo]   import a kernel tarball into the cache
+
+Options of build for a tree or a series:
+  --kernel NAME|FILE    the recipe --series patches (default ${DEFAULT_RECIPE})
+${KERNEL_SOURCE_HELP}
 
 Recipes are kernels/NAME.json; the default is ${DEFAULT_RECIPE}. The cache is
 $LUO_HARNESS_CACHE, else $XDG_CACHE_HOME/luo-harness.`;
@@ -29,8 +35,10 @@ export async function kernelCommand(argv: string[]): Promise<number> {
   const cache = cacheRoot();
   switch (sub) {
     case 'build': {
-      const { values, positionals } = parse(args, { recipe: { type: 'string', multiple: true }, json: { type: 'boolean' }, quiet: { type: 'boolean' } });
-      const recipes = [...(values.recipe ?? []), ...positionals];
+      const { values, positionals } = parse(args, { recipe: { type: 'string', multiple: true }, kernel: { type: 'string' }, ...KERNEL_SOURCE_OPTIONS, json: { type: 'boolean' }, quiet: { type: 'boolean' } });
+      const derived = await kernelFromFlags(values);
+      if (values.kernel !== undefined && values.series === undefined) throw new ConfigError('kernel build --kernel names the recipe --series patches; name recipes to build as arguments');
+      const recipes = [...(values.recipe ?? []), ...positionals, ...(derived ? [derived] : [])];
       const built: KernelArtifact[] = [];
       // One after the other: each build uses every core.
       for (const recipe of recipes.length ? recipes : [DEFAULT_RECIPE]) built.push(await buildKernel(recipe, { cache, quiet: values.quiet ?? false }));

@@ -2,7 +2,7 @@
 // kexec in a harness guest, into the same results model as `run` (results.json,
 // JUnit, metrics history) with the same exit codes. Parses flags, runs, prints.
 import { ConfigError, EXIT } from '../errors.ts';
-import { parse, splitList } from './args.ts';
+import { parse, REPORT_OPTIONS, splitList } from './args.ts';
 import { formatTable } from './table.ts';
 import { blackoutTable, summaryTable } from './summary.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
@@ -11,6 +11,7 @@ import { matrixPairs, matrixRows, type KernelPair } from '../run/matrix.ts';
 import { runKselftestPairs } from '../run/kselftests.ts';
 import { resolveKernels } from '../run/plan.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
+import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
 
 const HELP = `usage: luo-harness kselftest [options]
 
@@ -21,6 +22,7 @@ session names do not clash share one kexec; the others follow in later rounds
 on the same machine.
 
   --kernel RECIPE|KEY   kernel to test (default ${DEFAULT_RECIPE})
+${KERNEL_SOURCE_HELP}
   --to RECIPE|KEY       run stage 2 on this kernel (kexec into it); default the same
   --tests a,b           only these selftests (default: all)
   --no-batch            give every staged test a kexec of its own
@@ -37,27 +39,26 @@ Exit codes: 0 passed, 1 failed, 2 bad input, 3 infrastructure error, 4 all skipp
 export async function kselftestCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     kernel: { type: 'string' },
+    ...KERNEL_SOURCE_OPTIONS,
     to: { type: 'string' },
     tests: { type: 'string' },
     'no-batch': { type: 'boolean' },
     'strict-config': { type: 'boolean' },
     matrix: { type: 'string' },
-    out: { type: 'string' },
-    junit: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...REPORT_OPTIONS,
   }, false);
   if (values.help) {
     process.stdout.write(HELP + '\n');
     return EXIT.ok;
   }
-  if (values.matrix !== undefined && (values.kernel !== undefined || values.to !== undefined)) {
-    throw new ConfigError('--matrix names the kernels itself; leave out --kernel and --to');
+  if (values.matrix !== undefined && (values.kernel !== undefined || values.to !== undefined || values.tree !== undefined || values.series !== undefined)) {
+    throw new ConfigError('--matrix names the kernels itself; leave out --kernel, --tree, --series and --to');
   }
+  const kernel = (await kernelFromFlags(values)) ?? values.kernel;
   const tests = values.tests === undefined ? undefined : splitList(values.tests);
   if (tests !== undefined && tests.length === 0) throw new ConfigError('--tests names no selftest');
   const matrix = values.matrix === undefined ? undefined : splitList(values.matrix);
-  const pairs: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: values.kernel ?? DEFAULT_RECIPE, to: values.to ?? values.kernel ?? DEFAULT_RECIPE }];
+  const pairs: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: kernel ?? DEFAULT_RECIPE, to: values.to ?? kernel ?? DEFAULT_RECIPE }];
 
   const session = await openRunSession(values.out);
   const { say, out } = session;

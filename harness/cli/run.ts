@@ -2,8 +2,8 @@
 // with a verdict fit for CI (exit code, JUnit, baseline gate). Parses flags,
 // plans, runs each planned scenario, prints.
 import { resolve } from 'node:path';
-import { ConfigError, EXIT } from '../errors.ts';
-import { parse, parseGate, parsePercent, splitList } from './args.ts';
+import { ConfigError, EXIT, describeError } from '../errors.ts';
+import { parse, parseGate, parsePercent, REPORT_OPTIONS, splitList } from './args.ts';
 import { formatTable } from './table.ts';
 import { matrixRows } from '../run/matrix.ts';
 import { blackoutTable, capabilityLines, gateLines, summaryTable } from './summary.ts';
@@ -16,12 +16,15 @@ import { parseShard, selectShard } from '../report/shard.ts';
 import { plannedKernels, planScenarios, resolveKernels } from '../run/plan.ts';
 import { runPlanned } from '../run/scenarios.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
+import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
+import { REMOTE_HELP, REMOTE_OPTIONS, openRemote, remoteFromFlags } from './remote-flags.ts';
 
 const HELP = `usage: luo-harness run [options]
 
   --suite NAME|FILE     suites/NAME.json or a suite file (default: ${DEFAULT_SUITE})
   --kernel REF          kernel for scenarios that do not pin one: a recipe (name or .json file), a key or an
                         artifact directory (default: the suite's, else ${DEFAULT_RECIPE})
+${KERNEL_SOURCE_HELP}
   --to REF              target kernel of scenarios that live-update into a second one (upgrade);
                         default: the suite entry's "to", else the recipe's "upgradeTo"
   --scenarios a,b       run only these scenarios of the suite
@@ -38,6 +41,7 @@ const HELP = `usage: luo-harness run [options]
   --junit FILE          also write the JUnit XML here
   --json                print results.json on stdout instead of the summary
   --matrix R1,R2        every scenario on each kernel, and upgrade for every ordered pair (A->A, A->B, B->A, B->B)
+${REMOTE_HELP}
 
 Exit codes: 0 passed, 1 failed or regressed, 2 bad input, 3 infrastructure error, 4 all skipped/unsupported.`;
 
@@ -45,20 +49,19 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     suite: { type: 'string' },
     kernel: { type: 'string' },
+    ...KERNEL_SOURCE_OPTIONS,
     to: { type: 'string' },
     scenarios: { type: 'string' },
     iterations: { type: 'string' },
-    out: { type: 'string' },
     shard: { type: 'string' },
     baseline: { type: 'string' },
     threshold: { type: 'string' },
     gate: { type: 'string', multiple: true },
     strict: { type: 'boolean' },
-    junit: { type: 'string' },
-    json: { type: 'boolean' },
     matrix: { type: 'string' },
     cmdline: { type: 'string', multiple: true },
-    help: { type: 'boolean', short: 'h' },
+    ...REMOTE_OPTIONS,
+    ...REPORT_OPTIONS,
   }, false);
   if (values.help) {
     process.stdout.write(HELP + '\n');
@@ -81,9 +84,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     const names = selectShard(entries.map((e) => e.name), parseShard(values.shard));
     entries = entries.filter((e) => names.includes(e.name));
   }
+  const remoteWanted = remoteFromFlags(values);
   const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
+  if (values.matrix !== undefined && (values.tree !== undefined || values.series !== undefined)) throw new ConfigError('--matrix names the kernels itself; leave out --tree and --series');
+  const kernel = (await kernelFromFlags(values)) ?? values.kernel;
   const planned = await planScenarios(entries, SCENARIOS, {
-    ...(values.kernel ? { kernel: values.kernel } : {}),
+    ...(kernel ? { kernel } : {}),
     ...(values.to ? { to: values.to } : {}),
     ...(values.matrix !== undefined ? { matrix: splitList(values.matrix) } : {}),
     ...(suite.kernel ? { suiteKernel: suite.kernel } : {}),
@@ -98,16 +104,25 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const kernels = await resolveKernels(plannedKernels(planned), say);
 
-  const results = await runPlanned(planned, kernels, {
-    out,
-    ...(iterations ? { iterations } : {}),
-    ...(baseline ? { minIterations: MIN_SAMPLES } : {}),
-    ...(values.cmdline?.length ? { cmdline: values.cmdline } : {}),
-  });
+  const remote = remoteWanted ? await openRemote(remoteWanted, say, values.cmdline ?? []) : undefined;
+  let results;
+  try {
+    results = await runPlanned(planned, kernels, {
+      out,
+      ...(iterations ? { iterations } : {}),
+      ...(baseline ? { minIterations: MIN_SAMPLES } : {}),
+      ...(values.cmdline?.length ? { cmdline: values.cmdline } : {}),
+      ...(remote ? { target: remote } : {}),
+    });
+  } finally {
+    // The host back on its own kernel whatever happened; a failure to get it there is loud, and exit 3 below.
+    await remote?.release().catch((e: unknown) => say(`[remote] ${describeError(e)}`));
+  }
 
   const built = [...kernels.values()].filter((k): k is KernelArtifact => !(k instanceof Error));
   const { result, verdict } = await finishRunSession(session, results, built, {
     ...(values.junit ? { junit: values.junit } : {}),
+    ...(remote ? { target: remote.record() } : {}),
     ...(baseline
       ? {
           gate: (r) => {
@@ -135,5 +150,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (result.gate) process.stdout.write(gateLines(result) + '\n');
     process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
   }
-  return verdict.exitCode;
+  const stranded = remote && !['kexec', 'power-cycle', 'back on its own system'].includes(remote.record().after ?? '');
+  return stranded && verdict.exitCode === EXIT.ok ? EXIT.infra : verdict.exitCode;
 }

@@ -56,6 +56,21 @@ export interface KernelManifest {
   capabilities: Record<Capability, boolean>;
   /** The kernel's own liveupdate selftests, built from the same tree into selftests/ (or why they could not be). */
   selftests?: { tests: string[]; notes?: string[] } | { error: string };
+  /** The mail series among the patches: subject, version, each patch's subject and hash, the cover's base-commit. */
+  series?: {
+    origin: string;
+    messageId?: string;
+    subject: string;
+    version: number;
+    total: number;
+    applied: number;
+    baseCommit?: string;
+    patches: { index: number; subject: string; sha256: string; messageId: string }[];
+  }[];
+  /** The fuzz the recipe allowed (GNU patch --fuzz), when not 0. */
+  patchFuzz?: number;
+  /** Patches that applied only with fuzz, and where. */
+  fuzzed?: { patch: string; hunks: string[] }[];
 }
 
 /** Relative paths inside an artifact directory. */

@@ -74,6 +74,14 @@ export async function configure(ctx: BuildContext, log: WriteStream, base: Confi
   await make(ctx, ['olddefconfig'], log, 'olddefconfig');
   const final = parseKconfig(await readFile(join(ctx.buildDir, '.config'), 'utf8')).values;
   const dropped = unmetRequests(requests, final);
+  const luo = dropped.filter((d) => ['LIVEUPDATE', 'KEXEC_HANDOVER'].includes(d.option) && d.actual === 'n');
+  if (luo.length) {
+    // The one miss no other option can make up for: say it in words.
+    throw new ConfigError(
+      `recipe ${ctx.recipe}: the tree at ${ctx.tree} gives no Live Update: ${luo.map((d) => `CONFIG_${d.option}`).join(' and ')} ${luo.length > 1 ? 'are' : 'is'} not set after olddefconfig (a tree without the Live Update Orchestrator, or a base config that turns off what it depends on); test a tree with LUO (7.2 or later)`,
+      { detail: describeDropped(dropped) },
+    );
+  }
   if (dropped.length) {
     throw new ConfigError(`recipe ${ctx.recipe}: ${dropped.length} requested Kconfig option(s) did not survive olddefconfig`, {
       detail: describeDropped(dropped),

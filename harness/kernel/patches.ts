@@ -36,6 +36,18 @@ export function seriesOf(text: string): Series | undefined {
   return patchMails.length ? pickSeries(mails) : undefined;
 }
 
+/** A patch file to apply, whole or its first `first` units. */
+export interface PatchInput {
+  path: string;
+  first?: number;
+}
+
+/** A unit that only applied with fuzz (context lines ignored): recorded, never silent. */
+export interface FuzzedPatch {
+  patch: string;
+  hunks: string[];
+}
+
 export interface PatchFailure {
   file?: string;
   hunks: string[];
@@ -43,8 +55,9 @@ export interface PatchFailure {
 }
 
 /** Reads GNU patch's output for the file and hunks that failed. */
-export function parsePatchOutput(output: string): { touched: string[]; failure?: PatchFailure } {
+export function parsePatchOutput(output: string): { touched: string[]; fuzzed: string[]; failure?: PatchFailure } {
   const touched: string[] = [];
+  const fuzzed: string[] = [];
   let current: string | undefined;
   let failure: PatchFailure | undefined;
   const fail = (reason: string, hunk?: string) => {
@@ -63,6 +76,7 @@ export function parsePatchOutput(output: string): { touched: string[]; failure?:
       current = m[1]!;
       touched.push(current);
     } else if ((m = line.match(/^(Hunk #\d+ FAILED at \d+.*?)\.?$/))) fail('hunks do not apply', m[1]!);
+    else if ((m = line.match(/^Hunk (#\d+) succeeded at (\d+) with fuzz (\d+)/))) fuzzed.push(`${current ?? '?'} hunk ${m[1]} at line ${m[2]} (fuzz ${m[3]})`);
     else if (/Reversed \(or previously applied\) patch detected/.test(line)) fail('already applied (or reversed)');
     else if (/can't find file to patch/.test(line)) {
       current = undefined;
@@ -72,12 +86,12 @@ export function parsePatchOutput(output: string): { touched: string[]; failure?:
     else if ((m = line.match(/^patch: \*\*\*+ (.*)$/))) fail(m[1]!);
     else if (/^The next patch would (create|delete) the file (.+),$/.test(line)) fail(line);
   }
-  return { touched: [...new Set(touched)], ...(failure ? { failure } : {}) };
+  return { touched: [...new Set(touched)], fuzzed, ...(failure ? { failure } : {}) };
 }
 
 /** Runs GNU patch on one unit; `dryRun` only says what it would touch. */
-async function runPatch(unit: PatchUnit, tree: string, dryRun: boolean) {
-  const r = await execa('patch', ['-p1', '--forward', '--batch', '--no-backup-if-mismatch', '-r', '-', ...(dryRun ? ['--dry-run'] : []), '-d', tree], {
+async function runPatch(unit: PatchUnit, tree: string, dryRun: boolean, fuzz: number) {
+  const r = await execa('patch', ['-p1', '--forward', '--batch', '--no-backup-if-mismatch', `--fuzz=${fuzz}`, '-r', '-', ...(dryRun ? ['--dry-run'] : []), '-d', tree], {
     input: unit.text,
     reject: false,
     all: true,
@@ -88,27 +102,45 @@ async function runPatch(unit: PatchUnit, tree: string, dryRun: boolean) {
     const f = parsed.failure ?? { hunks: [], reason: `patch exited ${r.exitCode}` };
     const where = f.file ? ` in ${f.file}` : '';
     const hunks = f.hunks.length ? `: ${f.hunks.join('; ')}` : '';
-    throw new ConfigError(`patch ${unit.label} does not apply${where} (${f.reason}${hunks})`, {
+    const hint = fuzz === 0 && f.hunks.length ? '; if its context only drifted, allow fuzz with the recipe\'s "patchFuzz" or --patch-fuzz N' : '';
+    throw new ConfigError(`patch ${unit.label} does not apply${where} (${f.reason}${hunks})${hint}`, {
       detail: (r.all ?? '').split('\n').slice(-20).join('\n'),
     });
   }
-  return parsed.touched;
+  return parsed;
+}
+
+/** The units a patch input applies: every patch of its series, or the first `first`. */
+export function unitsOf(input: PatchInput, text: string): PatchUnit[] {
+  const units = splitSeries(input.path, text);
+  if (input.first === undefined) return units;
+  if (input.first > units.length) throw new ConfigError(`${basename(input.path)} has ${units.length} patch(es); cannot apply the first ${input.first}`);
+  return units.slice(0, input.first);
 }
 
 /**
- * Applies every unit of every patch file to `tree`; returns the files it
- * touched. `beforeTouch` sees each file a unit is about to change (from a
- * dry run) before the unit really applies, so the caller can keep originals.
+ * Applies every unit of every patch input to `tree`; returns the files it
+ * touched and the units that needed fuzz. `beforeTouch` sees each file a
+ * unit is about to change (from a dry run) before the unit really applies,
+ * so the caller can keep originals.
  */
-export async function applyPatches(files: string[], tree: string, say: (phase: string) => void, beforeTouch?: (file: string) => Promise<void>): Promise<string[]> {
+export async function applyPatches(
+  inputs: PatchInput[],
+  tree: string,
+  say: (phase: string) => void,
+  beforeTouch?: (file: string) => Promise<void>,
+  fuzz = 0,
+): Promise<{ touched: string[]; fuzzed: FuzzedPatch[] }> {
   const touched = new Set<string>();
-  for (const file of files) {
-    const units = splitSeries(file, await readFile(file, 'utf8'));
-    for (const unit of units) {
+  const fuzzed: FuzzedPatch[] = [];
+  for (const input of inputs) {
+    for (const unit of unitsOf(input, await readFile(input.path, 'utf8'))) {
       say(`patching: ${unit.label}`);
-      if (beforeTouch) for (const f of await runPatch(unit, tree, true)) await beforeTouch(f);
-      (await runPatch(unit, tree, false)).forEach((t) => touched.add(t));
+      if (beforeTouch) for (const f of (await runPatch(unit, tree, true, fuzz)).touched) await beforeTouch(f);
+      const done = await runPatch(unit, tree, false, fuzz);
+      done.touched.forEach((t) => touched.add(t));
+      if (done.fuzzed.length) fuzzed.push({ patch: unit.label, hunks: done.fuzzed });
     }
   }
-  return [...touched];
+  return { touched: [...touched], fuzzed };
 }

@@ -9,7 +9,8 @@ import { contentKey, listFiles, sha256, sha256File } from '../util/hash.ts';
 import { ARTIFACT_FILES, type FileDigest, type KernelArtifact, type KernelManifest } from './artifact.ts';
 import { loadRecipe, type Recipe } from './recipe.ts';
 import { materializeSource, resolveSource, sourceId } from './sources.ts';
-import { preparePatchedTree } from './tree.ts';
+import { preparePatchedTree, type TreePatch } from './tree.ts';
+import { resolveSeriesRef, seriesRecord, type SeriesRecord } from './series-fetch.ts';
 import { capabilitiesOf, mergeRequests, parseKconfig } from './kconfig.ts';
 import { compile, configure, openLog, type BuildContext } from './build.ts';
 import { hasCcache, toolchainVersions } from './toolchain.ts';
@@ -32,24 +33,53 @@ export interface PlannedBuild {
   inputs: Omit<KernelManifest, 'release' | 'buildSeconds' | 'builtAt' | 'files' | 'capabilities' | 'key' | 'toolchain' | 'schema' | 'arch'>;
   toolchain: Record<string, string>;
   fragmentText: { name: string; text: string }[];
+  /** The patch files to apply, series fetched and in the cache. */
+  patchInputs: TreePatch[];
+  /** The mail series among them, as the manifest records them. */
+  series: SeriesRecord[];
 }
 
 const digest = async (path: string): Promise<FileDigest> => ({ name: basename(path), sha256: await sha256File(path) });
 
-/** Everything that decides the bytes of the kernel, hashed, without fetching or building anything. */
+/** A recipe's patches as files: a series named by Message-ID or URL is fetched into the cache (once). */
+async function resolvePatches(recipe: Recipe, cache: string): Promise<{ inputs: TreePatch[]; series: SeriesRecord[] }> {
+  const inputs: TreePatch[] = [];
+  const series: SeriesRecord[] = [];
+  for (const ref of recipe.patches) {
+    const fetched = 'series' in ref ? await resolveSeriesRef(ref.series, { cache, say: (m) => process.stderr.write(`[kernel ${recipe.name}] ${m}\n`) }) : { file: ref.file, origin: ref.file };
+    inputs.push({ path: fetched.file, digest: await digest(fetched.file), ...(ref.first !== undefined ? { first: ref.first } : {}) });
+    const record = await seriesRecord(fetched, ref.first);
+    if (record) series.push(record);
+  }
+  return { inputs, series };
+}
+
+/** Everything that decides the bytes of the kernel, hashed, building nothing (a series by Message-ID is fetched once). */
 export async function planBuild(recipeRef: string | Recipe | undefined, cache: string): Promise<PlannedBuild> {
   const recipe = typeof recipeRef === 'object' ? recipeRef : await loadRecipe(recipeRef);
-  const [source, patches, fragmentText, toolchain] = await Promise.all([
+  const [source, resolved, fragmentText, toolchain] = await Promise.all([
     resolveSource(recipe.source, cache),
-    Promise.all(recipe.patches.map(digest)),
+    resolvePatches(recipe, cache),
     // Read once: the text is both hashed into the key and applied later.
     Promise.all(recipe.config.fragments.map(async (f) => ({ name: basename(f), text: await readFile(f, 'utf8') }))),
     toolchainVersions(),
   ]);
+  const patches = resolved.inputs.map((p) => p.digest);
   const fragments = fragmentText.map(({ name, text }) => ({ name, sha256: sha256(text) }));
   const base = typeof recipe.config.base === 'string' ? recipe.config.base : { file: await digest(recipe.config.base.file) };
-  const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, fragments, toolchain });
-  return { recipe, key, inputs: { recipe: recipe.name, source, patches, fragments, cmdline: recipe.cmdline }, toolchain, fragmentText };
+  // Prefixes and fuzz enter the key only when used, so the keys of plain recipes stay what they were.
+  const firsts = resolved.inputs.some((p) => p.first !== undefined) ? { firsts: resolved.inputs.map((p) => p.first ?? null) } : {};
+  const fuzz = recipe.patchFuzz ? { patchFuzz: recipe.patchFuzz } : {};
+  const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, ...firsts, ...fuzz, fragments, toolchain });
+  return {
+    recipe,
+    key,
+    inputs: { recipe: recipe.name, source, patches, fragments, cmdline: recipe.cmdline },
+    toolchain,
+    fragmentText,
+    patchInputs: resolved.inputs,
+    series: resolved.series,
+  };
 }
 
 /** The artifact for a recipe: from the cache when its key is there, else built now. */
@@ -70,9 +100,9 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   };
   const started = performance.now();
 
-  // One build at a time per recipe: they share the build directory.
+  // One build at a time per build directory (a recipe's own, or one it shares).
   const dirs = cacheLayout(cache);
-  const buildDir = join(dirs.build, recipe.name);
+  const buildDir = join(dirs.build, recipe.buildDir ?? recipe.name);
   await mkdir(dirs.build, { recursive: true });
   await using _lock = await acquireLock(`${buildDir}.lock`, { onWait: (pid) => say(`waiting for pid ${pid}, which is building ${recipe.name}`) });
   const raced = await lookupKey(cache, key);
@@ -81,8 +111,13 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   const source = await materializeSource(plan.inputs.source, recipe.source, cache, say);
   // Recipes of one source share its tree (patched in place): one build at a time per source.
   await using _treeLock = await acquireLock(`${source}.build.lock`, { onWait: (pid) => say(`waiting for pid ${pid}, which is building from the same source tree`) });
-  const patchFiles = recipe.patches.map((path, i) => ({ path, digest: plan.inputs.patches[i]! }));
-  const tree = await preparePatchedTree(source, patchFiles, { inPlace: plan.inputs.source.kind !== 'local', copyDir: join(dirs.trees, recipe.name), say });
+  const { tree, fuzzed } = await preparePatchedTree(source, plan.patchInputs, {
+    inPlace: plan.inputs.source.kind !== 'local',
+    copyDir: join(dirs.trees, recipe.buildDir ?? recipe.name),
+    say,
+    fuzz: recipe.patchFuzz,
+  });
+  for (const f of fuzzed) say(`patch ${f.patch} applied only with fuzz: ${f.hunks.join('; ')}`);
 
   // A build directory remembers its source tree; a different tree means starting clean.
   const marker = join(buildDir, '.luo-harness-tree');
@@ -149,6 +184,9 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
       files: await digestFiles(staging),
       capabilities: capabilitiesOf(config),
       selftests,
+      ...(plan.series.length ? { series: plan.series } : {}),
+      ...(recipe.patchFuzz ? { patchFuzz: recipe.patchFuzz } : {}),
+      ...(fuzzed.length ? { fuzzed } : {}),
     };
     await writeFile(join(staging, ARTIFACT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     const artifact = await publish(cache, staging, key);

@@ -14,12 +14,26 @@ export type SourceSpec =
 
 export type ConfigBase = 'allnoconfig' | 'defconfig' | { file: string };
 
+/**
+ * One entry of a recipe's patches: a patch or mbox file, or a series named by
+ * Message-ID, URL or mbox file (fetched from the archive, kernel/series-fetch.ts).
+ * `first`: apply only the first N patches of it (bisect's prefixes).
+ */
+export type PatchRef = { file: string; first?: number } | { series: string; first?: number };
+
+/** How far GNU patch may fuzz a hunk's context (its own default is 2; ours is 0: a fuzzed hunk is never silent). */
+export const MAX_PATCH_FUZZ = 3;
+
 export interface Recipe {
   name: string;
   description?: string;
   source: SourceSpec;
-  /** Absolute paths of patch files or mbox series, applied in order. */
-  patches: string[];
+  /** Patch files (absolute paths), mbox series and series by Message-ID, applied in order. */
+  patches: PatchRef[];
+  /** Context lines a hunk may miss and still apply (0: none); each patch that needed it is recorded. */
+  patchFuzz: number;
+  /** Build directory name shared with other recipes (incremental across them); default the recipe's name. */
+  buildDir?: string;
   config: { base: ConfigBase; fragments: string[] };
   cmdline: string[];
   /** The recipe an A -> B live update from this one goes to by default (upgrade scenarios, kselftest --to). */
@@ -76,7 +90,7 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
   };
   if (!isObject(raw)) fail('(top level)', 'must be a JSON object');
   const r = raw as Record<string, unknown>;
-  const known = ['name', 'description', 'source', 'patches', 'config', 'cmdline', 'upgradeTo'];
+  const known = ['name', 'description', 'source', 'patches', 'patchFuzz', 'buildDir', 'config', 'cmdline', 'upgradeTo'];
   for (const key of Object.keys(r)) if (!known.includes(key)) fail(key, `is not a recipe field (known: ${known.join(', ')})`);
 
   const name = r.name ?? basename(file).replace(/\.json$/, '');
@@ -86,11 +100,10 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
   const base = dirname(file);
   const source = parseSource(r.source, base, fail);
 
-  const patches = optionalStringArray(r.patches, 'patches', fail).map((p, i) => {
-    const path = isAbsolute(p) ? p : join(base, p);
-    if (!existsSync(path)) fail(`patches[${i}]`, `names ${p}, which does not exist (looked at ${path})`);
-    return path;
-  });
+  const patches = parsePatches(r.patches, base, fail);
+  const patchFuzz = r.patchFuzz ?? 0;
+  if (!Number.isInteger(patchFuzz) || (patchFuzz as number) < 0 || (patchFuzz as number) > MAX_PATCH_FUZZ) fail('patchFuzz', `must be an integer from 0 to ${MAX_PATCH_FUZZ} (context lines a hunk may miss)`);
+  if (r.buildDir !== undefined && (typeof r.buildDir !== 'string' || !NAME.test(r.buildDir))) fail('buildDir', 'must be a name of letters, digits, ".", "_" or "-"');
 
   if (!isObject(r.config)) fail('config', 'must be an object with "base" and "fragments"');
   const c = r.config as Record<string, unknown>;
@@ -117,11 +130,34 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
     ...(r.description ? { description: r.description as string } : {}),
     source,
     patches,
+    patchFuzz: patchFuzz as number,
+    ...(r.buildDir ? { buildDir: r.buildDir as string } : {}),
     config: { base: configBase!, fragments },
     cmdline,
     ...(r.upgradeTo ? { upgradeTo: r.upgradeTo as string } : {}),
     file,
   };
+}
+
+function parsePatches(raw: unknown, base: string, fail: (f: string, w: string) => never): PatchRef[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) return fail('patches', 'must be an array of patch files and { "series": "<message-id>" } objects');
+  return raw.map((p, i): PatchRef => {
+    const field = `patches[${i}]`;
+    if (typeof p === 'string' && p.length > 0) {
+      const path = isAbsolute(p) ? p : join(base, p);
+      if (!existsSync(path)) fail(field, `names ${p}, which does not exist (looked at ${path})`);
+      return { file: path };
+    }
+    if (!isObject(p)) return fail(field, 'must be a patch file or an object like { "series": "<message-id>" }');
+    for (const k of Object.keys(p)) if (k !== 'series' && k !== 'first') fail(`${field}.${k}`, 'is not a field of a series entry (known: series, first)');
+    if (typeof p.series !== 'string' || !p.series.trim()) fail(`${field}.series`, 'must be a Message-ID, an archive URL or an mbox file');
+    if (p.first !== undefined && (!Number.isInteger(p.first) || (p.first as number) < 0)) fail(`${field}.first`, 'must be a count of patches (0 or more)');
+    const ref = (p.series as string).trim();
+    // A relative mbox path is relative to the recipe, like a patch file.
+    const series = !/^[a-z]+:\/\//.test(ref) && !ref.includes('@') && !isAbsolute(ref) ? join(base, ref) : ref;
+    return { series, ...(p.first !== undefined ? { first: p.first as number } : {}) };
+  });
 }
 
 function parseSource(raw: unknown, base: string, fail: (f: string, w: string) => never): SourceSpec {
@@ -192,4 +228,21 @@ function optionalStringArray(v: unknown, field: string, fail: (f: string, w: str
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A recipe as JSON again (every path absolute), for the recipes the harness writes itself. */
+export function recipeToJson(r: Recipe): Record<string, unknown> {
+  const source = r.source.type === 'tarball' ? { type: 'tarball', ...(/^https?:/.test(r.source.location) ? { url: r.source.location } : { path: r.source.location }), sha256: r.source.sha256 } : { ...r.source };
+  const upgradeTo = r.upgradeTo && r.upgradeTo.endsWith('.json') && !isAbsolute(r.upgradeTo) ? join(dirname(r.file), r.upgradeTo) : r.upgradeTo;
+  return {
+    name: r.name,
+    ...(r.description ? { description: r.description } : {}),
+    source,
+    patches: r.patches.map((p) => ('file' in p ? (p.first === undefined ? p.file : { series: p.file, first: p.first }) : p)),
+    ...(r.patchFuzz ? { patchFuzz: r.patchFuzz } : {}),
+    ...(r.buildDir ? { buildDir: r.buildDir } : {}),
+    config: { base: typeof r.config.base === 'string' ? r.config.base : r.config.base.file, fragments: r.config.fragments },
+    ...(r.cmdline.length ? { cmdline: r.cmdline } : {}),
+    ...(upgradeTo ? { upgradeTo } : {}),
+  };
 }

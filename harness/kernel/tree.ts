@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { InfraError } from '../errors.ts';
 import type { FileDigest } from './artifact.ts';
-import { applyPatches } from './patches.ts';
+import { applyPatches, type FuzzedPatch } from './patches.ts';
 
 const META = '.luo-harness';
 const STATE = join(META, 'state.json');
@@ -28,8 +28,17 @@ const ORIG = join(META, 'orig');
 const ABSENT = join(META, 'absent.json');
 
 interface TreeState {
+  /** What was applied: each input's digest (and prefix), and the fuzz allowed. */
   patches: string[];
   touched: string[];
+  fuzzed?: FuzzedPatch[];
+}
+
+/** A patch file to apply (whole, or its first `first` units) and its digest. */
+export interface TreePatch {
+  path: string;
+  digest: FileDigest;
+  first?: number;
 }
 
 export interface PrepareTreeOptions {
@@ -38,20 +47,26 @@ export interface PrepareTreeOptions {
   /** Where a copy goes when the tree must not be written. */
   copyDir: string;
   say: (phase: string) => void;
+  /** Context lines a hunk may miss (GNU patch --fuzz); 0 by default. */
+  fuzz?: number;
+}
+
+export interface PreparedTree {
+  tree: string;
+  /** Units that only applied with fuzz. */
+  fuzzed: FuzzedPatch[];
 }
 
 const readJson = async <T>(path: string): Promise<T | undefined> => readFile(path, 'utf8').then((t) => JSON.parse(t) as T, () => undefined);
 
 /** The tree to build: `source` itself (patched in place, or restored to pristine), or a patched copy of a user's tree. */
-export async function preparePatchedTree(source: string, patches: { path: string; digest: FileDigest }[], options: PrepareTreeOptions): Promise<string> {
+export async function preparePatchedTree(source: string, patches: TreePatch[], options: PrepareTreeOptions): Promise<PreparedTree> {
   if (!options.inPlace) {
-    if (patches.length === 0) return source;
+    if (patches.length === 0) return { tree: source, fuzzed: [] };
     await copyTree(source, options.copyDir, options.say);
-    await patchInPlace(options.copyDir, patches, options.say);
-    return options.copyDir;
+    return { tree: options.copyDir, fuzzed: await patchInPlace(options.copyDir, patches, options) };
   }
-  await patchInPlace(source, patches, options.say);
-  return source;
+  return { tree: source, fuzzed: await patchInPlace(source, patches, options) };
 }
 
 /** A fresh full copy of a user's tree, unless one of it with the same series is already there. */
@@ -72,10 +87,12 @@ async function copyTree(source: string, dest: string, say: (phase: string) => vo
   }
 }
 
-async function patchInPlace(tree: string, patches: { path: string; digest: FileDigest }[], say: (phase: string) => void): Promise<void> {
-  const wanted = patches.map((p) => p.digest.sha256);
+async function patchInPlace(tree: string, patches: TreePatch[], options: PrepareTreeOptions): Promise<FuzzedPatch[]> {
+  const { say } = options;
+  const fuzz = options.fuzz ?? 0;
+  const wanted = [...patches.map((p) => (p.first === undefined ? p.digest.sha256 : `${p.digest.sha256}:first=${p.first}`)), ...(fuzz ? [`fuzz=${fuzz}`] : [])];
   const state = await readJson<TreeState>(join(tree, STATE));
-  if (state && JSON.stringify(state.patches) === JSON.stringify(wanted)) return;
+  if (state && JSON.stringify(state.patches) === JSON.stringify(wanted)) return state.fuzzed ?? [];
 
   // Dirty from here until the new state is written.
   await mkdir(join(tree, ORIG), { recursive: true });
@@ -96,8 +113,9 @@ async function patchInPlace(tree: string, patches: { path: string; digest: FileD
       await writeFile(join(tree, ABSENT), JSON.stringify([...absent].sort()));
     }
   };
-  const touched = await applyPatches(patches.map((p) => p.path), tree, say, keep);
-  await writeFile(join(tree, STATE), JSON.stringify({ patches: wanted, touched } satisfies TreeState));
+  const { touched, fuzzed } = await applyPatches(patches.map((p) => ({ path: p.path, ...(p.first !== undefined ? { first: p.first } : {}) })), tree, say, keep, fuzz);
+  await writeFile(join(tree, STATE), JSON.stringify({ patches: wanted, touched, ...(fuzzed.length ? { fuzzed } : {}) } satisfies TreeState));
+  return fuzzed;
 }
 
 /** Every file whose original is kept, relative to the tree. */

@@ -77,6 +77,9 @@ export async function resolveKernels(refs: readonly string[], say: (m: string) =
     try {
       const a = await resolveKernelRef(ref);
       say(`kernel ${ref}: ${a.manifest.release} (${a.manifest.key.slice(0, 12)})`);
+      for (const s of a.manifest.series ?? []) say(`  series v${s.version} "${s.subject}": ${s.applied} of ${s.total} patch(es)${s.messageId ? ` <${s.messageId}>` : ''}`);
+      // Never silent: a patch that needed fuzz is named wherever the kernel is.
+      for (const f of a.manifest.fuzzed ?? []) say(`  patch ${f.patch} applied only with fuzz: ${f.hunks.join('; ')}`);
       out.set(ref, a);
     } catch (error) {
       if (error instanceof ConfigError || !(error instanceof HarnessError)) throw error;

@@ -25,7 +25,7 @@ test('a patch that applies reports the files it touched', async (t) => {
   const tree = smallTree();
   const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'ok.patch');
   writeFileSync(p, hunk('mm/memfd.c', 'long b;'));
-  t.deepEqual(await applyPatches([p], tree, () => {}), ['mm/memfd.c']);
+  t.deepEqual(await applyPatches([{ path: p }], tree, () => {}), { touched: ['mm/memfd.c'], fuzzed: [] });
   t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /long b;/);
 });
 
@@ -33,7 +33,7 @@ test('a patch that does not apply names the patch, the file and the hunk', async
   const tree = smallTree();
   const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'bad.patch');
   writeFileSync(p, hunk('mm/memfd.c', 'long b;', ['int x;', 'int y;', 'int z;']));
-  const e = await t.throwsAsync(applyPatches([p], tree, () => {}), { instanceOf: ConfigError });
+  const e = await t.throwsAsync(applyPatches([{ path: p }], tree, () => {}), { instanceOf: ConfigError });
   t.regex(e!.message, /^patch bad\.patch does not apply in mm\/memfd\.c \(hunks do not apply: Hunk #1 FAILED at 1\)/);
   t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /int b;/);
 });
@@ -42,7 +42,7 @@ test('a patch for a file that does not exist says so', async (t) => {
   const tree = smallTree();
   const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'missing.patch');
   writeFileSync(p, hunk('mm/nonesuch.c', 'long b;'));
-  await t.throwsAsync(applyPatches([p], tree, () => {}), { instanceOf: ConfigError, message: /does not apply in mm\/nonesuch\.c \(a file it patches does not exist\)/ });
+  await t.throwsAsync(applyPatches([{ path: p }], tree, () => {}), { instanceOf: ConfigError, message: /does not apply in mm\/nonesuch\.c \(a file it patches does not exist\)/ });
 });
 
 test('an mbox series is split per mail and a failure names the mail', async (t) => {
@@ -53,7 +53,7 @@ test('an mbox series is split per mail and a failure names the mail', async (t) 
   const tree = smallTree();
   const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'series.mbox');
   writeFileSync(p, series);
-  await t.throwsAsync(applyPatches([p], tree, () => {}), { message: /^patch series\.mbox \[2\/2\] mm: touch a line that is not there does not apply in mm\/memfd\.c/ });
+  await t.throwsAsync(applyPatches([{ path: p }], tree, () => {}), { message: /^patch series\.mbox \[2\/2\] mm: touch a line that is not there does not apply in mm\/memfd\.c/ });
 });
 
 test('patch output parsing recognises an already applied patch', (t) => {
@@ -75,7 +75,7 @@ test('a cache-owned tree is patched in place: originals kept, restored when the 
   writeFileSync(created, '--- /dev/null\n+++ b/mm/added.c\n@@ -0,0 +1 @@\n+int added;\n');
   const opts = { inPlace: true, copyDir: join(work, 'unused'), say: () => {} };
 
-  t.is(await preparePatchedTree(tree, [digest(v1), digest(created)], opts), tree);
+  t.is((await preparePatchedTree(tree, [digest(v1), digest(created)], opts)).tree, tree);
   t.regex(readFileSync(join(tree, 'mm', 'other.c'), 'utf8'), /long b;/);
   t.true(existsSync(join(tree, 'mm', 'added.c')));
   const before = Date.now() - 1000;
@@ -98,11 +98,11 @@ test('a user\'s tree is never written: a recipe that patches it builds a copy', 
   const v1 = join(work, 'v1.patch');
   writeFileSync(v1, hunk('mm/memfd.c', 'long b;'));
   const copyDir = join(work, 'copy');
-  t.is(await preparePatchedTree(tree, [digest(v1)], { inPlace: false, copyDir, say: () => {} }), copyDir);
+  t.is((await preparePatchedTree(tree, [digest(v1)], { inPlace: false, copyDir, say: () => {} })).tree, copyDir);
   t.regex(readFileSync(join(copyDir, 'mm', 'memfd.c'), 'utf8'), /long b;/);
   t.is(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), 'int a;\nint b;\nint c;\nint d;\nint e;\n');
   t.false(existsSync(join(tree, '.luo-harness')));
-  t.is(await preparePatchedTree(tree, [], { inPlace: false, copyDir, say: () => {} }), tree);
+  t.is((await preparePatchedTree(tree, [], { inPlace: false, copyDir, say: () => {} })).tree, tree);
 });
 
 test('a failed series leaves the tree dirty; the next run restores every kept original first', async (t) => {
@@ -119,4 +119,28 @@ test('a failed series leaves the tree dirty; the next run restores every kept or
   t.is(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), 'int a;\nint b;\nint c;\nint d;\nint e;\n', 'the half-applied series is gone');
   await preparePatchedTree(tree, [digest(good)], opts);
   t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /long b;/);
+});
+
+test('a hunk whose context drifted does not apply without fuzz; with --patch-fuzz it applies and is recorded', async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'p-'));
+  const p = join(work, 'drift.patch');
+  // The context's first line no longer matches the tree ("int x;" vs "int a;").
+  writeFileSync(p, hunk('mm/memfd.c', 'long b;', ['int x;', 'int b;', 'int c;']));
+  const strict = await t.throwsAsync(applyPatches([{ path: p }], smallTree(), () => {}), { instanceOf: ConfigError });
+  t.regex(strict!.message, /allow fuzz with the recipe's "patchFuzz" or --patch-fuzz N/);
+  const tree = smallTree();
+  const fuzzy = await applyPatches([{ path: p }], tree, () => {}, undefined, 1);
+  t.deepEqual(fuzzy.fuzzed, [{ patch: 'drift.patch', hunks: ['mm/memfd.c hunk #1 at line 1 (fuzz 1)'] }]);
+  t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /long b;/);
+});
+
+test('a series input with `first` applies only its first patches', async (t) => {
+  const mail = (n: number, body: string) =>
+    `From 0123456789abcdef0123456789abcdef0123456${n} Mon Sep 17 00:00:00 2001\nFrom: Dev <dev@example.org>\nSubject: [PATCH ${n}/2] step ${n}\n\nwhy\n---\n${body}--\n2.47.0\n\n`;
+  const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'two.mbox');
+  writeFileSync(p, mail(1, hunk('mm/memfd.c', 'long b;')) + mail(2, hunk('mm/memfd.c', 'long d;', ['int c;', 'int d;', 'int e;'])));
+  const tree = smallTree();
+  t.deepEqual((await applyPatches([{ path: p, first: 1 }], tree, () => {})).touched, ['mm/memfd.c']);
+  t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /long b;\nint c;\nint d;/);
+  await t.throwsAsync(applyPatches([{ path: p, first: 3 }], smallTree(), () => {}), { message: /two\.mbox has 2 patch\(es\); cannot apply the first 3/ });
 });

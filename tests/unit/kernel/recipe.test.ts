@@ -27,7 +27,8 @@ test('a good recipe parses, with defaults filled in and paths resolved', (t) => 
   const r = parseRecipe(good, file);
   t.is(r.name, 'r');
   t.deepEqual(r.source, { type: 'debian', package: 'linux-source-7.2', suites: ['sid', 'trixie-backports'] });
-  t.deepEqual(r.patches, [join(dir, 'fix.patch')]);
+  t.deepEqual(r.patches, [{ file: join(dir, 'fix.patch') }]);
+  t.is(r.patchFuzz, 0, 'no fuzz unless the recipe allows it');
   t.true(r.config.fragments[0]!.endsWith(join('kernels', 'config', 'liveupdate.config')));
 });
 
@@ -38,7 +39,12 @@ const bad: [string, string[], unknown, RegExp][] = [
   ['bad debian package', ['source', 'package'], 'linux-image-amd64', /field "source.package" must be a linux-source-X.Y/],
   ['empty suites', ['source', 'suites'], [], /field "source.suites" must name at least one suite/],
   ['patch that does not exist', ['patches'], ['nope.patch'], /field "patches\[0\]" names nope.patch, which does not exist/],
-  ['patches not an array', ['patches'], 'fix.patch', /field "patches" must be an array of strings/],
+  ['patches not an array', ['patches'], 'fix.patch', /field "patches" must be an array of patch files and \{ "series": "<message-id>" \} objects/],
+  ['series entry without a series', ['patches'], [{ first: 2 }], /field "patches\[0\]\.series" must be a Message-ID/],
+  ['series entry with an unknown field', ['patches'], [{ series: 'a@b', upto: 2 }], /field "patches\[0\]\.upto" is not a field of a series entry/],
+  ['series prefix not a count', ['patches'], [{ series: 'a@b', first: -1 }], /field "patches\[0\]\.first" must be a count/],
+  ['fuzz out of range', ['patchFuzz'], 9, /field "patchFuzz" must be an integer from 0 to 3/],
+  ['bad build directory name', ['buildDir'], '../x', /field "buildDir" must be a name/],
   ['bad config base', ['config', 'base'], 'tinyconfig.cfg', /field "config.base" must be "allnoconfig", "defconfig" or an existing .config file/],
   ['unknown fragment', ['config', 'fragments'], ['liveupdate', 'nonesuch'], /field "config.fragments\[1\]" names "nonesuch"/],
   ['unknown config field', ['config', 'extra'], 1, /field "config.extra" is not a config field/],

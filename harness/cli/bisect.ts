@@ -1,0 +1,119 @@
+// luo-harness bisect: the first patch of a series after which a scenario
+// (or a selftest) stops passing, or with --each the verdict of every prefix.
+import { ConfigError, EXIT } from '../errors.ts';
+import { cacheRoot } from '../paths.ts';
+import { parseKernelRef } from '../kernel/refs.ts';
+import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
+import { treeRecipe, parseTreeConfig } from '../kernel/derived-recipes.ts';
+import { bisectSeries, type BisectJudge, type BisectOutcome } from '../run/bisect.ts';
+import { finishRunSession, openRunSession } from '../run/session.ts';
+import { SCENARIOS } from '../scenario/scenarios/index.ts';
+import { parse, REPORT_OPTIONS } from './args.ts';
+import { applyArchiveFlag, KERNEL_SOURCE_OPTIONS, parsePatchFuzz } from './kernel-flags.ts';
+import { formatTable } from './table.ts';
+
+const HELP = `usage: luo-harness bisect (--series ID|URL|MBOX | --patches DIR) (--scenario NAME | --kselftest NAME) [options]
+
+Finds the first patch of a series after which the scenario (or the selftest)
+stops passing: a binary search over the series' prefixes (the base kernel
+plus its first k patches), each an incremental build in one shared build
+directory. At most ceil(log2(N+1)) builds for N patches.
+
+  --series ID|URL|MBOX  the series: a Message-ID fetched from the archive, a URL, or an mbox thread
+  --patches DIR         or a directory of patch files (0001-*.patch, ...), applied in name order
+  --scenario NAME       judge each prefix by this scenario (${Object.keys(SCENARIOS).join(', ')})
+  --kselftest NAME      or by this kernel selftest (e.g. luo_kexec_simple)
+  --kernel RECIPE       the recipe the series goes on (default ${DEFAULT_RECIPE})
+  --tree PATH           or your kernel tree (built out of tree), with --config MODE as for run
+  --each                run every prefix instead: the verdict of each patch (a table for CI)
+  --patch-fuzz N        let hunks apply with up to N lines of fuzz (recorded per patch)
+  --archive URL         lore-compatible archive for --series (default $LUO_HARNESS_ARCHIVE, else public lore)
+  --out DIR             results directory (default: results/<run id>); prefix k's results in prefix-k/
+  --junit FILE          also write the JUnit XML here
+  --json                print the outcome as JSON on stdout
+
+Exit codes: 0 the whole series passes, 1 a culprit was found (or a prefix failed, with --each;
+or the base kernel fails already), 2 bad input, 3 infrastructure error.`;
+
+export async function bisectCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    patches: { type: 'string' },
+    scenario: { type: 'string' },
+    kselftest: { type: 'string' },
+    kernel: { type: 'string' },
+    each: { type: 'boolean' },
+    ...KERNEL_SOURCE_OPTIONS,
+    ...REPORT_OPTIONS,
+  }, false);
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return EXIT.ok;
+  }
+  if ((values.series === undefined) === (values.patches === undefined)) throw new ConfigError('bisect needs exactly one of --series and --patches');
+  if ((values.scenario === undefined) === (values.kselftest === undefined)) throw new ConfigError('bisect needs exactly one of --scenario and --kselftest: what decides whether a prefix passes');
+  if (values.scenario !== undefined && !SCENARIOS[values.scenario]) throw new ConfigError(`--scenario ${values.scenario} is not a scenario (${Object.keys(SCENARIOS).join(', ')})`);
+  if (values.scenario !== undefined && SCENARIOS[values.scenario]!.needsTarget) throw new ConfigError(`--scenario ${values.scenario} live-updates into a second kernel; bisect judges one kernel at a time: pick a same-kernel scenario`);
+  if (values.tree !== undefined && values.kernel !== undefined) throw new ConfigError('--tree and --kernel both name the base; give one of them');
+  if (values.config !== undefined && values.tree === undefined) throw new ConfigError('--config goes with --tree');
+  applyArchiveFlag(values.archive);
+  const patchFuzz = parsePatchFuzz(values['patch-fuzz']);
+  const cache = cacheRoot();
+  const base = values.tree !== undefined ? await treeRecipe(values.tree, { cache, config: parseTreeConfig(values.config) }) : (values.kernel ?? DEFAULT_RECIPE);
+  if (parseKernelRef(base).kind !== 'recipe') throw new ConfigError(`--kernel ${base} names a built artifact; bisect patches a recipe (a name or a .json file)`);
+  const judge: BisectJudge = values.scenario !== undefined ? { scenario: values.scenario } : { kselftest: values.kselftest! };
+
+  const session = await openRunSession(values.out);
+  const { say, out } = session;
+  say(`luo-harness bisect: ${values.series !== undefined ? `series ${values.series}` : `patches in ${values.patches}`} on ${base}, judged by ${'scenario' in judge ? judge.scenario : `kselftest ${judge.kselftest}`}, results in ${out}`);
+  const started = performance.now();
+  const outcome = await bisectSeries({
+    base,
+    ...(values.series !== undefined ? { series: values.series } : {}),
+    ...(values.patches !== undefined ? { patchesDir: values.patches } : {}),
+    judge,
+    each: values.each ?? false,
+    ...(patchFuzz ? { patchFuzz } : {}),
+    out,
+    cache,
+    say,
+  });
+  const kernels = outcome.tried.flatMap((t) => (t.kernel ? [t.kernel] : []));
+  await finishRunSession(session, outcome.tried.flatMap((t) => t.results), kernels, values.junit ? { junit: values.junit } : {});
+  const seconds = (performance.now() - started) / 1000;
+
+  if (values.json) process.stdout.write(JSON.stringify(jsonOf(outcome, seconds, out), null, 2) + '\n');
+  else process.stdout.write(render(outcome, seconds, out, values.each ?? false) + '\n');
+  if (outcome.baseFails || outcome.culprit) return EXIT.failed;
+  return outcome.tried.some((t) => t.status !== 'pass') ? EXIT.failed : EXIT.ok;
+}
+
+const short = (sha: string) => sha.slice(0, 12);
+
+function render(o: BisectOutcome, seconds: number, out: string, each: boolean): string {
+  const total = o.patches.length;
+  const rows = [...o.tried]
+    .sort((a, b) => a.count - b.count)
+    .map((t) => {
+      const p = t.count === 0 ? undefined : o.patches[t.count - 1]!;
+      return [t.count === 0 ? 'base' : `${t.count}/${total}`, p ? short(p.sha256) : '-', p?.subject ?? '(no patch)', t.status.toUpperCase(), t.dir, (t.reason ?? '').split('\n')[0]!.slice(0, 80)];
+    });
+  const table = formatTable(['prefix', 'patch', 'subject', 'verdict', 'results', 'reason'], rows);
+  const lines = [`${each ? 'every prefix' : 'prefixes tried'} (${o.builds} build(s) of the series, ${seconds.toFixed(0)} s):`, table, ''];
+  if (o.baseFails) lines.push('the base kernel fails already, without any patch of the series: no patch is to blame');
+  else if (o.culprit) lines.push(`culprit: patch ${o.culprit.index}/${total} ${short(o.culprit.sha256)} "${o.culprit.subject}" (the first prefix that does not pass)`);
+  else lines.push(`the whole series (${total} patch(es)) passes`);
+  lines.push(`results: ${out}`);
+  return lines.join('\n');
+}
+
+function jsonOf(o: BisectOutcome, seconds: number, out: string) {
+  return {
+    patches: o.patches,
+    tried: o.tried.map(({ results: _r, kernel: _k, ...t }) => t),
+    ...(o.culprit ? { culprit: o.culprit } : {}),
+    ...(o.baseFails ? { baseFails: true } : {}),
+    builds: o.builds,
+    seconds: Math.round(seconds),
+    results: out,
+  };
+}

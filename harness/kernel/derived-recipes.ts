@@ -1,0 +1,147 @@
+// Recipes the command line makes: a developer's own tree (`--tree PATH`), a
+// recipe plus a posted series (`--series <message-id>`), and bisect's
+// prefixes of a series. Each is written as JSON under the cache's recipes/
+// folder, so that everything downstream (plans, the store's name index,
+// `kernel list`, results) sees an ordinary recipe file.
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { cacheLayout } from '../paths.ts';
+import { sha256 } from '../util/hash.ts';
+import { fragmentsDir, loadRecipe, parseRecipe, recipeToJson, type Recipe } from './recipe.ts';
+import { messageIdOf } from './series-fetch.ts';
+
+/** The fragments every harness kernel gets (what the default recipe uses). */
+export const HARNESS_FRAGMENTS = ['guest-minimal', 'liveupdate', 'iommu-vfio'];
+
+/** `--config`: the harness's allnoconfig + fragments (default), your out-of-tree build's config (`keep`), or a .config file; the fragments go on top of either. */
+export type TreeConfig = 'allnoconfig' | 'keep' | { file: string };
+
+export function parseTreeConfig(text: string | undefined): TreeConfig {
+  if (text === undefined || text === 'allnoconfig') return 'allnoconfig';
+  if (text === 'keep') return 'keep';
+  const file = resolve(text);
+  if (!existsSync(file) || !statSync(file).isFile()) throw new ConfigError(`--config ${text}: no such file (give allnoconfig, keep, or a .config file)`);
+  return { file };
+}
+
+const short = (text: string) => sha256(text).slice(0, 8);
+
+/** Refuses what kbuild cannot build out of tree, naming what to do; returns the tree's real path. */
+export function checkKernelTree(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new ConfigError(`--tree ${path}: no such directory`);
+  const tree = realpathSync(path);
+  const makefile = join(tree, 'Makefile');
+  // The version lines open the Makefile.
+  const head = existsSync(makefile) ? readFileSync(makefile, 'utf8').slice(0, 4096) : '';
+  if (!/^VERSION = \d+$/m.test(head) || !/^PATCHLEVEL = \d+$/m.test(head) || !existsSync(join(tree, 'Kconfig')) || !existsSync(join(tree, 'arch', 'x86'))) {
+    throw new ConfigError(`${path} is not a Linux kernel source tree (no top-level Makefile with VERSION and PATCHLEVEL, Kconfig and arch/x86); give --tree the top directory of a kernel tree`);
+  }
+  const inPlace = ['.config', join('include', 'config'), join('arch', 'x86', 'include', 'generated')].filter((f) => existsSync(join(tree, f)));
+  if (inPlace.length) {
+    throw new ConfigError(
+      `${path} has been configured or built in place (${inPlace.join(', ')} ${inPlace.length > 1 ? 'exist' : 'exists'}): luo-harness builds out of tree and never writes your tree, and kbuild cannot build out of tree from a tree in that state. ` +
+        `Keep your config elsewhere (cp ${join(path, '.config')} ../my.config), run \`make mrproper\` in the tree, then pass --config ../my.config`,
+    );
+  }
+  return tree;
+}
+
+/** The config file `--config keep` means: the one of your out-of-tree build directory ($KBUILD_OUTPUT). */
+function keptConfig(env: NodeJS.ProcessEnv): string {
+  const out = env.KBUILD_OUTPUT;
+  if (!out) throw new ConfigError('--config keep takes the config of your out-of-tree build ($KBUILD_OUTPUT/.config), and KBUILD_OUTPUT is not set; pass --config FILE with your .config instead');
+  const file = join(resolve(out), '.config');
+  if (!existsSync(file)) throw new ConfigError(`--config keep: ${file} does not exist (KBUILD_OUTPUT=${out}); configure that build first, or pass --config FILE`);
+  return file;
+}
+
+/** Writes a recipe under the cache's recipes/ (atomically) and returns its path. */
+async function writeRecipe(cache: string, json: Record<string, unknown>): Promise<string> {
+  const dir = cacheLayout(cache).recipes;
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${json.name as string}.json`);
+  const text = JSON.stringify(json, null, 2) + '\n';
+  if ((await readFile(file, 'utf8').catch(() => '')) === text) return file;
+  parseRecipe(json, file); // a recipe the harness writes must parse, or the mistake is ours
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+  return file;
+}
+
+/** A recipe for the kernel tree at `path`: built out of tree (O=), the harness's fragments on the chosen config. */
+export async function treeRecipe(path: string, options: { cache: string; config?: TreeConfig; env?: NodeJS.ProcessEnv }): Promise<string> {
+  const tree = checkKernelTree(path);
+  const mode = options.config ?? 'allnoconfig';
+  const base = mode === 'allnoconfig' ? 'allnoconfig' : mode === 'keep' ? keptConfig(options.env ?? process.env) : mode.file;
+  const label = basename(tree).replace(/[^A-Za-z0-9._-]+/g, '_') || 'tree';
+  return writeRecipe(options.cache, {
+    name: `tree-${label}-${short(`${tree}\0${mode === 'allnoconfig' ? mode : 'file'}`)}`,
+    description: `the kernel tree at ${tree}, built out of tree (${base === 'allnoconfig' ? 'allnoconfig' : base} + the harness's fragments)`,
+    source: { type: 'local', path: tree },
+    config: { base, fragments: HARNESS_FRAGMENTS.map((f) => join(fragmentsDir(), `${f}.config`)) },
+  });
+}
+
+/** A key that names a series reference the same way however it was spelled. */
+function seriesKey(ref: string): string {
+  return messageIdOf(ref) ?? (/^https?:\/\//.test(ref) ? ref : realpathSync(resolve(ref)));
+}
+
+export interface SeriesRecipeOptions {
+  cache: string;
+  /** Only the first N patches (bisect's prefixes). */
+  first?: number;
+  patchFuzz?: number;
+}
+
+/**
+ * `base` (a recipe name or file) with the series appended. Every prefix of
+ * one series shares one build directory, so going from one prefix to the
+ * next recompiles only what the patches in between touch.
+ */
+export async function seriesRecipe(baseRef: string, series: string, options: SeriesRecipeOptions): Promise<string> {
+  const base: Recipe = await loadRecipe(baseRef);
+  const ref = messageIdOf(series) || /^https?:\/\//.test(series) ? series.trim() : resolve(series);
+  if (!messageIdOf(ref) && !/^https?:\/\//.test(ref) && !existsSync(ref)) {
+    throw new ConfigError(`--series ${series} is neither a Message-ID (like 20261124101500.1-ada@example.org), an http(s) URL, nor an existing mbox file`);
+  }
+  const id = short(seriesKey(ref));
+  const name = `${base.name}-s${id}`;
+  const json = recipeToJson(base);
+  return writeRecipe(options.cache, {
+    ...json,
+    name: options.first === undefined ? name : `${name}-p${options.first}`,
+    description: `${base.name} + series ${messageIdOf(ref) ? `<${messageIdOf(ref)}>` : ref}${options.first === undefined ? '' : ` (its first ${options.first} patch(es))`}`,
+    patches: [...(json.patches as unknown[]), { series: ref, ...(options.first !== undefined ? { first: options.first } : {}) }],
+    ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
+    buildDir: `${name}-build`,
+  });
+}
+
+/** The patch files of a directory, in order (git format-patch names them 0001-..., 0002-...). */
+export async function patchFilesOf(dir: string): Promise<string[]> {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfigError(`--patches ${dir}: no such directory`);
+  const files = (await readdir(dir)).filter((f) => /\.(patch|diff)$/.test(f)).sort();
+  if (files.length === 0) throw new ConfigError(`--patches ${dir} holds no .patch or .diff file`);
+  return files.map((f) => join(realpathSync(dir), f));
+}
+
+/** `base` with the first `first` (default: all) patch files of `dir` appended; every prefix shares one build directory. */
+export async function patchDirRecipe(baseRef: string, dir: string, options: { cache: string; first?: number; patchFuzz?: number }): Promise<string> {
+  const base: Recipe = await loadRecipe(baseRef);
+  const files = await patchFilesOf(dir);
+  const name = `${base.name}-d${short(realpathSync(dir))}`;
+  const json = recipeToJson(base);
+  const first = options.first ?? files.length;
+  return writeRecipe(options.cache, {
+    ...json,
+    name: first === files.length ? name : `${name}-p${first}`,
+    description: `${base.name} + ${first} of the ${files.length} patch(es) in ${dir}`,
+    patches: [...(json.patches as unknown[]), ...files.slice(0, first)],
+    ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
+    buildDir: `${name}-build`,
+  });
+}

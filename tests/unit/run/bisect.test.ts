@@ -1,0 +1,39 @@
+// The search over a series' prefixes: the first failing one, in at most
+// ceil(log2(N+1)) tries of the series, for every place the culprit can be.
+import test from 'ava';
+import { findFirstFailing } from '../../../harness/run/bisect.ts';
+
+const search = async (n: number, culprit: number | undefined, baseFails = false) => {
+  const tried: number[] = [];
+  const found = await findFirstFailing(n, async (k) => {
+    tried.push(k);
+    if (k === 0) return !baseFails;
+    return culprit === undefined || k < culprit;
+  });
+  return { found, tried };
+};
+
+test('every culprit position of series of 1 to 16 patches is found within ceil(log2(N+1)) tries', async (t) => {
+  for (let n = 1; n <= 16; n++) {
+    for (const culprit of [...Array.from({ length: n }, (_, i) => i + 1), undefined]) {
+      const { found, tried } = await search(n, culprit);
+      t.is(found, culprit, `n=${n} culprit=${culprit}`);
+      const ofSeries = tried.filter((k) => k > 0);
+      t.true(ofSeries.length <= Math.ceil(Math.log2(n + 1)), `n=${n} culprit=${culprit}: tried ${tried.join(',')}`);
+      t.is(new Set(tried).size, tried.length, 'no prefix is tried twice');
+    }
+  }
+});
+
+test('the 4-patch series with patch 3 breaking: prefixes 3 then 2', async (t) => {
+  t.deepEqual(await search(4, 3), { found: 3, tried: [3, 2] });
+});
+
+test('blaming patch 1 checks the base first: a base that fails already blames no patch', async (t) => {
+  t.deepEqual(await search(4, 1), { found: 1, tried: [3, 2, 1, 0] });
+  t.is((await search(4, 1, true)).found, 0);
+});
+
+test('a series whose every prefix passes has no culprit', async (t) => {
+  t.deepEqual(await search(4, undefined), { found: undefined, tried: [3, 4] });
+});
