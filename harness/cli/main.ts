@@ -9,7 +9,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   baseline: { summary: 'save a baseline, or gate a run against one (exit 1 on regression)', load: async () => (await import('./baseline.ts')).baselineCommand },
   boot: { summary: 'boot a kernel in QEMU with devices and run a command (or a shell) over SSH', load: async () => (await import('./boot.ts')).bootCommand },
   run: { summary: 'run a suite of live-update scenarios (default: the default suite on luo-7.2)', load: async () => (await import('./run.ts')).runCommand },
+  fuzz: { summary: 'model-based fuzzing of the LUO uAPI across kexec; --replay a finding', load: async () => (await import('./fuzz.ts')).fuzzCommand },
   kselftest: { summary: "run the kernel's own Live Update selftests, staged around kexec (--matrix for kernel pairs)", load: async () => (await import('./kselftest.ts')).kselftestCommand },
+  bisect: { summary: 'find the patch of a series after which a scenario or selftest stops passing (--each: every prefix)', load: async () => (await import('./bisect.ts')).bisectCommand },
   doctor: { summary: 'check the host: tools, versions, disk, accelerator', load: async () => (await import('./doctor.ts')).doctorCommand },
 };
 
