@@ -61,11 +61,11 @@ async function open(t: import('ava').ExecutionContext, host: StandInHost, more: 
   return remote;
 }
 
-test.serial('run --target: memfd-basic and multi-session pass on the stand-in host, iommufd-vfio uses the host\'s device, all recorded as bare metal; the host is kexec\'d back into its own kernel', async (t) => {
+test.serial('run --target: memfd-basic, multi-session and the negative control pass on the stand-in host, iommufd-vfio uses the host\'s device, all recorded as bare metal; the host is kexec\'d back into its own kernel', async (t) => {
   const host = await standIn(t, ['edu']);
   const before = await ownView(host);
   const out = join(results, 'cli');
-  const argv = ['--suite', 'default', '--scenarios', 'memfd-basic,multi-session,iommufd-vfio', '--out', out];
+  const argv = ['--suite', 'default', '--scenarios', 'memfd-basic,multi-session,iommufd-vfio,negative-control', '--out', out];
   for (const [k, v] of Object.entries(flags(host, { 'power-cycle': host.resetCommand, devices: 'vfio:0000:00:10.0' }))) argv.push(...(v === true ? [`--${k}`] : [`--${k}`, String(v)]));
   const code = await runCommand(argv);
   const result = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResult;
@@ -81,7 +81,11 @@ test.serial('run --target: memfd-basic and multi-session pass on the stand-in ho
   t.is(checks.get('before kexec: edu DMA round trip through the vIOMMU'), 'pass', detail(vfio));
   t.is(checks.get('after kexec, over the restored memfd: edu DMA round trip through the vIOMMU'), 'pass', detail(vfio));
   t.deepEqual(vfio.capabilities?.map((c) => [c.name, c.status]), [['memfd', 'pass'], ['iommufd', 'unsupported'], ['vfio-device', 'unsupported']]);
-  for (const s of result.scenarios.filter((x) => x !== vfio)) {
+  // The negative control: the host's test kernel booted with liveupdate=off is unsupported, never pass.
+  const control = result.scenarios.find((s) => s.name === 'negative-control')!;
+  t.is(control.status, 'pass', detail(control));
+  t.true(control.checks.some((c) => /unsupported, not pass/.test(c.name) && c.status === 'pass'), detail(control));
+  for (const s of result.scenarios.filter((x) => x !== vfio && x !== control)) {
     t.is(s.status, 'pass', detail(s));
     t.true(s.iterations.length > 0 && s.iterations.every((i) => i.blackout && i.blackout.totalMs > 100), `${s.name}: a blackout per live update`);
     t.true(s.artifacts.some((a) => /boot 1/.test(a.name)) && s.artifacts.every((a) => existsSync(join(out, a.path))), `${s.name}: per-boot console logs`);

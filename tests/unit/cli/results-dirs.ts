@@ -1,11 +1,11 @@
 // Results directories on disk, as `luo-harness run` leaves them, from synthetic results.
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeReportFiles } from '../../../harness/report/output.ts';
 import type { RunResult } from '../../../harness/report/result.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
-export const scratch = (prefix: string) => mkdtemp(join(tmpdir(), `luo-cli-${prefix}-`));
+export const scratch = async (prefix: string) => scratchDir(`luo-cli-${prefix}-`);
 
 /** Write results.json & co. plus a console log file for every artifact; returns the directory. */
 export async function writeResultsDir(dir: string, result: RunResult): Promise<string> {

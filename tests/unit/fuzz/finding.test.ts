@@ -1,14 +1,13 @@
 // Findings on disk: a round trip keeps every field, a file that is not a
 // finding (or holds a malformed operation) is bad input with a sentence.
 import test from 'ava';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../../harness/errors.ts';
 import { FINDING_SCHEMA, findingTitle, parseFinding, readFinding, renderFinding, replayProgram, writeFinding, type Finding } from '../../../harness/fuzz/finding.ts';
 import { campaignResults, replayResults } from '../../../harness/fuzz/results.ts';
 import { overallVerdict } from '../../../harness/report/result.ts';
 import type { Divergence } from '../../../harness/fuzz/executor.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 const divergence: Divergence = {
   kind: 'mismatch',
@@ -53,7 +52,7 @@ const finding: Finding = {
 };
 
 test('a finding survives a round trip through its file', async (t) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'finding-')), 'finding-2.json');
+  const path = join(scratchDir('finding-'), 'finding-2.json');
   await writeFinding(path, finding);
   t.deepEqual(await readFinding(path), finding);
   t.deepEqual(replayProgram(finding), finding.minimized!.ops);

@@ -3,12 +3,11 @@
 // retrieved, then files, then the heartbeat.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentSourceDir } from '../../../harness/image/agent-binary.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
-const bin = join(mkdtempSync(join(tmpdir(), 'restore-order-')), 'restore_order_test');
+const bin = join(scratchDir('restore-order-'), 'restore_order_test');
 execFileSync('gcc', ['-Wall', '-Wextra', '-Werror', '-o', bin, join(agentSourceDir(), 'restore_order.c'), join(agentSourceDir(), 'tests', 'restore_order_test.c')]);
 const order = (plan: string[], reverse = false) => execFileSync(bin, reverse ? ['reverse'] : [], { input: plan.join('\n') + '\n' }).toString().trim().split('\n');
 

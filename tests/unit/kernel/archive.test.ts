@@ -1,7 +1,6 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, linkSync, lstatSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, linkSync, lstatSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { exportArtifact, fetchArtifact } from '../../../harness/kernel/archive.ts';
@@ -10,12 +9,13 @@ import { findArtifact } from '../../../harness/kernel/refs.ts';
 import { CAPABILITY_OPTIONS, type KernelManifest } from '../../../harness/kernel/artifact.ts';
 import { ConfigError } from '../../../harness/errors.ts';
 import { sha256 } from '../../../harness/util/hash.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 const caps = (on: string[]) => Object.fromEntries(CAPABILITY_OPTIONS.map((c) => [c, on.includes(c)])) as KernelManifest['capabilities'];
 
 /** A small but complete artifact in a fresh cache. */
 async function makeArtifact(capabilities = ['KEXEC_FILE', 'KEXEC_HANDOVER', 'LIVEUPDATE', 'LIVEUPDATE_MEMFD']) {
-  const cache = mkdtempSync(join(tmpdir(), 'cache-'));
+  const cache = scratchDir('cache-');
   const key = sha256(String(Math.random())).slice(0, 24);
   const staging = await stagingDir(cache, key);
   writeFileSync(join(staging, 'bzImage'), Buffer.alloc(4096, 7));
@@ -36,9 +36,9 @@ async function makeArtifact(capabilities = ['KEXEC_FILE', 'KEXEC_HANDOVER', 'LIV
 
 test('export then fetch round-trips an artifact into another cache', async (t) => {
   const { artifact, key } = await makeArtifact();
-  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'k.tar.gz');
+  const tarball = join(scratchDir('tar-'), 'k.tar.gz');
   await exportArtifact(artifact, tarball);
-  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const other = scratchDir('cache-');
   const imported = await fetchArtifact(other, tarball, { sha256: sha256(readFileSync(tarball)) });
   t.is(imported.manifest.key, key);
   t.deepEqual(readFileSync(join(imported.dir, 'bzImage')), Buffer.alloc(4096, 7));
@@ -49,13 +49,13 @@ test('export then fetch round-trips an artifact into another cache', async (t) =
 
 test('a corrupted file is rejected, naming it, and nothing lands in the cache', async (t) => {
   const { artifact } = await makeArtifact();
-  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'k.tar.gz');
+  const tarball = join(scratchDir('tar-'), 'k.tar.gz');
   await exportArtifact(artifact, tarball);
   const raw = gunzipSync(readFileSync(tarball));
   const at = raw.indexOf(Buffer.alloc(64, 7));
   raw[at + 10] = 8; // one byte of bzImage
   writeFileSync(tarball, gzipSync(raw));
-  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const other = scratchDir('cache-');
   const e = await t.throwsAsync(fetchArtifact(other, tarball), { instanceOf: ConfigError });
   t.regex(e!.message, /is corrupt/);
   t.regex(e!.detail!, /bzImage has sha256 [0-9a-f]+, the manifest says/);
@@ -64,10 +64,10 @@ test('a corrupted file is rejected, naming it, and nothing lands in the cache', 
 
 test('a wrong tarball checksum, a truncated archive and a non-archive are rejected', async (t) => {
   const { artifact } = await makeArtifact();
-  const dir = mkdtempSync(join(tmpdir(), 'tar-'));
+  const dir = scratchDir('tar-');
   const tarball = join(dir, 'k.tar.gz');
   await exportArtifact(artifact, tarball);
-  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const other = scratchDir('cache-');
   await t.throwsAsync(fetchArtifact(other, tarball, { sha256: 'b'.repeat(64) }), { instanceOf: ConfigError, message: /has sha256 [0-9a-f]{64}, expected b{64}/ });
   const truncated = join(dir, 'short.tar.gz');
   writeFileSync(truncated, readFileSync(tarball).subarray(0, 300));
@@ -80,9 +80,9 @@ test('a wrong tarball checksum, a truncated archive and a non-archive are reject
 
 test('a kernel without LUO is refused unless asked for as a negative control', async (t) => {
   const { artifact } = await makeArtifact(['KEXEC_FILE', 'KEXEC_HANDOVER']);
-  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'nolu.tar.gz');
+  const tarball = join(scratchDir('tar-'), 'nolu.tar.gz');
   await exportArtifact(artifact, tarball);
-  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const other = scratchDir('cache-');
   await t.throwsAsync(fetchArtifact(other, tarball), { instanceOf: ConfigError, message: /not a live-update kernel: its manifest lacks CONFIG_LIVEUPDATE/ });
   t.false((await fetchArtifact(other, tarball, { allowNonLuo: true })).manifest.capabilities.LIVEUPDATE);
 });
@@ -90,7 +90,7 @@ test('a kernel without LUO is refused unless asked for as a negative control', a
 test('fetch over http retries a 503 and rejects a 404 without retrying', async (t) => {
   const { createServer } = await import('node:http');
   const { artifact, key } = await makeArtifact();
-  const tarball = join(mkdtempSync(join(tmpdir(), 'tar-')), 'k.tar.gz');
+  const tarball = join(scratchDir('tar-'), 'k.tar.gz');
   await exportArtifact(artifact, tarball);
   const body = readFileSync(tarball);
   const hits: string[] = [];
@@ -103,7 +103,7 @@ test('fetch over http retries a 503 and rejects a 404 without retrying', async (
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const other = scratchDir('cache-');
   t.is((await fetchArtifact(other, `${base}/flaky`)).manifest.key, key);
   t.is(hits.filter((h) => h === '/flaky').length, 2, 'one retry after the 503');
   await t.throwsAsync(fetchArtifact(other, `${base}/missing`), { instanceOf: ConfigError, message: /answered 404/ });
@@ -115,24 +115,24 @@ const gnuTar = (cwd: string, args: string[]) => execFileSync('tar', args, { cwd,
 
 test('standard tar archives are taken: a leading ./ with directory entries (gzip), one top-level directory (xz), plain tar', async (t) => {
   const { artifact, key } = await makeArtifact();
-  const dir = mkdtempSync(join(tmpdir(), 'tar-'));
+  const dir = scratchDir('tar-');
   const dotted = join(dir, 'dotted.tgz');
   gnuTar(artifact.dir, ['czf', dotted, '.']);
   t.regex(execFileSync('tar', ['tzf', dotted]).toString(), /^\.\/\n(.*\n)*\.\/headers\/\n/m, 'the archive really has ./ and directory entries');
-  t.is((await fetchArtifact(mkdtempSync(join(tmpdir(), 'cache-')), dotted)).manifest.key, key);
+  t.is((await fetchArtifact(scratchDir('cache-'), dotted)).manifest.key, key);
   const nested = join(dir, 'nested.tar.xz');
   gnuTar(join(artifact.dir, '..'), ['cJf', nested, basename(artifact.dir)]);
-  const imported = await fetchArtifact(mkdtempSync(join(tmpdir(), 'cache-')), nested);
+  const imported = await fetchArtifact(scratchDir('cache-'), nested);
   t.is(imported.manifest.key, key);
   t.deepEqual(readFileSync(join(imported.dir, 'headers', 'include', 'linux', 'liveupdate.h'), 'utf8'), '#define LIVEUPDATE_IOCTL_TYPE 0xBA\n');
   const bare = join(dir, 'bare.tar');
   gnuTar(artifact.dir, ['cf', bare, 'manifest.json', 'bzImage', 'config', 'headers']);
-  t.is((await fetchArtifact(mkdtempSync(join(tmpdir(), 'cache-')), bare)).manifest.key, key);
+  t.is((await fetchArtifact(scratchDir('cache-'), bare)).manifest.key, key);
 });
 
 test('a link inside the archive becomes a copy; links out of it, absolute names, .. and device nodes are refused', async (t) => {
   const { artifact, key } = await makeArtifact();
-  const dir = mkdtempSync(join(tmpdir(), 'tar-'));
+  const dir = scratchDir('tar-');
   // bzImage as a symlink into a subdirectory, and config as a hard link: both stay inside.
   const tree = join(dir, 'tree');
   gnuTar(join(artifact.dir, '..'), ['cf', join(dir, 'plain.tar'), basename(artifact.dir)]);
@@ -150,12 +150,12 @@ test('a link inside the archive becomes a copy; links out of it, absolute names,
   const linked = join(dir, 'linked.tgz');
   gnuTar(root, ['czf', linked, 'manifest.json', 'boot', 'bzImage', 'config', 'config.old', 'headers']);
   t.regex(execFileSync('tar', ['tvzf', linked]).toString(), /^l.* bzImage -> boot\/bzImage$(.|\n)*^h.* config\.old link to config$/m, 'the archive really holds a symlink and a hard link');
-  const other = mkdtempSync(join(tmpdir(), 'cache-'));
+  const other = scratchDir('cache-');
   const imported = await fetchArtifact(other, linked);
   t.is(imported.manifest.key, key);
   t.false(lstatSync(join(imported.dir, 'bzImage')).isSymbolicLink(), 'the symlink became a plain file');
   t.deepEqual(readFileSync(join(imported.dir, 'bzImage')), Buffer.alloc(4096, 7));
-  const fresh = mkdtempSync(join(tmpdir(), 'cache-'));
+  const fresh = scratchDir('cache-');
 
   const outside = join(dir, 'outside');
   mkdirSync(outside);

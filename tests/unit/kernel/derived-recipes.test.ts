@@ -1,17 +1,17 @@
 // The recipes the command line makes: --tree (checks of the tree, config
 // modes), --series and bisect's prefixes (names, one shared build directory).
 import test from 'ava';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../../harness/errors.ts';
 import { checkKernelTree, parseTreeConfig, patchDirRecipe, seriesRecipe, treeRecipe } from '../../../harness/kernel/derived-recipes.ts';
 import { loadRecipe } from '../../../harness/kernel/recipe.ts';
 import { repoRoot } from '../../../harness/paths.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 /** The smallest directory that passes for a kernel tree. */
 function fakeTree(): string {
-  const tree = mkdtempSync(join(tmpdir(), 'linux-'));
+  const tree = scratchDir('linux-');
   writeFileSync(join(tree, 'Makefile'), '# SPDX-License-Identifier: GPL-2.0\nVERSION = 7\nPATCHLEVEL = 2\nSUBLEVEL = 13\n');
   writeFileSync(join(tree, 'Kconfig'), 'mainmenu "Linux"\n');
   mkdirSync(join(tree, 'arch', 'x86'), { recursive: true });
@@ -19,7 +19,7 @@ function fakeTree(): string {
 }
 
 test('a directory without a kernel Makefile is no kernel tree', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'plain-'));
+  const dir = scratchDir('plain-');
   t.throws(() => checkKernelTree(dir), { instanceOf: ConfigError, message: /is not a Linux kernel source tree/ });
   t.throws(() => checkKernelTree(join(dir, 'nope')), { instanceOf: ConfigError, message: /no such directory/ });
 });
@@ -32,7 +32,7 @@ test('a tree configured or built in place is refused, naming what exists and wha
 });
 
 test('--tree: allnoconfig + the fragments by default, a config file with --config FILE, keep = $KBUILD_OUTPUT/.config', async (t) => {
-  const cache = mkdtempSync(join(tmpdir(), 'cache-'));
+  const cache = scratchDir('cache-');
   const tree = fakeTree();
   const file = await treeRecipe(tree, { cache });
   const r = await loadRecipe(file);
@@ -58,7 +58,7 @@ test('--tree: allnoconfig + the fragments by default, a config file with --confi
 });
 
 test('--series appends the series to the base recipe; every prefix of it shares one build directory', async (t) => {
-  const cache = mkdtempSync(join(tmpdir(), 'cache-'));
+  const cache = scratchDir('cache-');
   const id = '20261124101500.1-ada@example.org';
   const whole = await loadRecipe(await seriesRecipe('luo-7.2', `<${id}>`, { cache }));
   const p2 = await loadRecipe(await seriesRecipe('luo-7.2', id, { cache, first: 2, patchFuzz: 1 }));
@@ -76,8 +76,8 @@ test('--series appends the series to the base recipe; every prefix of it shares 
 });
 
 test('--patches DIR: the files in name order, prefixes as recipes of their own sharing a build directory', async (t) => {
-  const cache = mkdtempSync(join(tmpdir(), 'cache-'));
-  const dir = mkdtempSync(join(tmpdir(), 'patches-'));
+  const cache = scratchDir('cache-');
+  const dir = scratchDir('patches-');
   for (const f of ['0002-b.patch', '0001-a.patch', 'notes.txt']) writeFileSync(join(dir, f), '--- a/x\n+++ b/x\n');
   const all = await loadRecipe(await patchDirRecipe('luo-7.2', dir, { cache }));
   const one = await loadRecipe(await patchDirRecipe('luo-7.2', dir, { cache, first: 1 }));

@@ -1,16 +1,16 @@
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { planBuild } from '../../../harness/kernel/pipeline.ts';
 import { parseRecipe } from '../../../harness/kernel/recipe.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'key-'));
+const dir = scratchDir('key-');
 writeFileSync(join(dir, 'linux.tar.xz'), 'pretend');
 writeFileSync(join(dir, 'a.patch'), 'one');
 writeFileSync(join(dir, 'b.patch'), 'two');
 writeFileSync(join(dir, 'extra.config'), 'CONFIG_X=y\n');
-const cache = mkdtempSync(join(tmpdir(), 'cache-'));
+const cache = scratchDir('cache-');
 
 const recipe = (over: Record<string, unknown> = {}) =>
   parseRecipe({

@@ -1,14 +1,14 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, statSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyPatches, parsePatchOutput, splitSeries } from '../../../harness/kernel/patches.ts';
 import { preparePatchedTree } from '../../../harness/kernel/tree.ts';
 import { ConfigError } from '../../../harness/errors.ts';
 import { sha256 } from '../../../harness/util/hash.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 function smallTree(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tree-'));
+  const dir = scratchDir('tree-');
   mkdirSync(join(dir, 'mm'), { recursive: true });
   writeFileSync(join(dir, 'mm', 'memfd.c'), 'int a;\nint b;\nint c;\nint d;\nint e;\n');
   writeFileSync(join(dir, 'Makefile'), 'all:\n');
@@ -23,7 +23,7 @@ const digest = (p: string) => ({ path: p, digest: { name: p, sha256: sha256(read
 
 test('a patch that applies reports the files it touched', async (t) => {
   const tree = smallTree();
-  const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'ok.patch');
+  const p = join(scratchDir('p-'), 'ok.patch');
   writeFileSync(p, hunk('mm/memfd.c', 'long b;'));
   t.deepEqual(await applyPatches([{ path: p }], tree, () => {}), { touched: ['mm/memfd.c'], fuzzed: [] });
   t.regex(readFileSync(join(tree, 'mm', 'memfd.c'), 'utf8'), /long b;/);
@@ -31,7 +31,7 @@ test('a patch that applies reports the files it touched', async (t) => {
 
 test('a patch that does not apply names the patch, the file and the hunk', async (t) => {
   const tree = smallTree();
-  const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'bad.patch');
+  const p = join(scratchDir('p-'), 'bad.patch');
   writeFileSync(p, hunk('mm/memfd.c', 'long b;', ['int x;', 'int y;', 'int z;']));
   const e = await t.throwsAsync(applyPatches([{ path: p }], tree, () => {}), { instanceOf: ConfigError });
   t.regex(e!.message, /^patch bad\.patch does not apply in mm\/memfd\.c \(hunks do not apply: Hunk #1 FAILED at 1\)/);
@@ -40,7 +40,7 @@ test('a patch that does not apply names the patch, the file and the hunk', async
 
 test('a patch for a file that does not exist says so', async (t) => {
   const tree = smallTree();
-  const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'missing.patch');
+  const p = join(scratchDir('p-'), 'missing.patch');
   writeFileSync(p, hunk('mm/nonesuch.c', 'long b;'));
   await t.throwsAsync(applyPatches([{ path: p }], tree, () => {}), { instanceOf: ConfigError, message: /does not apply in mm\/nonesuch\.c \(a file it patches does not exist\)/ });
 });
@@ -51,7 +51,7 @@ test('an mbox series is split per mail and a failure names the mail', async (t) 
   const series = mail(1, 'mm: widen b', hunk('mm/memfd.c', 'long b;')) + mail(2, 'mm: touch a line that is not there', hunk('mm/memfd.c', 'short q;', ['int a;', 'int q;', 'int c;']));
   t.deepEqual(splitSeries('series.mbox', series).map((u) => u.label), ['series.mbox [1/2] mm: widen b', 'series.mbox [2/2] mm: touch a line that is not there']);
   const tree = smallTree();
-  const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'series.mbox');
+  const p = join(scratchDir('p-'), 'series.mbox');
   writeFileSync(p, series);
   await t.throwsAsync(applyPatches([{ path: p }], tree, () => {}), { message: /^patch series\.mbox \[2\/2\] mm: touch a line that is not there does not apply in mm\/memfd\.c/ });
 });
@@ -66,7 +66,7 @@ test('a cache-owned tree is patched in place: originals kept, restored when the 
   writeFileSync(join(tree, 'mm', 'other.c'), 'int a;\nint b;\nint c;\n');
   const old = new Date(2020, 0, 1);
   for (const f of ['mm/memfd.c', 'mm/other.c']) utimesSync(join(tree, f), old, old);
-  const work = mkdtempSync(join(tmpdir(), 'work-'));
+  const work = scratchDir('work-');
   const v1 = join(work, 'v1.patch');
   const v2 = join(work, 'v2.patch');
   const created = join(work, 'new.patch');
@@ -94,7 +94,7 @@ test('a cache-owned tree is patched in place: originals kept, restored when the 
 
 test('a user\'s tree is never written: a recipe that patches it builds a copy', async (t) => {
   const tree = smallTree();
-  const work = mkdtempSync(join(tmpdir(), 'work-'));
+  const work = scratchDir('work-');
   const v1 = join(work, 'v1.patch');
   writeFileSync(v1, hunk('mm/memfd.c', 'long b;'));
   const copyDir = join(work, 'copy');
@@ -107,7 +107,7 @@ test('a user\'s tree is never written: a recipe that patches it builds a copy', 
 
 test('a failed series leaves the tree dirty; the next run restores every kept original first', async (t) => {
   const tree = smallTree();
-  const work = mkdtempSync(join(tmpdir(), 'work-'));
+  const work = scratchDir('work-');
   const good = join(work, 'good.patch');
   const bad = join(work, 'bad.patch');
   writeFileSync(good, hunk('mm/memfd.c', 'long b;'));
@@ -122,7 +122,7 @@ test('a failed series leaves the tree dirty; the next run restores every kept or
 });
 
 test('a hunk whose context drifted does not apply without fuzz; with --patch-fuzz it applies and is recorded', async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'p-'));
+  const work = scratchDir('p-');
   const p = join(work, 'drift.patch');
   // The context's first line no longer matches the tree ("int x;" vs "int a;").
   writeFileSync(p, hunk('mm/memfd.c', 'long b;', ['int x;', 'int b;', 'int c;']));
@@ -137,7 +137,7 @@ test('a hunk whose context drifted does not apply without fuzz; with --patch-fuz
 test('a series input with `first` applies only its first patches', async (t) => {
   const mail = (n: number, body: string) =>
     `From 0123456789abcdef0123456789abcdef0123456${n} Mon Sep 17 00:00:00 2001\nFrom: Dev <dev@example.org>\nSubject: [PATCH ${n}/2] step ${n}\n\nwhy\n---\n${body}--\n2.47.0\n\n`;
-  const p = join(mkdtempSync(join(tmpdir(), 'p-')), 'two.mbox');
+  const p = join(scratchDir('p-'), 'two.mbox');
   writeFileSync(p, mail(1, hunk('mm/memfd.c', 'long b;')) + mail(2, hunk('mm/memfd.c', 'long d;', ['int c;', 'int d;', 'int e;'])));
   const tree = smallTree();
   t.deepEqual((await applyPatches([{ path: p, first: 1 }], tree, () => {})).touched, ['mm/memfd.c']);

@@ -1,11 +1,11 @@
 import test from 'ava';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRecipe, parseRecipe } from '../../../harness/kernel/recipe.ts';
 import { ConfigError } from '../../../harness/errors.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'recipe-'));
+const dir = scratchDir('recipe-');
 const file = join(dir, 'r.json');
 writeFileSync(join(dir, 'fix.patch'), '');
 const good = {

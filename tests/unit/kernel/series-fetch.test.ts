@@ -2,14 +2,14 @@
 // server here): the URL layout, the cache by Message-ID and content, and
 // that a 404, an unreachable archive or an incomplete series keep nothing.
 import test from 'ava';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ConfigError, InfraError } from '../../../harness/errors.ts';
 import { messageIdOf, resolveSeriesRef, seriesRecord, threadUrl } from '../../../harness/kernel/series-fetch.ts';
 import { repoRoot } from '../../../harness/paths.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 const thread = readFileSync(join(repoRoot, 'tests', 'fixtures', 'series', 'memfd-luo-thread.mbox'), 'utf8');
 const V2 = '20261124101500.1-ada@example.org';
@@ -44,7 +44,7 @@ test('the thread URL is <base>/<message-id>/t.mbox.gz, the id escaped only where
 test('a series is fetched once, kept by Message-ID and content hash, and recorded with its patches', async (t) => {
   const a = await archive({ [`/all/${V2}/t.mbox.gz`]: gzipSync(thread) });
   t.teardown(a.close);
-  const cache = mkdtempSync(join(tmpdir(), 'series-cache-'));
+  const cache = scratchDir('series-cache-');
   const first = await resolveSeriesRef(`<${V2}>`, { cache, archive: a.base });
   t.regex(first.file, /thread-[0-9a-f]{12}\.mbox$/);
   t.is(readFileSync(first.file, 'utf8'), thread);
@@ -59,7 +59,7 @@ test('a series is fetched once, kept by Message-ID and content hash, and recorde
 test('an archive link to a message is followed to its thread; a plain mbox is taken too', async (t) => {
   const a = await archive({ [`/all/${V2}/t.mbox.gz`]: gzipSync(thread), '/raw.mbox': thread });
   t.teardown(a.close);
-  const cache = mkdtempSync(join(tmpdir(), 'series-cache-'));
+  const cache = scratchDir('series-cache-');
   const viaLink = await resolveSeriesRef(`${a.base}/${V2}/`, { cache });
   t.is(viaLink.messageId, V2);
   const plain = await resolveSeriesRef(`${a.base.replace(/\/all$/, '')}/raw.mbox`, { cache });
@@ -69,7 +69,7 @@ test('an archive link to a message is followed to its thread; a plain mbox is ta
 test('a 404, an unreachable archive and an incomplete series fail clearly and keep nothing', async (t) => {
   const a = await archive({ '/all/broken@example.org/t.mbox.gz': gzipSync(incomplete) });
   t.teardown(a.close);
-  const cache = mkdtempSync(join(tmpdir(), 'series-cache-'));
+  const cache = scratchDir('series-cache-');
   await t.throwsAsync(resolveSeriesRef('nope@example.org', { cache, archive: a.base }), { instanceOf: ConfigError, message: /no thread for Message-ID <nope@example\.org> \(HTTP 404/ });
   await t.throwsAsync(resolveSeriesRef('nope@example.org', { cache, archive: 'http://127.0.0.1:9/all' }), { instanceOf: InfraError, message: /cannot reach the archive/ });
   await t.throwsAsync(resolveSeriesRef('broken@example.org', { cache, archive: a.base }), { instanceOf: ConfigError, message: /series v2 is incomplete: patch 2 of 4 is missing/ });

@@ -2,16 +2,16 @@
 // carries them (tools/testing/selftests/vfio/vfio_pci_liveupdate_*): found,
 // planned with their device, skipped on a stock kernel.
 import test from 'ava';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIVEUPDATE_SELFTEST_DIR, VFIO_SELFTEST_DIR } from '../../../harness/kernel/selftest-build.ts';
 import { discoverSelftests } from '../../../harness/kselftest/discovery.ts';
 import { planKselftests } from '../../../harness/kselftest/plan.ts';
 import { judgeSelftestSkip } from '../../../harness/kernel/capabilities.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 async function treeWithVfioSeries(): Promise<string> {
-  const tree = await mkdtemp(join(tmpdir(), 'luo-vfio-tree-'));
+  const tree = scratchDir('luo-vfio-tree-');
   const lu = join(tree, LIVEUPDATE_SELFTEST_DIR);
   const vfio = join(tree, VFIO_SELFTEST_DIR);
   await mkdir(lu, { recursive: true });

@@ -1,10 +1,10 @@
 import test from 'ava';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareMetric, compareToBaseline, DEFAULT_THRESHOLDS, gateLine, parseBaseline, readBaselineFile, saveBaseline, writeBaselineFile } from '../../../harness/report/baseline.ts';
 import { ConfigError } from '../../../harness/errors.ts';
 import { run, samples } from './synthetic.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 const T = DEFAULT_THRESHOLDS;
 const KEY = 'memfd-basic/blackout.totalMs';
@@ -146,7 +146,7 @@ test('compareToBaseline on whole runs: a 20 % slowdown regresses every gated tot
 });
 
 test('baseline file round trip and schema check', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'luo-baseline-'));
+  const dir = scratchDir('luo-baseline-');
   const path = join(dir, 'baseline.json');
   const b = saveBaseline(run());
   await writeBaselineFile(path, b);

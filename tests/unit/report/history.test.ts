@@ -1,9 +1,9 @@
 import test from 'ava';
-import { mkdtemp, appendFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendMetrics, formatMetricsRows, metricsRows, parseMetricsJsonl, readMetrics } from '../../../harness/report/history.ts';
 import { run } from './synthetic.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 test('one row per iteration with a blackout, carrying params and every phase', (t) => {
   const rows = metricsRows(run());
@@ -27,7 +27,7 @@ test('parse skips torn or foreign lines instead of failing', (t) => {
 });
 
 test('append and read back; a missing file is an empty history', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'luo-metrics-'));
+  const dir = scratchDir('luo-metrics-');
   const path = join(dir, 'metrics.jsonl');
   t.deepEqual(await readMetrics(path), { rows: [], skipped: 0 });
   t.is(await appendMetrics(path, run()), 18);

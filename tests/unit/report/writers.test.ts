@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdtemp, writeFile, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareToBaseline, saveBaseline } from '../../../harness/report/baseline.ts';
 import { parseResults, readResultsFile, resultsJson, stableStringify } from '../../../harness/report/json.ts';
@@ -13,6 +12,7 @@ import { writeReportFiles, REPORT_FILES } from '../../../harness/report/output.t
 import { ConfigError } from '../../../harness/errors.ts';
 import { run, scenario } from './synthetic.ts';
 import { xmlProblems } from './xmlcheck.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 test('results.json: sorted keys at every depth, arrays kept, round trip', async (t) => {
   t.is(stableStringify({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: undefined } }, 0), '{"a":{"d":[3,{"y":2,"z":1}]},"b":1}');
@@ -25,7 +25,7 @@ test('results.json: sorted keys at every depth, arrays kept, round trip', async 
   const shuffled = Object.fromEntries(Object.entries(r).reverse()) as typeof r;
   t.is(resultsJson(shuffled), text);
   t.deepEqual(parseResults(text), JSON.parse(text));
-  const dir = await mkdtemp(join(tmpdir(), 'luo-json-'));
+  const dir = scratchDir('luo-json-');
   await writeFile(join(dir, 'results.json'), resultsJson(r));
   t.deepEqual(await readResultsFile(join(dir, 'results.json')), JSON.parse(text));
 });
@@ -112,7 +112,7 @@ test('Markdown: the first line says what broke; a table row per scenario', (t) =
 });
 
 test('writeReportFiles writes every format and appends the history', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'luo-report-'));
+  const dir = scratchDir('luo-report-');
   const metricsFile = join(dir, 'metrics.jsonl');
   const paths = await writeReportFiles(join(dir, 'out'), run(), { metricsFile });
   t.deepEqual(Object.keys(paths).sort(), Object.keys(REPORT_FILES).sort());
