@@ -21,7 +21,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'bench-devloop-'));
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 const harness = async (args: string[]) => {
   const t0 = performance.now();
-  const r = await execa('node', [cli, ...args], { reject: false, all: true });
+  const r = await execa('node', [cli, ...args], { reject: false, all: true, stderr: ['pipe', 'inherit'] });
   return { ms: performance.now() - t0, exitCode: r.exitCode, all: r.all ?? '', stdout: r.stdout };
 };
 

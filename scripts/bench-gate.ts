@@ -23,7 +23,7 @@ const say = (m: string) => process.stderr.write(m + '\n');
 const started = performance.now();
 
 async function run(out: string, args: string[]): Promise<{ exitCode: number; result: RunResult; gateLine: string }> {
-  const r = await execa('node', [cli, 'run', '--suite', 'smoke', '--scenarios', 'memfd-basic', '--out', out, ...args], { reject: false });
+  const r = await execa('node', [cli, 'run', '--suite', 'smoke', '--scenarios', 'memfd-basic', '--out', out, ...args], { reject: false, stderr: ['pipe', 'inherit'] });
   const result = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResult;
   return { exitCode: r.exitCode ?? -1, result, gateLine: r.stdout.split('\n').find((l) => l.startsWith('GATE:')) ?? '' };
 }
