@@ -67,6 +67,21 @@ export interface StackedRow {
   note?: string;
 }
 
+/** A horizontal value axis from 0 to past `max`: grid lines, tick labels and the unit below the plot; `sx` maps a value to x. */
+function valueAxis(max: number, tickCount: number, box: { left: number; width: number; top: number; height: number }, unit: string) {
+  const ticks = niceTicks(0, max, tickCount);
+  const xMax = ticks.at(-1)!;
+  const sx = (v: number) => box.left + (v / xMax) * box.width;
+  const bottom = box.top + box.height;
+  const svg: string[] = [];
+  for (const t of ticks) {
+    svg.push(`<line x1="${r1(sx(t))}" x2="${r1(sx(t))}" y1="${box.top - 4}" y2="${bottom}" stroke="#e4e7eb"/>`);
+    svg.push(text(sx(t), bottom + 16, fmtTick(t), { 'text-anchor': 'middle', fill: '#52606d' }));
+  }
+  svg.push(text(box.left + box.width / 2, bottom + 36, unit, { 'text-anchor': 'middle', fill: '#52606d' }));
+  return { sx, svg };
+}
+
 /** Horizontal stacked bars (one row per scenario/iteration), a legend on top and an axis at the bottom. */
 export function stackedBarChart(
   rows: StackedRow[],
@@ -82,17 +97,11 @@ export function stackedBarChart(
   const lg = legend(opts.series.map((name, i) => ({ name, color: colors[i % colors.length]! })), labelW, 18, plotW);
   const top = 18 + lg.height + 6;
   const max = Math.max(1, ...rows.map((r) => r.segments.reduce((a, s) => a + Math.max(0, s.value), 0)));
-  const ticks = niceTicks(0, max, 6);
-  const xMax = ticks.at(-1)!;
-  const sx = (v: number) => labelW + (v / xMax) * plotW;
   const plotH = rows.length * (barH + gap);
   const height = top + plotH + 46;
-  const out = [svgOpen(width, height, opts.title), lg.svg];
-  for (const t of ticks) {
-    out.push(`<line x1="${r1(sx(t))}" x2="${r1(sx(t))}" y1="${top - 4}" y2="${top + plotH}" stroke="#e4e7eb"/>`);
-    out.push(text(sx(t), top + plotH + 16, fmtTick(t), { 'text-anchor': 'middle', fill: '#52606d' }));
-  }
-  out.push(text(labelW + plotW / 2, top + plotH + 36, opts.unit, { 'text-anchor': 'middle', fill: '#52606d' }));
+  const axis = valueAxis(max, 6, { left: labelW, width: plotW, top, height: plotH }, opts.unit);
+  const sx = axis.sx;
+  const out = [svgOpen(width, height, opts.title), lg.svg, ...axis.svg];
   rows.forEach((row, i) => {
     const y = top + i * (barH + gap);
     out.push(text(labelW - 8, y + barH / 2 + 4, row.label, { 'text-anchor': 'end' }));
@@ -209,16 +218,10 @@ export function pairedBarChart(
   const barH = 11;
   const rowH = barH * 2 + 10;
   const max = Math.max(1, ...rows.flatMap((r) => [r.a ?? 0, r.b ?? 0]));
-  const ticks = niceTicks(0, max, 6);
-  const xMax = ticks.at(-1)!;
-  const sx = (v: number) => labelW + (v / xMax) * plotW;
   const plotH = rows.length * rowH;
-  const out = [svgOpen(width, top + plotH + 46, opts.title), lg.svg];
-  for (const t of ticks) {
-    out.push(`<line x1="${r1(sx(t))}" x2="${r1(sx(t))}" y1="${top - 4}" y2="${top + plotH}" stroke="#e4e7eb"/>`);
-    out.push(text(sx(t), top + plotH + 16, fmtTick(t), { 'text-anchor': 'middle', fill: '#52606d' }));
-  }
-  out.push(text(labelW + plotW / 2, top + plotH + 36, opts.unit, { 'text-anchor': 'middle', fill: '#52606d' }));
+  const axis = valueAxis(max, 6, { left: labelW, width: plotW, top, height: plotH }, opts.unit);
+  const sx = axis.sx;
+  const out = [svgOpen(width, top + plotH + 46, opts.title), lg.svg, ...axis.svg];
   rows.forEach((row, i) => {
     const y = top + i * rowH;
     out.push(text(labelW - 8, y + barH + 4, row.label, { 'text-anchor': 'end' }));
@@ -254,17 +257,11 @@ export function waterfallChart(rows: WaterfallRow[], opts: { title: string; kind
   const lg = legend(opts.kinds.map((name, i) => ({ name, color: PALETTE[i % PALETTE.length]! })), labelW, 18, plotW);
   const top = 18 + lg.height + 6;
   const end = Math.max(1, ...rows.map((r) => r.startMs + r.ms));
-  const ticks = niceTicks(0, end, 8);
-  const xMax = ticks.at(-1)!;
-  const sx = (v: number) => labelW + (v / xMax) * plotW;
   const plotH = rows.length * (barH + gap);
   const height = top + plotH + 46;
-  const out = [svgOpen(width, height, opts.title), lg.svg];
-  for (const t of ticks) {
-    out.push(`<line x1="${r1(sx(t))}" x2="${r1(sx(t))}" y1="${top - 4}" y2="${top + plotH}" stroke="#e4e7eb"/>`);
-    out.push(text(sx(t), top + plotH + 16, fmtTick(t), { 'text-anchor': 'middle', fill: '#52606d' }));
-  }
-  out.push(text(labelW + plotW / 2, top + plotH + 36, 'ms from the start of the scenario', { 'text-anchor': 'middle', fill: '#52606d' }));
+  const axis = valueAxis(end, 8, { left: labelW, width: plotW, top, height: plotH }, 'ms from the start of the scenario');
+  const sx = axis.sx;
+  const out = [svgOpen(width, height, opts.title), lg.svg, ...axis.svg];
   rows.forEach((row, i) => {
     const y = top + i * (barH + gap);
     const color = PALETTE[Math.max(0, opts.kinds.indexOf(row.kind)) % PALETTE.length];
