@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.ts';
 import { cacheLayout } from '../paths.ts';
 import { sha256 } from '../util/hash.ts';
 import { fragmentsDir, loadRecipe, parseRecipe, recipeToJson, type Recipe } from './recipe.ts';
-import { messageIdOf } from './series-fetch.ts';
+import { parseSeriesRef } from './series-fetch.ts';
 
 /** The fragments every harness kernel gets (what the default recipe uses). */
 export const HARNESS_FRAGMENTS = ['guest-minimal', 'liveupdate', 'iommu-vfio'];
@@ -85,11 +85,6 @@ export async function treeRecipe(path: string, options: { cache: string; config?
   });
 }
 
-/** A key that names a series reference the same way however it was spelled. */
-function seriesKey(ref: string): string {
-  return messageIdOf(ref) ?? (/^https?:\/\//.test(ref) ? ref : realpathSync(resolve(ref)));
-}
-
 export interface SeriesRecipeOptions {
   cache: string;
   /** Only the first N patches (bisect's prefixes). */
@@ -104,17 +99,16 @@ export interface SeriesRecipeOptions {
  */
 export async function seriesRecipe(baseRef: string, series: string, options: SeriesRecipeOptions): Promise<string> {
   const base: Recipe = await loadRecipe(baseRef);
-  const ref = messageIdOf(series) || /^https?:\/\//.test(series) ? series.trim() : resolve(series);
-  if (!messageIdOf(ref) && !/^https?:\/\//.test(ref) && !existsSync(ref)) {
-    throw new ConfigError(`--series ${series} is neither a Message-ID (like 20261124101500.1-ada@example.org), an http(s) URL, nor an existing mbox file`);
-  }
-  const id = short(seriesKey(ref));
+  const parsed = parseSeriesRef(series, `--series ${series}`);
+  const ref = parsed.kind === 'file' ? resolve(parsed.path) : series.trim();
+  // The same series names the same recipe however it was spelled.
+  const id = short(parsed.kind === 'message-id' ? parsed.id : parsed.kind === 'url' ? parsed.url : realpathSync(ref));
   const name = `${base.name}-s${id}`;
   const json = recipeToJson(base);
   return writeRecipe(options.cache, {
     ...json,
     name: options.first === undefined ? name : `${name}-p${options.first}`,
-    description: `${base.name} + series ${messageIdOf(ref) ? `<${messageIdOf(ref)}>` : ref}${options.first === undefined ? '' : ` (its first ${options.first} patch(es))`}`,
+    description: `${base.name} + series ${parsed.kind === 'message-id' ? `<${parsed.id}>` : ref}${options.first === undefined ? '' : ` (its first ${options.first} patch(es))`}`,
     patches: [...(json.patches as unknown[]), { series: ref, ...(options.first !== undefined ? { first: options.first } : {}) }],
     ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
     buildDir: `${name}-build`,

@@ -36,6 +36,19 @@ export function messageIdOf(ref: string): string | undefined {
   return MESSAGE_ID.test(id) ? id : undefined;
 }
 
+/** What a series reference names: an archive URL, a Message-ID, or an mbox file (as given). */
+export type SeriesRef = { kind: 'url'; url: string } | { kind: 'message-id'; id: string } | { kind: 'file'; path: string };
+
+/** Reads a series reference; `label` is how the error names it. */
+export function parseSeriesRef(ref: string, label = `series "${ref}"`): SeriesRef {
+  const text = ref.trim();
+  if (URL_REF.test(text)) return { kind: 'url', url: text };
+  const id = messageIdOf(text);
+  if (id) return { kind: 'message-id', id };
+  if (existsSync(text)) return { kind: 'file', path: text };
+  throw new ConfigError(`${label} is neither a Message-ID (like 20261124101500.1-ada@example.org), an http(s) URL, nor an existing mbox file`);
+}
+
 /** Where a Message-ID's thread lives in a lore-style archive. */
 export function threadUrl(base: string, messageId: string): string {
   return `${base.replace(/\/+$/, '')}/${messageId.replace(/[%/?#]/g, encodeURIComponent)}/t.mbox.gz`;
@@ -49,17 +62,11 @@ function urlOfLink(link: string): string {
 
 /** The mbox for a series reference: a file as it is, else the cached thread, else fetched now. */
 export async function resolveSeriesRef(ref: string, options: { cache: string; archive?: string; say?: (m: string) => void }): Promise<FetchedSeries> {
-  const text = ref.trim();
-  if (!URL_REF.test(text)) {
-    const id = messageIdOf(text);
-    if (!id) {
-      if (existsSync(text)) return { file: text, origin: text };
-      throw new ConfigError(`series "${ref}" is neither a Message-ID (like 20261124101500.1-ada@example.org), an http(s) URL of an archive, nor an existing mbox file`);
-    }
-    return fetchThread(threadUrl(options.archive ?? archiveBase(), id), id, options);
-  }
-  const id = text.split('/').map((part) => messageIdOf(decodeURIComponent(part))).find((x) => x !== undefined);
-  return fetchThread(urlOfLink(text), id, options);
+  const parsed = parseSeriesRef(ref);
+  if (parsed.kind === 'file') return { file: parsed.path, origin: parsed.path };
+  if (parsed.kind === 'message-id') return fetchThread(threadUrl(options.archive ?? archiveBase(), parsed.id), parsed.id, options);
+  const id = parsed.url.split('/').map((part) => messageIdOf(decodeURIComponent(part))).find((x) => x !== undefined);
+  return fetchThread(urlOfLink(parsed.url), id, options);
 }
 
 /** One directory per Message-ID (or URL), one file per distinct content. */
