@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { InfraError } from '../errors.ts';
 import type { FileDigest } from './artifact.ts';
-import { applyPatches, type FuzzedPatch } from './patches.ts';
+import { applyPatches, type FuzzedPatch, type PatchInput } from './patches.ts';
 
 const META = '.luo-harness';
 const STATE = join(META, 'state.json');
@@ -34,11 +34,9 @@ interface TreeState {
   fuzzed?: FuzzedPatch[];
 }
 
-/** A patch file to apply (whole, or its first `first` units) and its digest. */
-export interface TreePatch {
-  path: string;
+/** A patch input and its digest (what the tree's state records). */
+export interface TreePatch extends PatchInput {
   digest: FileDigest;
-  first?: number;
 }
 
 export interface PrepareTreeOptions {
