@@ -10,7 +10,7 @@ import type { KernelArtifact } from '../kernel/artifact.ts';
 import type { Progress } from '../util/progress.ts';
 import { executeProgram, type Divergence, type ProgramRun } from './executor.ts';
 import { DEFAULT_LIMITS, generateProgram, type GeneratorLimits } from './generator.ts';
-import { findingTitle, replayProgram, writeFinding, type Finding } from './finding.ts';
+import { FINDING_SCHEMA, findingTitle, replayProgram, writeFinding, type Finding } from './finding.ts';
 import { MachinePool } from './machine.ts';
 import { minimize } from './minimize.ts';
 import type { Op } from './ops.ts';
@@ -117,7 +117,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     stats.findingRuns++;
     const reproduced = same(again.run.divergence, d.signature);
     const finding: Finding = {
-      schema: 'luo-harness-fuzz-finding/1',
+      schema: FINDING_SCHEMA,
       id,
       title: findingTitle(d),
       kernel: { ref: options.kernelRef, recipe: options.kernel.manifest.recipe, release: options.kernel.manifest.release, key: options.kernel.manifest.key },

@@ -84,9 +84,6 @@ export interface ProgramRun {
 export interface ExecuteOptions {
   /** Keep every step (a finding wants them; a campaign's passing programs need only counts). */
   keepSteps?: boolean;
-  /** Stop after this many probes per kexec. */
-  probeLimit?: number;
-  onCall?: (call: Call) => void;
 }
 
 /** Per-call deadline: filling or verifying a large memfd under TCG takes seconds. */
@@ -153,7 +150,6 @@ export async function executeProgram(target: FuzzTarget, ops: readonly Op[], opt
     if (call.kind === 'agent' && call.verb === 'memfd-verify') call = { ...call, options: { ...call.options, seed: model.seedOf(String(call.options.id)) } };
     const p = model.predict(call);
     const base = { phase, opIndex, ...(op ? { op: renderOp(op) } : {}), call: { verb: call.kind === 'agent' ? call.verb : call.kind, options: call.kind === 'agent' ? call.options : {}, label: call.label }, entities: entitiesOfCall(call, op) };
-    options.onCall?.(call);
     const t0 = performance.now();
     let observed: Outcome;
     try {
@@ -201,7 +197,7 @@ export async function executeProgram(target: FuzzTarget, ops: readonly Op[], opt
       if (d) return finish(d);
     }
     if (op.op === 'kexec') {
-      for (const probe of model.probesAfterKexec(options.probeLimit)) {
+      for (const probe of model.probesAfterKexec()) {
         const d = await step(probe, 'probe', i, op);
         if (d) return finish(d);
       }

@@ -11,7 +11,7 @@ import { TestFailure } from '../errors.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
 import { boot, type LiveVm } from '../liveupdate/live-vm.ts';
 import { newRunDir } from '../liveupdate/machine-logs.ts';
-import { agentWire, parseAgentReply } from '../agent/protocol.ts';
+import { AGENT_BIN, agentWire, parseAgentReply } from '../agent/protocol.ts';
 import type { AgentVerb } from '../agent/protocol.ts';
 import type { CallOptions, FuzzVerb } from './ops.ts';
 import type { Outcome } from './model.ts';
@@ -80,7 +80,7 @@ export class VmTarget implements FuzzTarget {
   async kill(): Promise<Outcome> {
     const { pid } = await this.vm.agent.status();
     // The old agent must be gone (its fds released) before the new one opens /dev/liveupdate.
-    await this.vm.exec(`kill -9 ${pid}; while kill -0 ${pid} 2>/dev/null; do usleep 5000; done; /usr/sbin/luo-agent daemon`, 30_000);
+    await this.vm.exec(`kill -9 ${pid}; while kill -0 ${pid} 2>/dev/null; do usleep 5000; done; ${AGENT_BIN} daemon`, 30_000);
     const s = await this.vm.agent.status();
     if (s.liveupdate.open) return { ok: true, fields: {} };
     return { ok: false, op: s.liveupdate.error?.op ?? 'open', errno: s.liveupdate.error?.errno_name ?? 'EUNKNOWN' };

@@ -93,26 +93,40 @@ export interface SeriesRecipeOptions {
 }
 
 /**
- * `base` (a recipe name or file) with the series appended. Every prefix of
- * one series shares one build directory, so going from one prefix to the
- * next recompiles only what the patches in between touch.
+ * `base` with more patches appended, named `name` (`-p<first>` for a
+ * prefix). Every prefix of one series shares one build directory, so going
+ * from one prefix to the next recompiles only what the patches in between
+ * touch.
  */
+async function derivedRecipe(
+  base: Recipe,
+  name: string,
+  extra: { description: string; patches: unknown[]; first?: number | undefined },
+  options: { cache: string; patchFuzz?: number | undefined },
+): Promise<string> {
+  const json = recipeToJson(base);
+  return writeRecipe(options.cache, {
+    ...json,
+    name: extra.first === undefined ? name : `${name}-p${extra.first}`,
+    description: extra.description,
+    patches: [...(json.patches as unknown[]), ...extra.patches],
+    ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
+    buildDir: `${name}-build`,
+  });
+}
+
+/** `base` (a recipe name or file) with the series appended (its first `first` patches for bisect). */
 export async function seriesRecipe(baseRef: string, series: string, options: SeriesRecipeOptions): Promise<string> {
   const base: Recipe = await loadRecipe(baseRef);
   const parsed = parseSeriesRef(series, `--series ${series}`);
   const ref = parsed.kind === 'file' ? resolve(parsed.path) : series.trim();
   // The same series names the same recipe however it was spelled.
   const id = short(parsed.kind === 'message-id' ? parsed.id : parsed.kind === 'url' ? parsed.url : realpathSync(ref));
-  const name = `${base.name}-s${id}`;
-  const json = recipeToJson(base);
-  return writeRecipe(options.cache, {
-    ...json,
-    name: options.first === undefined ? name : `${name}-p${options.first}`,
+  return derivedRecipe(base, `${base.name}-s${id}`, {
     description: `${base.name} + series ${parsed.kind === 'message-id' ? `<${parsed.id}>` : ref}${options.first === undefined ? '' : ` (its first ${options.first} patch(es))`}`,
-    patches: [...(json.patches as unknown[]), { series: ref, ...(options.first !== undefined ? { first: options.first } : {}) }],
-    ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
-    buildDir: `${name}-build`,
-  });
+    patches: [{ series: ref, ...(options.first !== undefined ? { first: options.first } : {}) }],
+    first: options.first,
+  }, options);
 }
 
 /** The patch files of a directory, in order (git format-patch names them 0001-..., 0002-...). */
@@ -127,15 +141,10 @@ export async function patchFilesOf(dir: string): Promise<string[]> {
 export async function patchDirRecipe(baseRef: string, dir: string, options: { cache: string; first?: number; patchFuzz?: number }): Promise<string> {
   const base: Recipe = await loadRecipe(baseRef);
   const files = await patchFilesOf(dir);
-  const name = `${base.name}-d${short(realpathSync(dir))}`;
-  const json = recipeToJson(base);
   const first = options.first ?? files.length;
-  return writeRecipe(options.cache, {
-    ...json,
-    name: first === files.length ? name : `${name}-p${first}`,
+  return derivedRecipe(base, `${base.name}-d${short(realpathSync(dir))}`, {
     description: `${base.name} + ${first} of the ${files.length} patch(es) in ${dir}`,
-    patches: [...(json.patches as unknown[]), ...files.slice(0, first)],
-    ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
-    buildDir: `${name}-build`,
-  });
+    patches: files.slice(0, first),
+    first: first === files.length ? undefined : first,
+  }, options);
 }

@@ -47,8 +47,10 @@ async function resolvePatches(recipe: Recipe, cache: string): Promise<{ inputs: 
   const series: SeriesRecord[] = [];
   for (const ref of recipe.patches) {
     const fetched = 'series' in ref ? await resolveSeriesRef(ref.series, { cache, say: (m) => process.stderr.write(`[kernel ${recipe.name}] ${m}\n`) }) : { file: ref.file, origin: ref.file };
-    inputs.push({ path: fetched.file, digest: await digest(fetched.file), ...(ref.first !== undefined ? { first: ref.first } : {}) });
-    const record = await seriesRecord(fetched, ref.first);
+    // Read once: hashed into the key and read as mail.
+    const bytes = await readFile(fetched.file);
+    inputs.push({ path: fetched.file, digest: { name: basename(fetched.file), sha256: sha256(bytes) }, ...(ref.first !== undefined ? { first: ref.first } : {}) });
+    const record = await seriesRecord(fetched, ref.first, bytes.toString('utf8'));
     if (record) series.push(record);
   }
   return { inputs, series };

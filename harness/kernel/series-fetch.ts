@@ -128,8 +128,9 @@ async function fetchThread(url: string, messageId: string | undefined, options: 
 /** What a manifest records of a series: its subject and version, each patch's subject and hash, the cover's base-commit. */
 export type SeriesRecord = NonNullable<KernelManifest['series']>[number];
 
-export async function seriesRecord(fetched: FetchedSeries, first?: number): Promise<SeriesRecord | undefined> {
-  const series = seriesOf(await readFile(fetched.file, 'utf8'));
+/** `text`: the file's contents when the caller has read it already. */
+export async function seriesRecord(fetched: FetchedSeries, first?: number, text?: string): Promise<SeriesRecord | undefined> {
+  const series = seriesOf(text ?? (await readFile(fetched.file, 'utf8')));
   if (!series) return undefined;
   return {
     origin: fetched.origin,
