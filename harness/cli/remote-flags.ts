@@ -1,23 +1,11 @@
 // The flags of a remote target (`run --target ssh://...`), shared by the
 // commands that boot machines: their parse options, their help, and opening
 // the host they name.
+export { REMOTE_OPTIONS, remoteOptions } from '../target/remote-options.ts';
 import { RemoteHost } from '../target/remote.ts';
-import { DEFAULT_REBOOT_TIMEOUT_S, remoteOptions, type RemoteFlags, type RemoteOptions } from '../target/remote-options.ts';
+import { DEFAULT_REBOOT_TIMEOUT_S, type RemoteOptions } from '../target/remote-options.ts';
 import { newRunDir } from '../liveupdate/machine-logs.ts';
 
-export const REMOTE_OPTIONS = {
-  target: { type: 'string' },
-  console: { type: 'string' },
-  'power-cycle': { type: 'string' },
-  'host-key': { type: 'string' },
-  identity: { type: 'string' },
-  'yes-reboot-the-target': { type: 'boolean' },
-  devices: { type: 'string' },
-  after: { type: 'string' },
-  'kernel-console': { type: 'string' },
-  'net-iface': { type: 'string' },
-  'reboot-timeout': { type: 'string' },
-} as const;
 
 export const REMOTE_HELP = `
   Remote target (a physical host instead of QEMU; docs/remote-target.md):
@@ -32,9 +20,6 @@ export const REMOTE_HELP = `
   --kernel-console TTY  the test kernel's serial console, e.g. ttyS1,115200n8 (default: the host's own console=)
   --net-iface NAME      the NIC's name under the test kernel (default: the host's, when it is ethN)
   --reboot-timeout S    seconds the host may take to come back from a kexec or power cycle (default ${DEFAULT_REBOOT_TIMEOUT_S})`;
-
-/** The remote target the flags name (checked now, before any kernel is built), or undefined for QEMU. */
-export const remoteFromFlags = (values: RemoteFlags): RemoteOptions | undefined => remoteOptions(values);
 
 /** Opens the host: logs in, checks it is not this machine, learns it, checks its console. Nothing reboots. */
 export function openRemote(options: RemoteOptions, say: (m: string) => void, userCmdline: readonly string[] = []): Promise<RemoteHost> {

@@ -17,7 +17,7 @@ import { plannedKernels, planScenarios, resolveKernels } from '../run/plan.ts';
 import { runPlanned } from '../run/scenarios.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
 import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
-import { REMOTE_HELP, REMOTE_OPTIONS, openRemote, remoteFromFlags } from './remote-flags.ts';
+import { REMOTE_HELP, REMOTE_OPTIONS, openRemote, remoteOptions } from './remote-flags.ts';
 
 const HELP = `usage: luo-harness run [options]
 
@@ -84,7 +84,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const names = selectShard(entries.map((e) => e.name), parseShard(values.shard));
     entries = entries.filter((e) => names.includes(e.name));
   }
-  const remoteWanted = remoteFromFlags(values);
+  const remoteWanted = remoteOptions(values); // checked now, before any kernel is built
   const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
   if (values.matrix !== undefined && (values.tree !== undefined || values.series !== undefined)) throw new ConfigError('--matrix names the kernels itself; leave out --tree and --series');
   const kernel = (await kernelFromFlags(values)) ?? values.kernel;

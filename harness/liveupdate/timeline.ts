@@ -106,7 +106,8 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   // Kernel events on the host clock through the new kernel's own timestamps; without them, by arrival.
   const zero = kernelClockZero(lines, next, kexec.ms);
   const runInit = lines.find((l) => l.boot === next && RUN_INIT.test(l.text));
-  const runInitMs = runInit ? (zero !== undefined && printkMs(runInit.text) !== undefined ? zero + printkMs(runInit.text)! : runInit.ms) : init.line.ms;
+  const runInitPrintk = runInit && printkMs(runInit.text);
+  const runInitMs = !runInit ? init.line.ms : zero !== undefined && runInitPrintk !== undefined ? zero + runInitPrintk : runInit.ms;
   const clockStart = zero ?? banner.ms;
   const restoreStart = marker('agent-restore-start', next)?.line.ms ?? init.line.ms;
 

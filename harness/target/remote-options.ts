@@ -10,19 +10,23 @@ import { ConfigError } from '../errors.ts';
 import { hostKeysFromFlag, knownHostsPin, type PinnedHostKeys } from './host-keys.ts';
 import { parseSshUrl, type SshUrl } from './ssh-url.ts';
 
-export interface RemoteFlags {
-  target?: string | undefined;
-  console?: string | undefined;
-  'power-cycle'?: string | undefined;
-  'host-key'?: string | undefined;
-  identity?: string | undefined;
-  'yes-reboot-the-target'?: boolean | undefined;
-  devices?: string | undefined;
-  after?: string | undefined;
-  'kernel-console'?: string | undefined;
-  'net-iface'?: string | undefined;
-  'reboot-timeout'?: string | undefined;
-}
+/** The flags, as the commands' option parser takes them. */
+export const REMOTE_OPTIONS = {
+  target: { type: 'string' },
+  console: { type: 'string' },
+  'power-cycle': { type: 'string' },
+  'host-key': { type: 'string' },
+  identity: { type: 'string' },
+  'yes-reboot-the-target': { type: 'boolean' },
+  devices: { type: 'string' },
+  after: { type: 'string' },
+  'kernel-console': { type: 'string' },
+  'net-iface': { type: 'string' },
+  'reboot-timeout': { type: 'string' },
+} as const;
+
+type RemoteFlag = keyof typeof REMOTE_OPTIONS;
+export type RemoteFlags = { [F in RemoteFlag]?: (typeof REMOTE_OPTIONS)[F]['type'] extends 'boolean' ? boolean | undefined : string | undefined };
 
 export type AfterRun = 'kexec' | 'power-cycle';
 
@@ -99,7 +103,7 @@ export function resolveLogin(identity: string | undefined, env: NodeJS.ProcessEn
 }
 
 /** The flags that only mean something with --target. */
-const REMOTE_ONLY = ['console', 'power-cycle', 'host-key', 'identity', 'yes-reboot-the-target', 'devices', 'after', 'kernel-console', 'net-iface', 'reboot-timeout'] as const;
+const REMOTE_ONLY = (Object.keys(REMOTE_OPTIONS) as RemoteFlag[]).filter((f) => f !== 'target');
 
 /** The remote target the flags ask for, or undefined for QEMU; a ConfigError for anything wrong or missing. */
 export function remoteOptions(flags: RemoteFlags, env: NodeJS.ProcessEnv = process.env, io: Io = realIo, home = homedir()): RemoteOptions | undefined {

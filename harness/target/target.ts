@@ -64,6 +64,8 @@ export interface TargetLauncher {
 
 /** QEMU's: a 9p share the guest mounts on every boot, into which kernels are copied for kexec. */
 const KEXEC_SHARE = { tag: 'kexec', mount: '/mnt/kexec' } as const;
+/** Where init mounts the kexec share (its tag and mount point). */
+const KEXEC_SHARE_ARG = `luo_harness.share=${KEXEC_SHARE.tag}:${KEXEC_SHARE.mount}`;
 
 export function qemuTarget(machine: Machine, kexecDir: string): Target {
   // The share outlives kexecs: a file staged once (same source, same name) is there for every later boot.
@@ -73,7 +75,7 @@ export function qemuTarget(machine: Machine, kexecDir: string): Target {
     console: machine.console,
     ssh: { host: '127.0.0.1', port: machine.sshPort },
     devices: machine.devices,
-    machineCmdline: [...machineCmdline(machine.spec, machine.accel), `luo_harness.share=${KEXEC_SHARE.tag}:${KEXEC_SHARE.mount}`],
+    machineCmdline: [...machineCmdline(machine.spec, machine.accel), KEXEC_SHARE_ARG],
     async stage(file, name) {
       if (staged.get(name) !== file) {
         await copyFile(file, join(kexecDir, name));
@@ -95,7 +97,7 @@ export const qemuLauncher: TargetLauncher = {
     const machine = new Machine({
       kernel: r.kernel,
       initrd: r.initrd,
-      cmdline: [`luo_harness.share=${KEXEC_SHARE.tag}:${KEXEC_SHARE.mount}`, ...r.args],
+      cmdline: [KEXEC_SHARE_ARG, ...r.args],
       runDir: r.runDir,
       shares,
       ...(r.devices ? { devices: r.devices } : {}),
