@@ -2,14 +2,12 @@
 // (or a selftest) stops passing, or with --each the verdict of every prefix.
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
-import { parseKernelRef } from '../kernel/refs.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
-import { treeRecipe, parseTreeConfig } from '../kernel/derived-recipes.ts';
 import { bisectSeries, type BisectJudge, type BisectOutcome } from '../run/bisect.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
 import { SCENARIOS } from '../scenario/scenarios/index.ts';
 import { parse, REPORT_OPTIONS } from './args.ts';
-import { applyArchiveFlag, KERNEL_SOURCE_OPTIONS, parsePatchFuzz } from './kernel-flags.ts';
+import { checkPatchable, KERNEL_SOURCE_OPTIONS, parsePatchFuzz, treeFromFlags } from './kernel-flags.ts';
 import { formatTable } from './table.ts';
 
 const HELP = `usage: luo-harness bisect (--series ID|URL|MBOX | --patches DIR) (--scenario NAME | --kselftest NAME) [options]
@@ -53,13 +51,9 @@ export async function bisectCommand(argv: string[]): Promise<number> {
   if ((values.scenario === undefined) === (values.kselftest === undefined)) throw new ConfigError('bisect needs exactly one of --scenario and --kselftest: what decides whether a prefix passes');
   if (values.scenario !== undefined && !SCENARIOS[values.scenario]) throw new ConfigError(`--scenario ${values.scenario} is not a scenario (${Object.keys(SCENARIOS).join(', ')})`);
   if (values.scenario !== undefined && SCENARIOS[values.scenario]!.needsTarget) throw new ConfigError(`--scenario ${values.scenario} live-updates into a second kernel; bisect judges one kernel at a time: pick a same-kernel scenario`);
-  if (values.tree !== undefined && values.kernel !== undefined) throw new ConfigError('--tree and --kernel both name the base; give one of them');
-  if (values.config !== undefined && values.tree === undefined) throw new ConfigError('--config goes with --tree');
-  applyArchiveFlag(values.archive);
   const patchFuzz = parsePatchFuzz(values['patch-fuzz']);
   const cache = cacheRoot();
-  const base = values.tree !== undefined ? await treeRecipe(values.tree, { cache, config: parseTreeConfig(values.config) }) : (values.kernel ?? DEFAULT_RECIPE);
-  if (parseKernelRef(base).kind !== 'recipe') throw new ConfigError(`--kernel ${base} names a built artifact; bisect patches a recipe (a name or a .json file)`);
+  const base = checkPatchable((await treeFromFlags(values)) ?? values.kernel ?? DEFAULT_RECIPE, 'bisect patches a recipe');
   const judge: BisectJudge = values.scenario !== undefined ? { scenario: values.scenario } : { kselftest: values.kselftest! };
 
   const session = await openRunSession(values.out);

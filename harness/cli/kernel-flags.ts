@@ -50,22 +50,30 @@ export function parsePatchFuzz(text: string | undefined): number | undefined {
   return n;
 }
 
+/** The recipe --tree makes (a file path), or undefined without --tree; sets the archive for --series. */
+export async function treeFromFlags(values: KernelSourceValues): Promise<string | undefined> {
+  applyArchiveFlag(values.archive);
+  if (values.tree === undefined) {
+    if (values.config !== undefined) throw new ConfigError('--config goes with --tree (a recipe says its own config)');
+    return undefined;
+  }
+  if (values.kernel !== undefined) throw new ConfigError('--tree and --kernel both name the kernel to test; give one of them');
+  return treeRecipe(values.tree, { cache: cacheRoot(), config: parseTreeConfig(values.config) });
+}
+
+/** A kernel reference that a series can go on top of: a recipe, not a built artifact. */
+export function checkPatchable(base: string, what: string): string {
+  if (parseKernelRef(base).kind !== 'recipe') throw new ConfigError(`${what}, and --kernel ${base} names a built artifact; give a recipe (a name or a .json file) or --tree`);
+  return base;
+}
+
 /** The recipe --tree and --series make (a file path), or undefined when neither is given. */
 export async function kernelFromFlags(values: KernelSourceValues): Promise<string | undefined> {
-  applyArchiveFlag(values.archive);
-  const cache = cacheRoot();
   const fuzz = parsePatchFuzz(values['patch-fuzz']);
-  let ref: string | undefined;
-  if (values.tree !== undefined) {
-    if (values.kernel !== undefined) throw new ConfigError('--tree and --kernel both name the kernel to test; give one of them');
-    ref = await treeRecipe(values.tree, { cache, config: parseTreeConfig(values.config) });
-  } else if (values.config !== undefined) {
-    throw new ConfigError('--config goes with --tree (a recipe says its own config)');
-  }
+  let ref = await treeFromFlags(values);
   if (values.series !== undefined) {
-    const base = ref ?? values.kernel ?? DEFAULT_RECIPE;
-    if (parseKernelRef(base).kind !== 'recipe') throw new ConfigError(`--series patches a recipe, and --kernel ${base} names a built artifact; give a recipe (a name or a .json file) or --tree`);
-    ref = await seriesRecipe(base, values.series, { cache, ...(fuzz ? { patchFuzz: fuzz } : {}) });
+    const base = checkPatchable(ref ?? values.kernel ?? DEFAULT_RECIPE, '--series patches a recipe');
+    ref = await seriesRecipe(base, values.series, { cache: cacheRoot(), ...(fuzz ? { patchFuzz: fuzz } : {}) });
   } else if (fuzz !== undefined) {
     throw new ConfigError('--patch-fuzz goes with --series (a recipe says its own "patchFuzz")');
   }

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { ConfigError, InfraError } from '../errors.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
 import { patchDirRecipe, patchFilesOf, seriesRecipe } from '../kernel/derived-recipes.ts';
-import { splitSeries } from '../kernel/patches.ts';
+import { seriesOf } from '../kernel/patches.ts';
 import { resolveSeriesRef } from '../kernel/series-fetch.ts';
 import { sha256 } from '../util/hash.ts';
 import type { ScenarioResult, Status } from '../report/result.ts';
@@ -69,8 +69,9 @@ export interface BisectOutcome {
 export async function seriesPatches(options: Pick<BisectOptions, 'series' | 'patchesDir' | 'cache' | 'say'>): Promise<BisectPatch[]> {
   if (options.series !== undefined) {
     const fetched = await resolveSeriesRef(options.series, { cache: options.cache, say: options.say });
-    const units = splitSeries(fetched.file, await readFile(fetched.file, 'utf8'));
-    return units.map((u, i) => ({ index: i + 1, subject: u.label.replace(/^\S+ \[[^\]]*\] /, ''), sha256: sha256(u.text) }));
+    const text = await readFile(fetched.file, 'utf8');
+    const patches = seriesOf(text)?.patches ?? [{ subject: basename(fetched.file), text }];
+    return patches.map((p, i) => ({ index: i + 1, subject: p.subject, sha256: sha256(p.text) }));
   }
   if (options.patchesDir === undefined) throw new ConfigError('bisect needs --series or --patches');
   const files = await patchFilesOf(options.patchesDir);
