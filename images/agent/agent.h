@@ -203,6 +203,8 @@ int read_small_file(const char *path, char *buf, size_t cap);
 bool cmdline_has(const char *cmdline, const char *arg); /* arg is a whole word of the command line */
 struct session *session_find(const char *name);
 struct memfd *memfd_find(const char *id);
+/* A free entry of the memfd table, or NULL when it is full. */
+struct memfd *memfd_slot(void);
 int luo_ensure_open(struct aerr *e);
 
 /* ---- verbs_iommu.c: PCI functions and vfio-pci ---- */

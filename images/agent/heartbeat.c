@@ -153,7 +153,7 @@ static int v_heartbeat_start(const struct req *r, struct jw *w, struct aerr *e)
 	uint64_t interval, token;
 	volatile struct hb_page *pg;
 	void *p;
-	int fd, i;
+	int fd;
 
 	if (req_str(r, "session", &sname, e) || req_u64_opt(r, "interval-us", 1000, &interval, e) ||
 	    req_u64_opt(r, "token", HEARTBEAT_TOKEN_DEFAULT, &token, e))
@@ -166,10 +166,7 @@ static int v_heartbeat_start(const struct req *r, struct jw *w, struct aerr *e)
 		return fail(e, "lookup", ENOENT, -1, "the agent holds no session named '%s'", sname);
 	if (memfd_find("heartbeat"))
 		return fail(e, "lookup", EEXIST, -1, "a memfd named 'heartbeat' already exists");
-	for (i = 0; i < MAX_MEMFDS && !m; i++)
-		if (!g.memfds[i].used)
-			m = &g.memfds[i];
-	if (!m)
+	if (!(m = memfd_slot()))
 		return fail(e, "lookup", ENOSPC, -1, "memfd table full");
 	fd = memfd_create("heartbeat", MFD_CLOEXEC);
 	if (fd < 0)

@@ -282,7 +282,7 @@ static int daemon_main(int argc, char **argv)
 		g.plan_off = true;
 		if (luo_ensure_open(&e))
 			console_mark("agent-error op=%s errno=%d errno_name=%s", e.op, e.err, errno_name(e.err));
-	} else if (!strstr(g.cmdline, "luo_agent.device=off")) {
+	} else if (!cmdline_has(g.cmdline, "luo_agent.device=off")) {
 		restore_at_start();
 	}
 	calibrate_tsc();

@@ -381,7 +381,7 @@ void restore_at_start(void)
 		 * preservation, so a test can show retrieval does not depend on order. */
 		static char *lines[1024];
 		static int order[1024];
-		int nl = 0, i, n, rev = strstr(g.cmdline, "luo_agent.restore=reverse") != NULL;
+		int nl = 0, i, n, rev = cmdline_has(g.cmdline, "luo_agent.restore=reverse");
 
 		for (line = strtok_r(plan, "\n", &save); line && nl < 1024; line = strtok_r(NULL, "\n", &save))
 			lines[nl++] = line;

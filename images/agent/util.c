@@ -245,6 +245,16 @@ struct memfd *memfd_find(const char *id)
 	return NULL;
 }
 
+struct memfd *memfd_slot(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_MEMFDS; i++)
+		if (!g.memfds[i].used)
+			return &g.memfds[i];
+	return NULL;
+}
+
 /* /dev/liveupdate admits one opener; the daemon keeps it for its lifetime. */
 int luo_ensure_open(struct aerr *e)
 {

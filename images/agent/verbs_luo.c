@@ -24,16 +24,6 @@ static struct session *session_slot(void)
 	return NULL;
 }
 
-static struct memfd *memfd_slot(void)
-{
-	int i;
-
-	for (i = 0; i < MAX_MEMFDS; i++)
-		if (!g.memfds[i].used)
-			return &g.memfds[i];
-	return NULL;
-}
-
 static struct session *need_session(const struct req *r, const char *key, struct aerr *e)
 {
 	const char *name;

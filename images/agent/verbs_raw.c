@@ -276,17 +276,14 @@ static int v_raw_retrieve_fd(const struct req *r, struct jw *w, struct aerr *e)
 	const char *id;
 	uint64_t token;
 	struct stat st;
-	int seals, i;
+	int seals;
 
 	if (!s || req_u64(r, "token", &token, e) || req_str(r, "id", &id, e) || check_name("memfd id", id, e))
 		return -1;
 	/* Checked before the call, so a refusal here leaves the kernel untouched. */
 	if (memfd_find(id))
 		return fail(e, "lookup", EEXIST, -1, "memfd id '%s' is taken", id);
-	for (i = 0; i < MAX_MEMFDS && !m; i++)
-		if (!g.memfds[i].used)
-			m = &g.memfds[i];
-	if (!m)
+	if (!(m = memfd_slot()))
 		return fail(e, "lookup", ENOSPC, -1, "too many memfds (max %d)", MAX_MEMFDS);
 	arg.token = token;
 	if (ioctl(s->fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &arg) < 0)
