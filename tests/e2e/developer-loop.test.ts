@@ -6,7 +6,7 @@
 // one-file edit. Real builds, real QEMU, real SSH.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,8 +43,14 @@ test.after.always(() => server.close());
 
 const harness = (args: string[]) => execa('node', [cli, ...args], { reject: false, all: true });
 const seriesDirs = () => (existsSync(cacheLayout().series) ? readdirSync(cacheLayout().series) : []);
+/** Drops a thread the cache kept from an earlier run, so that this run really asks the archive. */
+const forgetThread = (id: string) => {
+  const slug = id.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
+  for (const d of seriesDirs().filter((x) => x.startsWith(`${slug}-`))) rmSync(join(cacheLayout().series, d), { recursive: true, force: true });
+};
 
 test.serial('a wrong Message-ID (404), an unreachable archive and a malformed id each fail clearly and keep nothing', async (t) => {
+  forgetThread(V2);
   const before = seriesDirs();
   const missing = await harness(['kernel', 'build', '--series', 'no-such-thread@example.org', '--archive', archive]);
   t.is(missing.exitCode, 2, missing.all);
@@ -59,6 +65,7 @@ test.serial('a wrong Message-ID (404), an unreachable archive and a malformed id
 });
 
 test.serial('kernel build --series <message-id> builds v2 of the thread, its patches in order, recorded in the manifest', async (t) => {
+  forgetThread(V2);
   const r = await harness(['kernel', 'build', '--series', V2, '--archive', archive, '--json']);
   t.is(r.exitCode, 0, r.all);
   t.true(requests.includes(`/all/${V2}/t.mbox.gz`));
