@@ -1,6 +1,7 @@
-// The harness against the kernel's own runner (prints figures; asserts
-// nothing), on the same prebuilt artifact, each side a process started from
-// the shell, n samples each (medians):
+// The harness against the kernel's own runner (prints figures, and exits 1
+// when any sample did not pass: a flaky sample never hides in a median), on
+// the same prebuilt artifact, each side a process started from the shell, n
+// samples each (medians):
 //   - `luo-harness run` of memfd-basic with a 4 KiB memfd against
 //     `vmtest.sh -T luo_kexec_simple` (one boot, one kexec each);
 //   - `luo-harness kselftest` of the four staged selftests, batched (one boot,
@@ -143,3 +144,11 @@ line(`vmtest.sh loop / batched kselftest:             ${(medianOf(vmtestLoop) / 
 line(`vmtest.sh loop / --no-batch kselftest:          ${(medianOf(vmtestLoop) / medianOf(harness.unbatched)).toFixed(2)}x faster`);
 if (lacking.length) line(`note: the artifact lacks ${lacking.join(', ')} from vmtest.sh's config fragments (debug options; vmtest would build them in)`);
 await rm(scratch, { recursive: true, force: true });
+// A flaky sample must never hide inside a median: any sample that did not pass fails the benchmark.
+const failed = [...Object.entries({ 'memfd-basic': harness.memfd, 'vmtest.sh luo_kexec_simple': vmtestSimple, 'kselftest batched': harness.batched, 'kselftest --no-batch': harness.unbatched, 'vmtest.sh loop': vmtestLoop })].flatMap(([name, xs]) =>
+  xs.map((x, i) => ({ name, i, x })).filter(({ x }) => !x.ok),
+);
+if (failed.length > 0) {
+  for (const { name, i, x } of failed) process.stderr.write(`bench-kselftest: ${name} sample ${i + 1} did not pass${x.tail ? `: ${x.tail}` : ''}\n`);
+  process.exitCode = 1;
+}

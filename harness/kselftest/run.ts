@@ -11,6 +11,7 @@ import { readSelftestBuild } from './discovery.ts';
 import { collectMachineLogs, newRunDir } from '../liveupdate/machine-logs.ts';
 import type { Artifact, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
 import { GuestTimeout } from '../guest/errors.ts';
+import { shellQuote } from '../guest/shell-quote.ts';
 import { DEFAULT_GUEST_SELFTEST_DIR, planKselftests, type GuestCommand } from './plan.ts';
 import { commandChecks, consoleExcerpt, stageLabel, testReason, testStatus } from './results.ts';
 import { boot, resolveKernel, type LiveVm } from '../liveupdate/live-vm.ts';
@@ -19,6 +20,9 @@ import { judgeSelftestSkip } from '../kernel/capabilities.ts';
 /** Leaves /dev/liveupdate to the selftests: the agent otherwise opens it at start and holds it. */
 export const AGENT_DEVICE_OFF = 'luo_agent.device=off';
 const SELFTEST_SHARE_TAG = 'selftests';
+/** A stage command's own check that its binary is there (exit status and first line), so a missing one is a sentence, never a shell's 127. */
+const MISSING_EXIT = 125;
+const MISSING_LINE = 'LUO-HARNESS-MISSING';
 
 export interface RunKselftestsOptions {
   /** Recipe, artifact reference or artifact: stage 1 (and the tests without stages) run on it. */
@@ -96,6 +100,16 @@ function judgeKexecError(error: unknown, vm: LiveVm): { status: Status; message:
   const tail = error instanceof HarnessError && error.detail ? error.detail : vm.console.tail();
   const kernelAtFault = error instanceof KernelFault || error instanceof BootError || error instanceof TestFailure || vm.console.faults.some((f) => f.boot > vm.bootIndex);
   return { status: kernelAtFault ? 'fail' : 'error', message: `${message}\n${consoleExcerpt(tail)}` };
+}
+
+/** Why a selftest binary was not there to run, from the boot's readiness line. */
+function missingBinary(vm: LiveVm, binary: string, guestDir: string): string {
+  const ready = vm.ready;
+  const where = `the share '${SELFTEST_SHARE_TAG}' at ${guestDir}`;
+  if (!ready || !ready.shares.includes(SELFTEST_SHARE_TAG)) {
+    return `${binary} was missing in boot ${vm.bootIndex}: ${where} was not mounted (the guest's readiness line lists ${ready?.shares.join(', ') || 'no share'})`;
+  }
+  return `${binary} was missing in boot ${vm.bootIndex}: ${where} was mounted (guest-ready ${(ready.ms / 1000).toFixed(1)} s after the machine started) but does not hold it (an incomplete selftest build in the artifact?)`;
 }
 
 const lastSeq = (vm: LiveVm) => vm.console.lines().at(-1)?.seq ?? -1;
@@ -232,12 +246,14 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       // A device test gets its device bound to vfio-pci first, in every boot (the series' own kexec test rebinds before stage 2).
       const env = cmd.device ? `VFIO_SELFTESTS_BDF=${(await guest.agent.call('vfio-bind', {})).bdf} ` : '';
       // 2>&1 in the guest keeps the test's stdout and stderr in their order.
-      const r = await guest.ssh.run(`${env}${cmd.shell} 2>&1`, { timeoutMs: commandTimeoutMs });
+      const bin = shellQuote(cmd.argv[0]!);
+      const r = await guest.ssh.run(`if [ ! -x ${bin} ]; then echo ${MISSING_LINE}; exit ${MISSING_EXIT}; fi; ${env}${cmd.shell} 2>&1`, { timeoutMs: commandTimeoutMs });
       const output = r.stdout + r.stderr;
       const file = join(outDir, `${slug(cmd.test)}-boot${guest.bootIndex}-${cmd.stage === null ? 'run' : `stage${cmd.stage}`}.out`);
       await writeFile(file, output);
       rec.artifacts.push({ name: `${label} output`, path: relative(options.resultsDir, file) });
-      const checks = commandChecks(cmd, r.exitCode, output);
+      const missing = r.exitCode === MISSING_EXIT && output.startsWith(MISSING_LINE);
+      const checks = missing ? [{ name: label, status: 'error' as const, message: missingBinary(guest, cmd.argv[0]!, guestDir) }] : commandChecks(cmd, r.exitCode, output);
       // A skip for a missing /dev/liveupdate on a kernel configured with it is a regression (one function decides).
       const blamesDevice = checks.filter((c) => c.status === 'skip' && /\/dev\/liveupdate/.test(c.message ?? ''));
       if (blamesDevice.length && guest.kernel.manifest.capabilities.LIVEUPDATE) {

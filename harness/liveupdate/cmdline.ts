@@ -30,3 +30,15 @@ export function guestArgs(c: KernelCmdline, boot: number): string[] {
 export function renderCmdline(c: KernelCmdline, boot: number): string {
   return [...c.machine, ...guestArgs(c, boot)].join(' ');
 }
+
+/** Every 9p share a command line asks init to mount (the target's own and the harness's), as tag and mount point. */
+export function sharesOf(args: readonly string[]): { tag: string; mount: string }[] {
+  const out: { tag: string; mount: string }[] = [];
+  for (const a of args) {
+    if (!a.startsWith('luo_harness.share=')) continue;
+    const v = a.slice('luo_harness.share='.length);
+    const colon = v.indexOf(':');
+    if (colon > 0) out.push({ tag: v.slice(0, colon), mount: v.slice(colon + 1) });
+  }
+  return out;
+}

@@ -20,8 +20,9 @@ import { qemuLauncher, type Target, type TargetLauncher } from '../target/target
 import { explainFailure } from './explain.ts';
 import { newRunDir } from './machine-logs.ts';
 import { blackoutTimeline } from './timeline.ts';
-import { guestArgs, renderCmdline, type KernelCmdline } from './cmdline.ts';
+import { guestArgs, renderCmdline, sharesOf, type KernelCmdline } from './cmdline.ts';
 import { Waterfall } from './waterfall.ts';
+import { waitForGuestReady, type GuestReady } from './readiness.ts';
 import type { BlackoutTimeline } from '../report/result.ts';
 
 export interface BootOptions {
@@ -106,20 +107,25 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   const deadlineMs = options.bootTimeoutMs ?? 180_000;
   try {
     log(`booting ${kernel.manifest.recipe} (${kernel.manifest.release}) on ${target.kind}, ssh on ${target.ssh.host}:${target.ssh.port}`);
-    const agentUp = target.console.waitForMarker('agent-ready', { deadlineMs, boot: 0 });
-    agentUp.catch(() => {});
+    const ready = waitForGuestReady(target.console, { boot: 0, shares: sharesOf([...target.machineCmdline, ...guestArgs({ ...parts, machine: [] }, 0)]), agent: true, deadlineMs });
+    ready.catch(() => {});
     const connectStart = waterfall.now();
     const ssh = await waitForSsh({
       ...target.ssh,
       keys: { clientPrivateKey: keys.clientPrivateKey, hostPublicKey: keys.hostPublicKey },
       consoleReady: target.console.waitForMarker('sshd-ready', { deadlineMs, boot: 0 }),
       deadlineMs,
+    }).catch(async (error: unknown) => {
+      // init holds sshd-ready until its shares are mounted: when both waits fail, the readiness
+      // error says which resource was missing, where SSH's would only say that it timed out.
+      const other = await Promise.race([ready.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000).unref())]);
+      throw other ?? error;
     });
     const connected = waterfall.now();
     const vm = new LiveVm(target, ssh, kernel, { ...parts, machine: target.machineCmdline }, runDir, log, waterfall, initrd);
+    // Nothing runs before the guest says everything is in place (SSH answers before the shares are mounted).
+    vm.ready = await ready;
     vm.recordBoot(0, connectStart, connected);
-    // The agent's socket, before anything calls it.
-    await agentUp;
     if (options.bindVfio ?? true) await vm.bindVfio();
     return vm;
   } catch (error) {
@@ -133,6 +139,8 @@ export class LiveVm implements AsyncDisposable {
   readonly agent: AgentClient;
   /** Devices bound to vfio-pci in the current boot. */
   vfio: VfioDevice[] = [];
+  /** The current boot's guest-ready line: what init set up, and when. */
+  ready: GuestReady | undefined;
   /** The kernel running now (changes with an A -> B live update). */
   kernel: KernelArtifact;
   #boot = 0;
@@ -210,11 +218,12 @@ export class LiveVm implements AsyncDisposable {
     await this.agent.call('kexec-load', { kernel: kernelPath!, initrd: initrdPath!, cmdline });
 
     const restored = this.console.waitForMarker(options.agentRestores === false ? 'agent-ready' : 'agent-restored', { deadlineMs, boot: toBoot });
-    const agentUp = this.console.waitForMarker('agent-ready', { deadlineMs, boot: toBoot });
+    const ready = waitForGuestReady(this.console, { boot: toBoot, shares: sharesOf(cmdline.split(' ')), agent: true, deadlineMs });
     // Reconnect eagerly: from the moment the new kernel runs init, every 10 ms, so
     // the handshake starts as soon as sshd listens (it costs more than the restore).
+    // The connection alone never means ready: guest-ready below does.
     const userspace = this.console.waitForMarker('init', { deadlineMs, boot: toBoot });
-    for (const p of [restored, agentUp, userspace]) p.catch(() => {});
+    for (const p of [restored, ready, userspace]) p.catch(() => {});
     this.log(`kexec ${this.kernel.manifest.release} -> ${target.manifest.release} (boot ${fromBoot} -> ${toBoot})`);
     // The reply leaves before the freeze; the pause only lets it reach the host.
     await this.agent.call('kexec-exec', { 'delay-ms': 20 });
@@ -224,15 +233,12 @@ export class LiveVm implements AsyncDisposable {
     await restored.catch((e: unknown) => {
       throw new TestFailure(`the agent did not report its restore after the kexec into boot ${toBoot}`, { cause: e });
     });
+    this.ready = await ready;
     this.#boot = toBoot;
     this.kernel = target;
     this.#cmdline = { ...next, extra: this.#cmdline.extra };
-    const blackout = blackoutTimeline({ lines: this.console.lines(), fromBoot, sshReadyMs });
+    const blackout = blackoutTimeline({ lines: this.console.lines(), fromBoot, sshReadyMs, guestReadyMs: this.ready.ms });
     this.#recordBlackout(fromBoot, blackout);
-    // The agent's socket, before anything calls it (it listens right after its restore).
-    await agentUp.catch((e: unknown) => {
-      throw new TestFailure(`the agent did not come up after the kexec into boot ${toBoot}`, { cause: e });
-    });
     if (options.rebindVfio ?? true) await this.bindVfio();
     return { fromBoot, toBoot, kernel: target, blackout };
   }

@@ -16,7 +16,8 @@
 //   userspace-init  -> the agent starts its restore (init mounted the
 //                   pseudo filesystems and started it).
 //   restore         -> the agent has retrieved every session and file.
-//   service         -> SSH answers again.
+//   service         -> SSH answers again and the guest said guest-ready
+//                   (whichever comes later: either alone is not service).
 //
 // The new kernel's early lines reach the console only when its serial
 // console registers (a few hundred ms into its boot), so their arrival says
@@ -42,6 +43,8 @@ export interface TimelineInput {
   fromBoot: number;
   /** Host ms, same clock as the lines, when the first SSH command after the kexec succeeded. */
   sshReadyMs: number;
+  /** Host ms of the new boot's guest-ready line (the readiness contract), when it was waited for. */
+  guestReadyMs?: number;
   /** Allowed disagreement between host and guest clocks, as a fraction (default 5%). */
   tolerance?: number;
 }
@@ -111,7 +114,7 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   const clockStart = zero ?? banner.ms;
   const restoreStart = marker('agent-restore-start', next)?.line.ms ?? init.line.ms;
 
-  const ends = [kexec.ms, clockStart, runInitMs, restoreStart, restored.line.ms, Math.max(sshReadyMs, restored.line.ms)];
+  const ends = [kexec.ms, clockStart, runInitMs, restoreStart, restored.line.ms, Math.max(sshReadyMs, restored.line.ms, input.guestReadyMs ?? 0)];
   // Each event must follow the one before: a line out of order means the console (or its clock) cannot be trusted.
   const events = [
     'the freeze marker',

@@ -21,7 +21,7 @@ export type BlackoutPhaseName = (typeof BLACKOUT_PHASES)[number];
 
 
 export interface BlackoutTimeline {
-  /** From the freeze marker to SSH usable again, as the host saw it. */
+  /** From the freeze marker to the guest in service again (SSH answers and init said guest-ready), as the host saw it. */
   totalMs: number;
   phases: { name: BlackoutPhaseName; ms: number }[];
   /** The same span measured on the guest TSC (freeze -> agent-restored), when available. */

@@ -26,7 +26,7 @@ test('images/init parses with busybox sh -n', async (t) => {
 });
 
 /** Run init with stubs until `until` appears on its console (or 10 s pass), then kill its process group. */
-async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdline: string, listening: boolean, until: RegExp, kernelNet = false, opts: { route?: string; bootId?: string; listenHex?: string } = {}) {
+async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdline: string, listening: boolean, until: RegExp, kernelNet = false, opts: { route?: string; bootId?: string; listenHex?: string; failMount?: string } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'luo-init-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const proc = join(dir, 'proc');
@@ -42,7 +42,9 @@ async function runInit(t: { teardown: (fn: () => Promise<void>) => void }, cmdli
   // Never the host's own /etc/machine-id, whatever the sandbox allows.
   const machineId = join(dir, 'machine-id');
   const calls = join(dir, 'calls');
-  const stubs = STUBBED.map((c) => `${c}() { echo "${c} $*" >> "$CALLS"; }`).join('\n');
+  // A 9p mount of the tag `failMount` fails, as a share QEMU does not export would.
+  const fails = opts.failMount ? ` case "$*" in *" ${opts.failMount} "*) return 32 ;; esac;` : '';
+  const stubs = STUBBED.map((c) => `${c}() { echo "${c} $*" >> "$CALLS";${c === 'mount' ? fails : ''} }`).join('\n');
   const console = join(dir, 'console');
   await writeFile(console, '');
   const child = execa('unshare', [...sandbox, 'busybox', 'sh', '-c', `${stubs}\n. "$INIT"`], {
@@ -69,12 +71,14 @@ sandboxed('init prints init boot=<n> from the command line, mounts 9p shares rea
     t,
     'console=ttyS0,115200 luo_harness.boot=3 luo_harness.share=results:/mnt/results liveupdate=on',
     true,
-    /sshd-ready/,
+    /guest-ready/,
   );
   t.deepEqual(markers, [
     { name: 'init', args: 'boot=3' },
     { name: 'share-mounted', args: 'tag=results path=/mnt/results' },
     { name: 'sshd-ready', args: 'port=22' },
+    // The readiness contract: last, once everything is in place (no agent on this host: agent=none).
+    { name: 'guest-ready', args: 'boot=3 sshd=22 agent=none shares=results unmounted=' },
   ]);
   t.true(calls.includes('mount -t 9p -o trans=virtio,version=9p2000.L,ro results /mnt/results'));
   t.true(calls.includes('mount -a'), 'the pseudo filesystems in one process, from /etc/fstab');
@@ -89,7 +93,7 @@ sandboxed('init prints init boot=<n> from the command line, mounts 9p shares rea
 
 sandboxed('init runs no network command when the kernel configured eth0 itself (ip=)', async (t) => {
   const { markers, calls } = await runInit(t, 'console=ttyS0 ip=10.0.2.15::10.0.2.2:255.255.255.0:luo-guest:eth0:off', true, /sshd-ready/, true);
-  t.is(markers.at(-1)?.name, 'sshd-ready');
+  t.is(markers.at(-1)?.name, 'guest-ready');
   t.deepEqual(calls.filter((c) => c.startsWith('ip ')), []);
   t.true(calls.some((c) => c.startsWith('dropbear ')));
   // Without the kernel's route, init configures eth0 even if ip= is on the line (a kernel without IP_PNP ignores it).
@@ -123,7 +127,20 @@ sandboxed('init gives the machine an id from its boot id when it has none, and s
   const r = await runInit(t, 'console=ttyS0 luo_harness.sshd_port=2222', true, /sshd-ready/, false, { bootId: '0c5e6a2b-1d1f-4a7e-9b3c-5d2e8f9a0b1c', listenHex: '08AE' });
   t.is(r.machineId, '0c5e6a2b1d1f4a7e9b3c5d2e8f9a0b1c\n');
   t.true(r.calls.some((c) => c.startsWith('dropbear ') && c.includes('-p 2222')), r.calls.join('\n'));
-  t.deepEqual(r.markers.at(-1), { name: 'sshd-ready', args: 'port=2222' });
+  t.deepEqual(r.markers.find((m) => m.name === 'sshd-ready'), { name: 'sshd-ready', args: 'port=2222' });
+  t.deepEqual(r.markers.at(-1), { name: 'guest-ready', args: 'boot=0 sshd=2222 agent=none shares= unmounted=' });
   const none = await runInit(t, 'console=ttyS0', true, /sshd-ready/);
   t.is(none.machineId, undefined, 'no boot id to read: nothing written');
+});
+
+sandboxed('init: a share that fails is named in guest-ready, and luo_harness.share_delay_ms mounts the shares late', async (t) => {
+  const failing = await runInit(t, 'console=ttyS0 luo_harness.share=kexec:/mnt/kexec luo_harness.share=bad:/opt/bad', true, /guest-ready/, false, { failMount: 'bad' });
+  t.deepEqual(failing.markers.at(-1), { name: 'guest-ready', args: 'boot=0 sshd=22 agent=none shares=kexec unmounted=bad' });
+  t.true(failing.markers.some((m) => m.name === 'share-failed' && m.args === 'tag=bad path=/opt/bad'));
+  const started = Date.now();
+  const late = await runInit(t, 'console=ttyS0 luo_harness.share=kexec:/mnt/kexec luo_harness.share_delay_ms=700', true, /guest-ready/);
+  t.true(Date.now() - started >= 700, 'the shares waited for the delay');
+  t.deepEqual(late.markers.map((m) => m.name), ['init', 'share-mounted', 'sshd-ready', 'guest-ready']);
+  const garbled = await runInit(t, 'console=ttyS0 luo_harness.share_delay_ms=1;reboot', true, /guest-ready/);
+  t.is(garbled.markers.at(-1)?.name, 'guest-ready');
 });

@@ -31,6 +31,16 @@ test('7.2 -> 7.2: the phases and the clock agreement from the recorded console',
   t.is(timeline.totalMs, r.recorded.totalMs);
 });
 
+test('service ends when SSH answers and the guest said guest-ready, whichever is later', (t) => {
+  const r = recorded('7.2-to-7.2');
+  const lines = parseConsoleLog(r.text);
+  const early = blackoutTimeline({ lines, fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs, guestReadyMs: r.sshReadyMs - 100 });
+  t.is(early.totalMs, 2177.03, 'ready before SSH answered: SSH ends the blackout');
+  const late = blackoutTimeline({ lines, fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs, guestReadyMs: r.sshReadyMs + 250 });
+  t.is(late.totalMs, 2427.03, 'SSH answered before the guest was ready: readiness ends it');
+  t.is(phases(late).service, 579.93);
+});
+
 test('7.2 -> 7.3: an upgrade; the phases follow the new kernel\'s own clock', (t) => {
   const r = recorded('7.2-to-7.3');
   const timeline = blackoutTimeline({ lines: parseConsoleLog(r.text), fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs });
