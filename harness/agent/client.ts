@@ -3,7 +3,7 @@
 // A refused preservation is judged here, against the running kernel's
 // config (kernel/capabilities.ts decides what it means).
 import { TestFailure } from '../errors.ts';
-import { agentWire, parseAgentReply, type AgentRequests, type AgentResponse, type AgentVerb } from './protocol.ts';
+import { agentWire, parseAgentReply, type AgentRequests, type AgentResponse, type AgentVerb, type MemfdFill } from './protocol.ts';
 import { harnessErrorFor } from './errors.ts';
 import { judgeRefusal, type PreservedKind } from '../kernel/capabilities.ts';
 import type { Capability } from '../kernel/artifact.ts';
@@ -28,7 +28,20 @@ export interface PreservedMemfd {
   token: number;
   size: number;
   seed: number;
+  /** What the memfd must hold now: the agent's hash of its content model (creation fill, then every write). */
   sha256: string;
+  /** Ranges of pages and what was done to them, for sentences that name what a lost page held. */
+  layout?: MemfdRegion[];
+}
+
+/** A memfd the agent holds and has not preserved yet. */
+export type HeldMemfd = Omit<PreservedMemfd, 'session' | 'token'> & { hugetlb?: boolean };
+
+/** Pages [first, first + pages) and, in words, what they went through ("fallocated, written after PRESERVE_FD by mmap stores"). */
+export interface MemfdRegion {
+  first: number;
+  pages: number;
+  what: string;
 }
 
 /** The kernel the agent runs on, as far as refusals are judged: its config's capabilities and a name for sentences. */
@@ -138,12 +151,47 @@ export class AgentClient {
     if (!v.intact || v.sha256 !== m.sha256) {
       throw new TestFailure(
         `memfd ${m.id} (${m.size} bytes, session ${m.session}) did not survive: ${v.mismatched_pages} of ${v.pages} pages differ` +
-          (v.first_mismatched_pages.length ? ` (first: ${v.first_mismatched_pages.join(', ')})` : '') +
-          `, sha256 ${v.sha256} vs ${m.sha256} at preservation, size ${v.size} vs ${v.expected_size}`,
+          (v.mismatched_runs?.length ? `: ${describeRuns(v.mismatched_runs, v.runs_not_listed ?? 0, m.layout)}` : v.first_mismatched_pages.length ? ` (first: ${v.first_mismatched_pages.join(', ')})` : '') +
+          `; sha256 ${v.sha256} vs ${m.sha256} expected, size ${v.size} vs ${v.expected_size}`,
       );
     }
     return v;
   }
+
+  /** Makes a memfd the agent holds, unpreserved: filled with the seed's pattern, a hole, or fallocated and never written. */
+  async createMemfd(options: { id: string; size: Size; seed: number; fill?: MemfdFill; hugetlb?: boolean }): Promise<HeldMemfd> {
+    const size = sizeInBytes(options.size);
+    const r = await this.call('memfd-create', { name: options.id, size, seed: options.seed, ...(options.fill ? { fill: options.fill } : {}), ...(options.hugetlb ? { hugetlb: true } : {}) });
+    return { id: options.id, size, seed: options.seed, sha256: r.sha256!, ...(options.hugetlb ? { hugetlb: true } : {}), layout: [] };
+  }
+
+  /** The seed's pattern into pages of a memfd the agent holds, before or after its preservation; `m` follows (hash, layout). */
+  async write(m: HeldMemfd | PreservedMemfd, range: { first: number; pages: number; seed: number; via?: 'mmap' | 'write' }, what: string) {
+    const r = await this.call('memfd-write', { id: m.id, first: range.first, pages: range.pages, seed: range.seed, ...(range.via ? { via: range.via } : {}) });
+    m.sha256 = r.sha256;
+    (m.layout ??= []).push({ first: range.first, pages: range.pages, what: `${what}, seed ${range.seed}` });
+    return r;
+  }
+
+  /** fallocate() of pages of a memfd the agent holds (`punch`: a hole); `m` follows. */
+  async fallocate(m: HeldMemfd | PreservedMemfd, range: { first: number; pages: number; punch?: boolean }, what: string) {
+    const r = await this.call('memfd-fallocate', { id: m.id, first: range.first, pages: range.pages, ...(range.punch ? { punch: true } : {}) });
+    m.sha256 = r.sha256;
+    (m.layout ??= []).push({ first: range.first, pages: range.pages, what });
+    return r;
+  }
+}
+
+/** Runs of mismatched pages in words: where, what they went through (the latest region that covers them), expected and found. */
+export function describeRuns(runs: NonNullable<AgentResponse<'memfd-verify'>['mismatched_runs']>, notListed: number, layout: MemfdRegion[] = []): string {
+  const words = runs.map((r) => {
+    const last = r.first + r.pages - 1;
+    const region = [...layout].reverse().find((g) => r.first >= g.first && r.first < g.first + g.pages);
+    const where = r.pages === 1 ? `page ${r.first}` : `pages ${r.first}-${last}`;
+    const found = r.zero ? 'read as zeros' : `${r.pages === 1 ? 'holds' : 'hold'} ${r.found}`;
+    return `${where}${region ? ` (${region.what})` : ''} ${found}, expected ${r.expected}...`;
+  });
+  return words.join('; ') + (notListed ? `; and ${notListed} more run(s)` : '');
 }
 
 export class SessionHandle {
@@ -164,6 +212,16 @@ export class SessionHandle {
     const m: PreservedMemfd = { id, session: this.name, token, size, seed, sha256: created.sha256 };
     this.agent.remember(m);
     return m;
+  }
+
+  /** Preserves a memfd the agent made and holds (createMemfd), in this session. */
+  async preserveHeld(m: HeldMemfd, token = this.#nextToken): Promise<PreservedMemfd> {
+    this.#nextToken = Math.max(this.#nextToken, token) + 1;
+    await this.agent.call('memfd-preserve', { session: this.name, id: m.id, token }, { kind: m.hugetlb ? 'memfd-hugetlb' : 'memfd', what: `a ${formatSize(m.size)}${m.hugetlb ? ' hugetlb' : ''} memfd ('${m.id}')` });
+    // The caller's object itself: it goes on changing (writes after preservation), a copy would not.
+    const preserved: PreservedMemfd = Object.assign(m, { session: this.name, token });
+    this.agent.remember(preserved);
+    return preserved;
   }
 
   /** Preserves a memfd the agent already holds (one restored by a live update) again, in this session. */

@@ -104,6 +104,9 @@ const responseSpecs = {
     pages: 'number',
     mismatched_pages: 'number',
     first_mismatched_pages: { array: 'number' },
+    /** Runs of mismatched pages (at most 8): where, how many, what the first page's first 8 bytes should be and are, all zeros or not. */
+    mismatched_runs: { optional: { array: { first: 'number', pages: 'number', expected: 'hex', found: 'hex', zero: 'boolean' } } },
+    runs_not_listed: { optional: 'number' },
     sha256: 'string',
     expected_sha256: 'string|null',
     sha256_match: 'boolean',
@@ -181,6 +184,8 @@ const responseSpecs = {
   'raw-retrieve': { ...rawSessionSpec, token: 'hex', id: 'string', memfd_fd: 'number', size: 'number', seals: 'number|null' },
   'raw-reset': { sessions: 'number', memfds: 'number' },
   'memfd-close': { id: 'string', fd: 'number' },
+  'memfd-write': { id: 'string', first: 'number', pages: 'number', seed: 'u64', via: { enum: ['mmap', 'write'] }, preserved: 'boolean', sha256: 'string', elapsed_us: 'number' },
+  'memfd-fallocate': { id: 'string', first: 'number', pages: 'number', punch: 'boolean', preserved: 'boolean', sha256: 'string' },
   'memfd-truncate': { id: 'string', fd: 'number', size: 'number' },
 } as const satisfies Record<string, ObjectSpec>;
 
@@ -201,7 +206,8 @@ export interface AgentRequests {
   'session-finish': { name: string };
   'session-close': { name: string };
   /** `tmpfile`: an unlinked tmpfs file (O_TMPFILE in /dev/shm) instead of a memfd. */
-  'memfd-create': { name: string; size: Num; seed?: Num; hugetlb?: boolean; seals?: boolean; tmpfile?: boolean };
+  /** `fill`: the seed's pattern (default), a hole (never written) or fallocate() (allocated, never written). */
+  'memfd-create': { name: string; size: Num; seed?: Num; hugetlb?: boolean; seals?: boolean; tmpfile?: boolean; fill?: MemfdFill };
   'memfd-preserve': { session: string; id: string; token: Num };
   'memfd-retrieve': { session: string; token: Num; id?: string };
   'memfd-verify': { id: string; seed?: Num };
@@ -229,7 +235,13 @@ export interface AgentRequests {
   'raw-reset': Record<string, never>;
   'memfd-close': { id: string };
   'memfd-truncate': { id: string; size: Num };
+  /** The seed's pattern into pages [first, first+pages), by stores through a shared mapping (default) or write(). */
+  'memfd-write': { id: string; first: Num; pages: Num; seed: Num; via?: 'mmap' | 'write' };
+  /** fallocate() of pages [first, first+pages); `punch`: FALLOC_FL_PUNCH_HOLE (they read zeros after). */
+  'memfd-fallocate': { id: string; first: Num; pages: Num; punch?: boolean };
 }
+
+export type MemfdFill = 'pattern' | 'hole' | 'fallocate';
 
 /** What raw-preserve can offer the kernel besides a memfd. */
 export const RAW_FD_KINDS = ['pipe', 'socket', 'devnull', 'tmpfs-file', 'dir', 'liveupdate', 'session', 'badfd'] as const;

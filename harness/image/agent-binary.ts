@@ -25,7 +25,7 @@ export async function agentBinaryFor(artifact: KernelArtifact, cache = cacheRoot
 
   await mkdir(dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
-  const args = ['-static', '-O2', '-Wall', '-Wextra', '-pthread', `-I${join(artifactPath(artifact, 'headers'), 'include')}`, '-o', tmp, ...sources.map((f) => join(dir, f))];
+  const args = ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-pthread', `-I${join(artifactPath(artifact, 'headers'), 'include')}`, '-o', tmp, ...sources.map((f) => join(dir, f))];
   try {
     await execa('gcc', args, { all: true });
   } catch (cause) {

@@ -97,6 +97,15 @@ struct session {
 	bool finished;
 };
 
+/* What a memfd held pages of when it was made: the seed's pattern, or zeros (a hole, or fallocated). */
+enum memfd_fill { FILL_PATTERN = 0, FILL_HOLE = 1, FILL_FALLOC = 2 };
+#define MAX_EXTENTS 16
+/* Pages written (the seed's pattern) or punched (zeros) after creation; a later extent wins. */
+struct extent {
+	uint64_t first, count, seed;
+	bool zero;
+};
+
 struct memfd {
 	bool used;
 	char id[NAME_LEN];
@@ -108,6 +117,9 @@ struct memfd {
 	uint64_t token;
 	bool restored; /* retrieved after a kexec */
 	bool heartbeat; /* the heartbeat page, not a pattern memfd */
+	uint8_t fill; /* enum memfd_fill */
+	int n_ext;
+	struct extent ext[MAX_EXTENTS];
 };
 
 /* Non-memfd fds handed to LUO (iommufd, vfio): recorded when the kernel accepted them. */
@@ -238,5 +250,13 @@ extern uint64_t kexec_delay_ms; /* after the reply, before the freeze stamp */
 void do_kexec_now(void);
 void calibrate_tsc(void);
 int memfd_read_range(struct memfd *m, uint64_t off, void *buf, size_t len, struct aerr *e);
+
+/* ---- memfd_content.c: what every page of a memfd must hold, and the verbs that change it ---- */
+extern const struct verb content_verbs[];
+void memfd_expected_page(const struct memfd *m, uint64_t seed, uint64_t page, uint8_t *out, size_t len);
+void memfd_expected_sha(const struct memfd *m, char out[65]);
+/* The extents as plan text (" <n> first:count:seed:zero ..."), and back; -1 on a malformed list. */
+int memfd_extents_text(const struct memfd *m, char *buf, size_t cap);
+int memfd_extents_parse(struct memfd *m, const char *text);
 
 #endif

@@ -80,6 +80,7 @@ static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 int plan_save(struct aerr *e)
 {
 	static char buf[STATE_SIZE];
+	char ext[MAX_EXTENTS * 80 + 16];
 	size_t len = 0;
 	bool any = false;
 	int i;
@@ -103,11 +104,13 @@ int plan_save(struct aerr *e)
 		struct session *s;
 		if (!m->used || !m->session[0] || !(s = session_find(m->session)) || s->incoming)
 			continue;
-		append(buf, sizeof(buf), &len, "memfd %s %s 0x%llx %llu %llu %d %s\n", m->id, m->session,
+		if (memfd_extents_text(m, ext, sizeof(ext)))
+			return fail(e, "plan", ENOSPC, g.state_memfd, "memfd '%s': its writes do not fit in a plan line", m->id);
+		append(buf, sizeof(buf), &len, "memfd %s %s 0x%llx %llu %llu %d %s%s\n", m->id, m->session,
 		       (unsigned long long)m->token, (unsigned long long)m->size,
 		       (unsigned long long)m->seed,
-		       (m->hugetlb ? 1 : 0) | (m->sealed ? 2 : 0) | (m->heartbeat ? 4 : 0),
-		       m->sha256[0] ? m->sha256 : "-");
+		       (m->hugetlb ? 1 : 0) | (m->sealed ? 2 : 0) | (m->heartbeat ? 4 : 0) | (m->fill << 3),
+		       m->sha256[0] ? m->sha256 : "-", ext);
 	}
 	for (i = 0; i < MAX_HELD; i++) {
 		struct held *h = &g.held[i];
@@ -187,12 +190,12 @@ static void restore_memfd(char *line)
 {
 	char id[NAME_LEN], sess[NAME_LEN], sha[65], what[96];
 	unsigned long long token, size, seed;
-	int flags, i, fd;
+	int flags, i, fd, end = 0;
 	struct session *s;
 	struct aerr e;
 
-	if (sscanf(line, "memfd %63s %63s %llx %llu %llu %d %64s", id, sess, &token, &size, &seed, &flags,
-		   sha) != 7)
+	if (sscanf(line, "memfd %63s %63s %llx %llu %llu %d %64s%n", id, sess, &token, &size, &seed, &flags,
+		   sha, &end) != 7)
 		return;
 	snprintf(what, sizeof(what), "memfd:%s", id);
 	if (!(s = session_find(sess)) || !s->incoming)
@@ -219,6 +222,12 @@ static void restore_memfd(char *line)
 	m->hugetlb = flags & 1;
 	m->sealed = flags & 2;
 	m->heartbeat = flags & 4;
+	m->fill = (uint8_t)((flags >> 3) & 3);
+	if (memfd_extents_parse(m, line + end)) {
+		/* Without its writes the memfd cannot be checked: say so, keep the fd. */
+		fail(&e, "plan", EBADMSG, fd, "the plan's list of writes to memfd '%s' is malformed", id);
+		restore_fail(what, &e);
+	}
 	if (strcmp(sha, "-"))
 		snprintf(m->sha256, sizeof(m->sha256), "%s", sha);
 	m->restored = true;

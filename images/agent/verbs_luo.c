@@ -317,6 +317,8 @@ static int v_memfd_create(const struct req *r, struct jw *w, struct aerr *e)
 	const char *id;
 	uint64_t size, seed, p, pages, t0 = now_ns(CLOCK_MONOTONIC);
 	bool huge = req_flag(r, "hugetlb"), seal = req_flag(r, "seals"), tmp = req_flag(r, "tmpfile");
+	const char *fill_arg = req_get(r, "fill");
+	int fill = FILL_PATTERN;
 	struct memfd *m;
 	struct sha256 h;
 	uint8_t *map = NULL;
@@ -334,6 +336,13 @@ static int v_memfd_create(const struct req *r, struct jw *w, struct aerr *e)
 		return fail(e, "lookup", ENOSPC, -1, "too many memfds (max %d)", MAX_MEMFDS);
 	if (tmp && huge)
 		return fail(e, "argument", EINVAL, -1, "--tmpfile and --hugetlb exclude each other");
+	/* --fill hole: never written (pages come when touched); fallocate: allocated, never written (not uptodate). */
+	if (fill_arg && !strcmp(fill_arg, "hole"))
+		fill = FILL_HOLE;
+	else if (fill_arg && !strcmp(fill_arg, "fallocate"))
+		fill = FILL_FALLOC;
+	else if (fill_arg && strcmp(fill_arg, "pattern"))
+		return fail(e, "argument", EINVAL, -1, "--fill is pattern, hole or fallocate, not '%s'", fill_arg);
 	/* --tmpfile: an unlinked tmpfs file, not a memfd (the memfd handler takes any unlinked shmem file). */
 	if (tmp)
 		fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -347,9 +356,14 @@ static int v_memfd_create(const struct req *r, struct jw *w, struct aerr *e)
 		     (unsigned long long)size, strerror(errno));
 		goto err;
 	}
+	if (fill == FILL_FALLOC && size && fallocate(fd, 0, 0, (off_t)size) < 0) {
+		fail(e, "fallocate", errno, fd, "fallocate memfd '%s' (%llu bytes): %s", id,
+		     (unsigned long long)size, strerror(errno));
+		goto err;
+	}
 	sha256_init(&h);
 	pages = (size + PATTERN_PAGE - 1) / PATTERN_PAGE;
-	if (size) {
+	if (size && fill == FILL_PATTERN) {
 		map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (map == MAP_FAILED) {
 			fail(e, "mmap", errno, fd, "mmap memfd '%s' (%llu bytes): %s", id,
@@ -376,7 +390,11 @@ static int v_memfd_create(const struct req *r, struct jw *w, struct aerr *e)
 	m->seed = seed;
 	m->hugetlb = huge;
 	m->sealed = seal;
-	sha256_hex(&h, m->sha256);
+	m->fill = (uint8_t)fill;
+	if (fill == FILL_PATTERN)
+		sha256_hex(&h, m->sha256);
+	else
+		memfd_expected_sha(m, m->sha256);
 	json_memfd(w, m);
 	jw_u64(w, "pages", pages);
 	jw_u64(w, "page_size", PATTERN_PAGE);
@@ -486,6 +504,10 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 	struct memfd *m;
 	uint64_t seed, size, p, pages, mism = 0, first[8], t0 = now_ns(CLOCK_MONOTONIC);
 	uint8_t expect[PATTERN_PAGE], *map = NULL;
+	/* Runs of mismatched pages: where, how long, and what the first page should hold and holds. */
+	struct { uint64_t first, count, want, got; bool zero; } runs[8];
+	int nruns = 0;
+	uint64_t more_runs = 0;
 	struct sha256 h;
 	char hex[65];
 	struct stat st;
@@ -512,10 +534,27 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 		for (p = 0; p < pages; p++) {
 			uint64_t off = p * PATTERN_PAGE;
 			size_t len = size - off < PATTERN_PAGE ? size - off : PATTERN_PAGE;
-			pattern_page(seed, p, expect, len);
+			memfd_expected_page(m, seed, p, expect, len);
 			if (memcmp(expect, map + off, len)) {
+				bool zero = true;
+				size_t k;
+				for (k = 0; k < len && zero; k++)
+					zero = map[off + k] == 0;
 				if (nfirst < 8)
 					first[nfirst++] = p;
+				if (nruns && runs[nruns - 1].first + runs[nruns - 1].count == p && runs[nruns - 1].zero == zero) {
+					runs[nruns - 1].count++;
+				} else if (nruns < 8) {
+					runs[nruns].first = p;
+					runs[nruns].count = 1;
+					runs[nruns].zero = zero;
+					runs[nruns].want = runs[nruns].got = 0;
+					memcpy(&runs[nruns].want, expect, len < 8 ? len : 8);
+					memcpy(&runs[nruns].got, map + off, len < 8 ? len : 8);
+					nruns++;
+				} else {
+					more_runs++;
+				}
 				mism++;
 			}
 			sha256_update(&h, map + off, len);
@@ -537,6 +576,18 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 	for (i = 0; i < nfirst; i++)
 		jw_u64(w, NULL, first[i]);
 	jw_end_arr(w);
+	jw_arr(w, "mismatched_runs");
+	for (i = 0; i < nruns; i++) {
+		jw_obj(w, NULL);
+		jw_u64(w, "first", runs[i].first);
+		jw_u64(w, "pages", runs[i].count);
+		jw_hex(w, "expected", runs[i].want);
+		jw_hex(w, "found", runs[i].got);
+		jw_bool(w, "zero", runs[i].zero);
+		jw_end_obj(w);
+	}
+	jw_end_arr(w);
+	jw_u64(w, "runs_not_listed", more_runs);
 	jw_str(w, "sha256", hex);
 	jw_str(w, "expected_sha256", m->sha256[0] ? m->sha256 : NULL);
 	jw_bool(w, "sha256_match", sha_ok);
@@ -637,7 +688,7 @@ const struct verb luo_verbs[] = {
 	{ "session-retrieve", v_session_retrieve, "name" },
 	{ "session-finish", v_session_finish, "name" },
 	{ "session-close", v_session_close, "name" },
-	{ "memfd-create", v_memfd_create, "name,id,size,seed,hugetlb,seals,tmpfile" },
+	{ "memfd-create", v_memfd_create, "name,id,size,seed,hugetlb,seals,tmpfile,fill" },
 	{ "memfd-preserve", v_memfd_preserve, "session,id,token" },
 	{ "memfd-retrieve", v_memfd_retrieve, "session,token,id" },
 	{ "memfd-verify", v_memfd_verify, "id,seed" },

@@ -49,6 +49,22 @@ test.serial('memfd-basic: a 64 MiB memfd survives a kexec, every page verified',
   for (const a of r.artifacts) t.true(existsSync(join(results, a.path)), a.path);
 });
 
+test.serial('memfd-late-writes: written, fallocated and hole pages written again after PRESERVE_FD all hold their last write after the kexec', async (t) => {
+  const r = await run('memfd-late-writes');
+  t.is(r.status, 'pass', detail(r));
+  t.true(r.checks.some((c) => /write half of every quarter after PRESERVE_FD/.test(c.name) && c.status === 'pass'));
+  t.true(r.checks.some((c) => /refuses fallocate\(\) and a punched hole on the preserved memfd \(EPERM\)/.test(c.name) && c.status === 'pass'));
+  t.true(r.checks.some((c) => /1 memfd\(s\) intact after the kexec/.test(c.name) && c.status === 'pass'));
+  assertTimelines(t, r, 1);
+});
+
+test.serial('memfd-late-writes, hugetlb: the stock memfd handler refuses a hugetlb memfd, so the variant is unsupported with the reason, never a pass', async (t) => {
+  const r = await run('memfd-late-writes', { params: { hugetlb: 1 } });
+  t.is(r.status, 'unsupported', detail(r));
+  t.deepEqual(r.capabilities?.map((c) => [c.name, c.status]), [['memfd-hugetlb', 'unsupported']]);
+  t.regex(r.reason ?? '', /hugetlb memfd/);
+});
+
 test.serial('multi-session: sessions come back in reverse order and all verify', async (t) => {
   const r = await run('multi-session');
   t.is(r.status, 'pass', detail(r));

@@ -8,7 +8,8 @@ import { iommufdVfio } from './iommufd-vfio.ts';
 import { unpreserveOnClose } from './unpreserve-on-close.ts';
 import { negativeControl } from './negative-control.ts';
 import { cycles } from './cycles.ts';
+import { memfdLateWrites } from './memfd-late-writes.ts';
 
 export const SCENARIOS: Record<string, ScenarioDefinition> = Object.fromEntries(
-  [memfdBasic, memfdSizes, multiSession, upgrade, iommufdVfio, unpreserveOnClose, negativeControl, cycles].map((s) => [s.name, s]),
+  [memfdBasic, memfdLateWrites, memfdSizes, multiSession, upgrade, iommufdVfio, unpreserveOnClose, negativeControl, cycles].map((s) => [s.name, s]),
 );

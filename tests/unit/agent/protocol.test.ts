@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, InfraError, TestFailure, Unsupported } from '../../../harness/errors.ts';
 import { AGENT_BIN, AGENT_VERBS, type AgentVerb, agentArgv, parseAgentReply } from '../../../harness/agent/protocol.ts';
 import { AgentOpError, AgentProtocolError, harnessErrorFor } from '../../../harness/agent/errors.ts';
-import { AgentClient, type RunningKernel } from '../../../harness/agent/client.ts';
+import { AgentClient, describeRuns, type RunningKernel } from '../../../harness/agent/client.ts';
 
 // Real stdout of the agent, recorded in QEMU on Linux 7.2 across a kexec.
 const fixtures = fileURLToPath(new URL('../../fixtures/agent/', import.meta.url));
@@ -258,4 +258,48 @@ test('the recorded argv of each run is what agentArgv builds', (t) => {
   t.deepEqual(agentArgv('memfd-create', { name: 'big', size: '64M', seed: 42 }).slice(1), create.argv.slice(1));
   const preserve = run('memfd-preserve');
   t.deepEqual(agentArgv('memfd-preserve', { session: 'demo', id: 'big', token: '0x1001' }).slice(1), preserve.argv.slice(1));
+});
+
+test('writes and fallocate() change what a memfd must hold: each reply carries the new expected hash, and verify agrees', (t) => {
+  const created = ok('memfd-create-fallocate', 'memfd-create');
+  const mmap = ok('memfd-write-mmap', 'memfd-write');
+  const write = ok('memfd-write-write', 'memfd-write');
+  const punch = ok('memfd-fallocate-punch', 'memfd-fallocate');
+  t.is(mmap.via, 'mmap');
+  t.is(write.via, 'write');
+  t.not(mmap.sha256, created.sha256!, 'written pages change the expected hash');
+  t.is(punch.sha256, write.sha256, 'punching a hole that was never written changes nothing');
+  t.false(punch.preserved);
+  const verify = ok('memfd-verify-written', 'memfd-verify');
+  t.true(verify.intact);
+  t.is(verify.sha256, write.sha256);
+  t.deepEqual(verify.mismatched_runs, []);
+  // After PRESERVE_FD the kernel freezes the allocation; past the end is the caller's mistake.
+  const frozen = failure('memfd-fallocate-preserved', 'memfd-fallocate');
+  t.deepEqual([frozen.op, frozen.errnoName], ['fallocate', 'EPERM']);
+  const outside = failure('memfd-write-past-end', 'memfd-write');
+  t.deepEqual([outside.op, outside.errnoName], ['argument', 'EINVAL']);
+  t.regex(outside.message, /pages 250\.\.260 are not inside memfd 'rec' \(256 pages\)/);
+});
+
+test('a verify of an older agent has no mismatched runs: the client falls back to the first pages', (t) => {
+  const old = ok('memfd-verify-restored', 'memfd-verify');
+  t.is(old.mismatched_runs, undefined);
+});
+
+test('mismatched runs in words: where, what the pages went through (the latest region), expected and found', (t) => {
+  const layout = [
+    { first: 0, pages: 4096, what: 'a hole never written' },
+    { first: 1024, pages: 1024, what: 'fallocated before PRESERVE_FD, never written' },
+    { first: 1024, pages: 512, what: 'fallocated, first written after PRESERVE_FD by mmap stores, seed 13' },
+  ];
+  const words = describeRuns(
+    [
+      { first: 1024, pages: 512, expected: '0x9e3779b97f4a7c15', found: '0x0', zero: true },
+      { first: 3000, pages: 1, expected: '0x0', found: '0x1234', zero: false },
+    ],
+    2,
+    layout,
+  );
+  t.is(words, 'pages 1024-1535 (fallocated, first written after PRESERVE_FD by mmap stores, seed 13) read as zeros, expected 0x9e3779b97f4a7c15...; page 3000 (a hole never written) holds 0x1234, expected 0x0...; and 2 more run(s)');
 });
