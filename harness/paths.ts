@@ -33,6 +33,8 @@ export function cacheLayout(root: string = cacheRoot()) {
     logs: join(root, 'logs'),
     /** In-guest agents, built per kernel headers. */
     agents: join(root, 'agents'),
+    /** The nested VM's firmware (the tiny guest a VMM in the guest runs), by source. */
+    nestedGuests: join(root, 'nested-guests'),
     /** Guest initramfs images. */
     images: join(root, 'images'),
     /** Running machines' directories (console logs, keys, pidfiles): one sweep finds every stale QEMU. */

@@ -186,6 +186,20 @@ const responseSpecs = {
   'memfd-close': { id: 'string', fd: 'number' },
   'memfd-write': { id: 'string', first: 'number', pages: 'number', seed: 'u64', via: { enum: ['mmap', 'write'] }, preserved: 'boolean', sha256: 'string', elapsed_us: 'number' },
   'memfd-fallocate': { id: 'string', first: 'number', pages: 'number', punch: 'boolean', preserved: 'boolean', sha256: 'string' },
+  /** The nested VM's RAM: pages below `boundary` hold `high`, the rest `low`; `given`: the layout was the caller's. */
+  'vm-ram-check': {
+    id: 'string',
+    first: 'number',
+    pages: 'number',
+    high: 'number',
+    low: 'number',
+    boundary: 'number',
+    given: 'boolean',
+    counter: 'number',
+    off_pages: 'number',
+    first_off: { array: { page: 'number', found: 'number', expected: 'number' } },
+    sha256: 'string',
+  },
   'memfd-truncate': { id: 'string', fd: 'number', size: 'number' },
 } as const satisfies Record<string, ObjectSpec>;
 
@@ -239,6 +253,8 @@ export interface AgentRequests {
   'memfd-write': { id: string; first: Num; pages: Num; seed: Num; via?: 'mmap' | 'write' };
   /** fallocate() of pages [first, first+pages); `punch`: FALLOC_FL_PUNCH_HOLE (they read zeros after). */
   'memfd-fallocate': { id: string; first: Num; pages: Num; punch?: boolean };
+  /** The nested VM's RAM against its firmware's layout (images/nested-guest): the one given, or the best fit. */
+  'vm-ram-check': { id: string; first: Num; pages: Num; 'counter-page': Num; high?: Num; low?: Num; boundary?: Num };
 }
 
 export type MemfdFill = 'pattern' | 'hole' | 'fallocate';

@@ -7,6 +7,8 @@ import { formatTable, formatTableWithNotes } from './table.ts';
 /** Blackout per result: median total and phases over its live updates, p95 of the total. */
 export function blackoutTable(results: readonly ScenarioResult[], label = 'scenario', note = ''): string {
   const rows: string[][] = [];
+  // The downtime a VM running across the live update saw (vm-survives), where one did.
+  const vmSeen = results.some((r) => r.iterations.some((i) => i.metrics?.vmDowntimeMs !== undefined));
   for (const r of results) {
     const timelines = r.iterations.map((i) => i.blackout).filter((b) => b !== undefined);
     if (!timelines.length) continue;
@@ -14,10 +16,11 @@ export function blackoutTable(results: readonly ScenarioResult[], label = 'scena
     const phase = (name: string) => med(timelines.map((t) => t.phases.find((p) => p.name === name)?.ms ?? 0));
     const totals = timelines.map((t) => t.totalMs);
     const tsc = timelines.map((t) => t.guestTscMs).filter((x) => x !== undefined);
-    rows.push([r.name, String(timelines.length), med(totals), quantile(totals, 0.95).toFixed(0), ...BLACKOUT_PHASES.map(phase), tsc.length ? med(tsc) : '-']);
+    const vm = r.iterations.map((i) => i.metrics?.vmDowntimeMs).filter((x) => x !== undefined);
+    rows.push([r.name, String(timelines.length), med(totals), quantile(totals, 0.95).toFixed(0), ...BLACKOUT_PHASES.map(phase), tsc.length ? med(tsc) : '-', ...(vmSeen ? [vm.length ? med(vm) : '-'] : [])]);
   }
   if (!rows.length) return 'no live updates measured';
-  return `blackout (ms, median over live updates; host clock${note})\n` + formatTable([label, 'n', 'total', 'p95', ...BLACKOUT_PHASES, 'guest TSC'], rows);
+  return `blackout (ms, median over live updates; host clock${note})\n` + formatTable([label, 'n', 'total', 'p95', ...BLACKOUT_PHASES, 'guest TSC', ...(vmSeen ? ['VM-seen'] : [])], rows);
 }
 
 /** Each capability's verdict, for the scenarios that judged more than one: "VFIO device preserved: pass, iommufd: unsupported (ENOENT)". */

@@ -41,6 +41,8 @@ export interface BootOptions {
   runDir?: string;
   /** More host directories for the guest: each is mounted read-only at `mount`. */
   shares?: { hostPath: string; tag: string; mount: string }[];
+  /** A second serial line (ttyS1) read by the harness with host timestamps (QEMU targets only). */
+  auxSerial?: boolean;
   /** Bind the emulated devices to vfio-pci once SSH is up (default true). */
   bindVfio?: boolean;
   /** Deadline for boot to SSH (default 180 s: TCG on a busy host is slow). */
@@ -102,6 +104,7 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
       ...(options.accel ? { accel: options.accel } : {}),
       ...(options.memoryMiB ? { memoryMiB: options.memoryMiB } : {}),
       ...(options.cpus ? { cpus: options.cpus } : {}),
+      ...(options.auxSerial ? { auxSerial: true } : {}),
     }),
   );
   const deadlineMs = options.bootTimeoutMs ?? 180_000;

@@ -18,6 +18,8 @@ export interface MetricsRow {
   totalMs: number;
   phases: Partial<Record<BlackoutPhaseName, number>>;
   guestTscMs?: number;
+  /** The downtime a VM running across the live update saw (its last serial byte before the stop -> its first after the resume). */
+  vmDowntimeMs?: number;
 }
 
 /** One row per iteration that measured a blackout. */
@@ -41,6 +43,7 @@ export function metricsRows(result: RunResult): MetricsRow[] {
         totalMs: it.blackout.totalMs,
         phases,
         ...(it.blackout.guestTscMs !== undefined ? { guestTscMs: it.blackout.guestTscMs } : {}),
+        ...(it.metrics?.vmDowntimeMs !== undefined ? { vmDowntimeMs: it.metrics.vmDowntimeMs } : {}),
       });
     }
   }

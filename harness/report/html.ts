@@ -283,17 +283,23 @@ function scenarioDetail(s: ScenarioResult): string {
         .map((c) => `<li><span class="mark" style="color:${STATUS_COLOR[c.status]}">${mark[c.status]}</span>${h(c.name)}${c.message ? ` <span class="reason">— ${h(c.message)}</span>` : ''}</li>`)
         .join('')}</ul>`
     : '';
+  // A VM that ran across the live update (vm-survives) saw a downtime of its own.
+  const vmSeen = s.iterations.some((it) => it.metrics?.vmDowntimeMs !== undefined);
   const its = s.iterations.length
     ? '<table><thead><tr><th>#</th><th>Status</th>' +
       BLACKOUT_PHASES.map((p) => `<th class="num">${p}</th>`).join('') +
-      '<th class="num">Total</th><th class="num">Guest TSC</th></tr></thead><tbody>' +
+      '<th class="num">Total</th><th class="num">Guest TSC</th>' +
+      (vmSeen ? '<th class="num" title="the running VM\'s last serial byte before its stop to its first after the resume">VM-seen downtime</th>' : '') +
+      '</tr></thead><tbody>' +
       s.iterations
         .map((it) => {
           const ph = (p: string) => it.blackout?.phases.find((x) => x.name === p)?.ms;
           return (
             `<tr><td>${it.index}</td><td>${badge(it.status)}</td>` +
             BLACKOUT_PHASES.map((p) => `<td class="num">${ms(ph(p))}</td>`).join('') +
-            `<td class="num"><strong>${ms(it.blackout?.totalMs)}</strong></td><td class="num">${ms(it.blackout?.guestTscMs)}</td></tr>`
+            `<td class="num"><strong>${ms(it.blackout?.totalMs)}</strong></td><td class="num">${ms(it.blackout?.guestTscMs)}</td>` +
+            (vmSeen ? `<td class="num"><strong>${ms(it.metrics?.vmDowntimeMs)}</strong></td>` : '') +
+            '</tr>'
           );
         })
         .join('') +

@@ -26,7 +26,9 @@ export function toMarkdown(result: RunResult, given?: Comparison): string {
   lines.push('| Scenario | Status | Capabilities | Blackout median | Iterations | Reason |', '| --- | --- | --- | ---: | ---: | --- |');
   for (const s of result.scenarios) {
     const totals = blackoutSamples(s);
-    const b = totals.length ? `${ms(median(totals))} (n=${totals.length})` : '—';
+    const vm = s.iterations.map((i) => i.metrics?.vmDowntimeMs).filter((x) => x !== undefined);
+    // A VM that ran across the live update: the downtime it saw beside the host's blackout.
+    const b = (totals.length ? `${ms(median(totals))} (n=${totals.length})` : '—') + (vm.length ? `; VM-seen ${ms(median(vm))}` : '');
     const caps = (s.capabilities ?? []).map((c) => `${c.name} ${ICON[c.status]} ${c.status}`).join(', ') || '—';
     lines.push(`| ${cell(s.name)} | ${ICON[s.status]} ${s.status} | ${cell(caps)} | ${b} | ${s.iterations.length} | ${cell(s.reason ?? '')} |`);
   }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { GuestSession } from '../guest/session.ts';
 import type { RunKeys } from '../image/run-keys.ts';
 import type { ConsoleMonitor } from '../vm/console-monitor.ts';
+import type { AuxSerial } from '../vm/aux-serial.ts';
 import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { Machine } from '../vm/machine.ts';
 import { machineCmdline } from '../vm/qemu-args/command.ts';
@@ -19,6 +20,8 @@ export interface Target {
   /** 'qemu-kvm', 'qemu-tcg', or 'bare-metal:<host>': recorded in results. */
   readonly kind: string;
   readonly console: ConsoleMonitor;
+  /** The second serial line (ttyS1), where the target has one the harness reads (a QEMU machine asked for it). */
+  readonly auxSerial?: AuxSerial;
   readonly ssh: { host: string; port: number; username?: string };
   /** Devices meant for vfio-pci, by their PCI address in the kernel under test. */
   readonly devices: readonly GuestDevice[];
@@ -52,6 +55,8 @@ export interface LaunchRequest {
   cpus?: number;
   /** Host directories the guest mounts (9p): QEMU only. */
   shares?: { hostPath: string; tag: string; mount: string }[];
+  /** A second serial line (ttyS1) the harness reads, timestamped: QEMU only. */
+  auxSerial?: boolean;
   log?: (message: string) => void;
 }
 
@@ -73,6 +78,7 @@ export function qemuTarget(machine: Machine, kexecDir: string): Target {
   return {
     kind: `qemu-${machine.accel}`,
     console: machine.console,
+    ...(machine.auxSerial ? { auxSerial: machine.auxSerial } : {}),
     ssh: { host: '127.0.0.1', port: machine.sshPort },
     devices: machine.devices,
     machineCmdline: [...machineCmdline(machine.spec, machine.accel), KEXEC_SHARE_ARG],
@@ -105,6 +111,7 @@ export const qemuLauncher: TargetLauncher = {
       ...(r.accel ? { accel: r.accel } : {}),
       ...(r.memoryMiB ? { memoryMiB: r.memoryMiB } : {}),
       ...(r.cpus ? { cpus: r.cpus } : {}),
+      ...(r.auxSerial ? { auxSerial: true } : {}),
     });
     try {
       await machine.start();

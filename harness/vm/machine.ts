@@ -8,6 +8,8 @@ import { ConfigError, InfraError } from '../errors.ts';
 import { chooseAccel, detectAccelerator, type AccelChoice, type AccelHost } from './accel.ts';
 import { ConsoleLogWriter, RUN_LOG } from './console-log.ts';
 import { ConsoleMonitor } from './console-monitor.ts';
+import { AuxSerial } from './aux-serial.ts';
+import { AUX_SERIAL_FD } from './qemu-args/console.ts';
 import { qemuArgs } from './qemu-args/command.ts';
 import { NVME_BACKING_BYTES, planDevices, type GuestDevice } from './qemu-args/devices.ts';
 import { registerLive, unregisterLive } from './live-machines.ts';
@@ -50,6 +52,7 @@ export interface StartInfo {
 interface Running {
   child: ChildProcess;
   console: ConsoleMonitor;
+  auxSerial: AuxSerial | undefined;
   sshPort: number;
   exited: Promise<QemuExit>;
   argv: string[];
@@ -122,6 +125,11 @@ export class Machine implements AsyncDisposable {
 
   get console(): ConsoleMonitor {
     return this.#started().console;
+  }
+
+  /** ttyS1, when the spec asked for it (auxSerial). */
+  get auxSerial(): AuxSerial | undefined {
+    return this.#started().auxSerial;
   }
 
   /** Where the guest finds each requested device, in request order. */
@@ -215,9 +223,11 @@ export class Machine implements AsyncDisposable {
     // thread, not from a worker thread that may end before the machine should.
     const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', spec.qemuBinary, ...argv], {
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...(spec.auxSerial ? (['pipe'] as const) : [])],
     });
     const origin = process.hrtime.bigint();
+    const auxSerial = spec.auxSerial ? new AuxSerial(origin, join(spec.runDir, 'aux-serial.log')) : undefined;
+    if (auxSerial) (child.stdio[AUX_SERIAL_FD] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => auxSerial.push(chunk));
     const monitor = new ConsoleMonitor({
       origin,
       sink: new ConsoleLogWriter(spec.runDir),
@@ -242,6 +252,7 @@ export class Machine implements AsyncDisposable {
         writeFileSync(join(spec.runDir, 'qemu-stderr.log'), exit.stderr);
         const infra = infraReason(exit);
         monitor.end(infra ? { description: describeExit(exit), infra } : { description: describeExit(exit) });
+        auxSerial?.end();
         resolve(exit);
       });
     });
@@ -260,7 +271,7 @@ export class Machine implements AsyncDisposable {
         });
       }
     }
-    return { child, console: monitor, sshPort, exited, argv };
+    return { child, console: monitor, auxSerial, sshPort, exited, argv };
   }
 
   /**

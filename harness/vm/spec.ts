@@ -49,9 +49,11 @@ export interface MachineSpec {
   monitorTcpPort?: number;
   /** A guest reboot (or a panic with panic=-1) resets the machine, as on a real host, instead of ending QEMU. Default false. */
   rebootResets?: boolean;
+  /** ttyS1 to the harness over a pipe of its own, timestamped on arrival (a nested VM's serial port). Default false. */
+  auxSerial?: boolean;
 }
 
-type OptionalFields = 'initrd' | 'serialTcpPort' | 'monitorTcpPort' | 'rebootResets';
+type OptionalFields = 'initrd' | 'serialTcpPort' | 'monitorTcpPort' | 'rebootResets' | 'auxSerial';
 
 /** A MachineSpec with every default applied and every field checked. */
 export interface ResolvedSpec extends Required<Omit<MachineSpec, OptionalFields>>, Pick<MachineSpec, OptionalFields> {}
@@ -106,6 +108,7 @@ export function resolveSpec(spec: MachineSpec): ResolvedSpec {
   if (spec.serialTcpPort !== undefined) resolved.serialTcpPort = spec.serialTcpPort;
   if (spec.monitorTcpPort !== undefined) resolved.monitorTcpPort = spec.monitorTcpPort;
   if (spec.rebootResets !== undefined) resolved.rebootResets = spec.rebootResets;
+  if (spec.auxSerial !== undefined) resolved.auxSerial = spec.auxSerial;
   if (!resolved.kernel) throw new ConfigError('MachineSpec.kernel is required (a bzImage path).');
   if (!resolved.runDir) throw new ConfigError('MachineSpec.runDir is required (a directory for logs and the pidfile).');
   checkInt('memoryMiB', resolved.memoryMiB, 64, 1024 * 1024);

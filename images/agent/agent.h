@@ -243,7 +243,7 @@ struct verb {
 	verb_fn fn;
 	const char *keys; /* comma-separated allowed --keys */
 };
-extern const struct verb luo_verbs[], iommu_verbs[], kexec_verbs[], hb_verbs[], raw_verbs[];
+extern const struct verb luo_verbs[], iommu_verbs[], kexec_verbs[], hb_verbs[], raw_verbs[], vmram_verbs[];
 /* kexec-exec must reply before it reboots: the daemon calls this after the reply went out. */
 extern bool pending_kexec;
 extern uint64_t kexec_delay_ms; /* after the reply, before the freeze stamp */

@@ -23,7 +23,7 @@
 
 #define MAX_REQ 65536
 
-static const struct verb *const verb_tables[] = { luo_verbs, iommu_verbs, kexec_verbs, hb_verbs, raw_verbs, content_verbs };
+static const struct verb *const verb_tables[] = { luo_verbs, iommu_verbs, kexec_verbs, hb_verbs, raw_verbs, content_verbs, vmram_verbs };
 
 static const struct verb *find_verb(const char *name)
 {

@@ -9,12 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../harness/paths.ts';
 import type { RunResult } from '../../harness/report/result.ts';
+import { LATE_WRITES, PLANTED } from '../helpers/planted.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'e2e-planted-'));
 const cli = join(repoRoot, 'bin', 'luo-harness.js');
-export const PLANTED = join(repoRoot, 'tests', 'fixtures', 'kernels', 'memfd-bugs.json');
-/** Writes after PRESERVE_FD to fallocated pages are lost (tests/fixtures/series/memfd-late-writes.mbox). */
-export const LATE_WRITES = join(repoRoot, 'tests', 'fixtures', 'kernels', 'memfd-late-writes.json');
+
 
 test.serial('a refused 64 MiB memfd on a kernel with CONFIG_LIVEUPDATE_MEMFD=y fails the run (exit 1), saying so', async (t) => {
   const out = join(work, 'refused');

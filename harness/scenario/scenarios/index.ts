@@ -9,7 +9,8 @@ import { unpreserveOnClose } from './unpreserve-on-close.ts';
 import { negativeControl } from './negative-control.ts';
 import { cycles } from './cycles.ts';
 import { memfdLateWrites } from './memfd-late-writes.ts';
+import { vmSurvives } from './vm-survives.ts';
 
 export const SCENARIOS: Record<string, ScenarioDefinition> = Object.fromEntries(
-  [memfdBasic, memfdLateWrites, memfdSizes, multiSession, upgrade, iommufdVfio, unpreserveOnClose, negativeControl, cycles].map((s) => [s.name, s]),
+  [memfdBasic, memfdLateWrites, memfdSizes, multiSession, upgrade, iommufdVfio, unpreserveOnClose, negativeControl, cycles, vmSurvives].map((s) => [s.name, s]),
 );

@@ -2,7 +2,7 @@
 import type { Accel, ResolvedSpec } from '../spec.ts';
 import { BASE_CMDLINE } from '../spec.ts';
 import { bootArgs } from './boot.ts';
-import { consoleArgs, monitorArgs } from './console.ts';
+import { auxSerialArgs, consoleArgs, monitorArgs } from './console.ts';
 import { cpuMemoryArgs } from './cpu-memory.ts';
 import { deviceArgs, type GuestDevice } from './devices.ts';
 import { iommuArgs, iommuCmdline } from './iommu.ts';
@@ -35,6 +35,7 @@ export function qemuArgs(plan: QemuPlan): string[] {
     ...cpuMemoryArgs(plan.accel, spec.cpus, spec.memoryMiB),
     ...bootArgs(spec.kernel, spec.initrd, kernelCmdline(spec, plan.accel)),
     ...consoleArgs(spec.serialTcpPort),
+    ...auxSerialArgs(spec.auxSerial),
     ...monitorArgs(spec.monitorTcpPort),
     ...iommuArgs(spec.iommu),
     ...networkArgs(plan.sshPort),

@@ -25,3 +25,15 @@ function serialTcpArgs(port: number): string[] {
 export function monitorArgs(port: number | undefined): string[] {
   return port === undefined ? [] : ['-monitor', `tcp:127.0.0.1:${port},server=on,wait=off`];
 }
+
+/** The fd a machine with a second serial line hands QEMU for it (stdio's three come first). */
+export const AUX_SERIAL_FD = 3;
+
+/**
+ * ttyS1 (the second -serial) to fd 3, a socket the harness holds (node's extra
+ * stdio is a socket pair, which QEMU takes as a connected socket chardev):
+ * like ttyS0's pipe, nothing to connect too late and no path to outgrow.
+ */
+export function auxSerialArgs(enabled: boolean | undefined): string[] {
+  return enabled ? ['-chardev', `socket,id=aux0,fd=${AUX_SERIAL_FD}`, '-serial', 'chardev:aux0'] : [];
+}

@@ -303,3 +303,19 @@ test('mismatched runs in words: where, what the pages went through (the latest r
   );
   t.is(words, 'pages 1024-1535 (fallocated, first written after PRESERVE_FD by mmap stores, seed 13) read as zeros, expected 0x9e3779b97f4a7c15...; page 3000 (a hole never written) holds 0x1234, expected 0x0...; and 2 more run(s)');
 });
+
+test('the nested VM\'s RAM as its firmware leaves it: one +1 step at the stop, pages off a given layout named with what they hold', (t) => {
+  const fit = ok('vm-ram-check-stopped', 'vm-ram-check');
+  t.false(fit.given);
+  t.is(fit.high, fit.low + 1, 'stopped mid-pass: pages before the stop one pass ahead');
+  t.is(fit.low, fit.counter, 'the pages not reached yet hold the pass counter');
+  t.is(fit.off_pages, 0);
+  t.true(fit.boundary > fit.first && fit.boundary < fit.first + fit.pages);
+  const off = ok('vm-ram-check-given-off', 'vm-ram-check');
+  t.true(off.given);
+  t.is(off.off_pages, fit.first + fit.pages - fit.boundary, 'every page from the boundary on is off a layout that wants them one higher');
+  t.deepEqual(off.first_off[0], { page: fit.boundary, found: fit.low, expected: fit.low + 1 });
+  t.is(off.sha256, fit.sha256, 'the RAM did not change between the two reads');
+  const outside = failure('vm-ram-check-outside', 'vm-ram-check');
+  t.deepEqual([outside.op, outside.errnoName], ['argument', 'EINVAL']);
+});
