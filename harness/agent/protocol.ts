@@ -224,7 +224,8 @@ export interface AgentRequests {
   'memfd-create': { name: string; size: Num; seed?: Num; hugetlb?: boolean; seals?: boolean; tmpfile?: boolean; fill?: MemfdFill };
   'memfd-preserve': { session: string; id: string; token: Num };
   'memfd-retrieve': { session: string; token: Num; id?: string };
-  'memfd-verify': { id: string; seed?: Num };
+  /** `fill` and `writes` replace the agent's own record of what the pages hold (a fuzzer's model): `writes` is "<n> first:pages:seed:zero ...". */
+  'memfd-verify': { id: string; seed?: Num; fill?: 'pattern' | 'hole'; writes?: string };
   'fd-preserve': { session: string; 'fd-kind': 'iommufd' | 'vfio'; token: Num; cdev?: string };
   'iommufd-open': Record<string, never>;
   'ioas-alloc': Record<string, never>;

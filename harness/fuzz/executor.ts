@@ -7,7 +7,7 @@ import { BootError, KernelFault } from '../errors.ts';
 import { GuestTimeout } from '../guest/errors.ts';
 import { expand, renderOp, type Call, type CallOptions, type FuzzVerb, type Op } from './ops.ts';
 import { entitiesOf } from './minimize.ts';
-import { matches, Model, outcomeClass, renderOutcome, type Outcome, type Prediction } from './model.ts';
+import { matches, renderRuns, Model, outcomeClass, renderOutcome, type Outcome, type Prediction } from './model.ts';
 
 /** A kernel fault the console monitor saw: its kind, its line, the report around it. */
 export interface FaultReport {
@@ -147,7 +147,11 @@ export async function executeProgram(target: FuzzTarget, ops: readonly Op[], opt
 
   /** One call: predict, do, compare. Returns a divergence, or nothing when the kernel agreed. */
   const step = async (call: Call, phase: Phase, opIndex: number, op?: Op): Promise<Divergence | undefined> => {
-    if (call.kind === 'agent' && call.verb === 'memfd-verify') call = { ...call, options: { ...call.options, seed: model.seedOf(String(call.options.id)) } };
+    // The model tells the agent what every page must hold (its seed, fill, writes and holes).
+    if (call.kind === 'agent' && call.verb === 'memfd-verify') {
+      const e = model.expectationOf(String(call.options.id));
+      call = { ...call, options: { ...call.options, seed: e?.seed ?? 0, ...(e ? { fill: e.fill, writes: renderRuns(e.runs) } : {}) } };
+    }
     const p = model.predict(call);
     const base = { phase, opIndex, ...(op ? { op: renderOp(op) } : {}), call: { verb: call.kind === 'agent' ? call.verb : call.kind, options: call.kind === 'agent' ? call.options : {}, label: call.label }, entities: entitiesOfCall(call, op) };
     const t0 = performance.now();

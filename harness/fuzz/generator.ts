@@ -43,6 +43,8 @@ class Builder {
   /** Next token per handle, so valid preserves use fresh ones. */
   readonly #nextToken = new Map<string, number>();
   readonly #verified = new Set<string>();
+  /** Writes and punched holes per memfd id: a few each keep what the agent must record small. */
+  readonly writes = new Map<string, number>();
 
   constructor(readonly rng: Rng, readonly limits: GeneratorLimits) {}
 
@@ -58,6 +60,7 @@ class Builder {
       this.model.commit(call, p.expect[0]!);
     }
     if (op.op === 'verify') this.#verified.add(op.id);
+    if (op.op === 'write' || (op.op === 'fallocate' && op.punch)) this.writes.set(op.id, (this.writes.get(op.id) ?? 0) + 1);
     if (op.op === 'memfd' && op.size >= LARGE) this.#large++;
   }
 
@@ -130,12 +133,22 @@ function moves(b: Builder): Move[] {
   const waiting = m.unretrievedNames();
   const retrievable = inc.filter((h) => m.tokens(h.h).some((t) => !t.retrieved));
   const pickOut = () => r.pick(out).h;
+  // Plain memfds with pages to write, and writes left in their budget (hugetlb and sealed ones are never written).
+  const writable = memfds.filter((x) => !x.obj.hugetlb && !x.obj.sealed && x.obj.size > 0 && (b.writes.get(x.id) ?? 0) < 6);
+  /** A page range inside a file of `size` bytes. */
+  const range = (size: number): [number, number] => {
+    const pages = Math.ceil(size / PAGE);
+    const first = r.chance(0.2) ? 0 : r.int(0, pages - 1);
+    return [first, r.int(1, Math.min(pages - first, r.chance(0.3) ? pages : 64))];
+  };
   return [
     ['create', out.length < 4 ? 3 : 0.8, () => ({ op: 'create', h: b.fresh('h'), name: b.name() })],
     ['memfd', memfds.length < 6 ? 3 : 0.8, () => {
-      const kind = r.weighted<string>([['memfd', 12], ['sealed', 5], ['hugetlb', 1], ['tmpfile', 1]]);
+      const kind = r.weighted<string>([['memfd', 12], ['sealed', 5], ['hugetlb', 1], ['tmpfile', 1], ['fallocated', 4], ['hole', 2]]);
       const id = b.fresh('m');
       const seed = r.int(1, 1 << 30);
+      // Guest RAM as a VMM makes it: preallocated (fallocate, not uptodate) or a hole, written later, often after PRESERVE_FD.
+      if (kind === 'fallocated' || kind === 'hole') return { op: 'memfd', id, size: Math.min(b.size(), 16 * MiB), seed, fill: kind === 'hole' ? 'hole' : 'fallocate' };
       if (kind === 'hugetlb') return { op: 'memfd', id, size: r.pick([0, 2 * MiB, 4 * MiB, 3 * MiB]), seed, hugetlb: true, ...(r.chance(0.3) ? { sealed: true } : {}) };
       if (kind === 'tmpfile') return { op: 'memfd', id, size: Math.min(b.size(), 4 * MiB), seed, tmpfile: true, ...(r.chance(0.1) ? { sealed: true } : {}) };
       return { op: 'memfd', id, size: b.size(), seed, ...(kind === 'sealed' ? { sealed: true } : {}) };
@@ -150,6 +163,19 @@ function moves(b: Builder): Move[] {
     ['preserve-hugetlb', out.length && memfds.some((x) => x.obj.hugetlb) ? 0.5 : 0, () => { const h = pickOut(); return { op: 'preserve', h, token: b.token(h), memfd: r.pick(memfds.filter((x) => x.obj.hugetlb)).id }; }],
     ['preserve-other', out.length ? 0.5 : 0, () => { const h = pickOut(); return { op: 'preserve-other', h, token: b.token(h), kind: r.pick(RAW_FD_KINDS) }; }],
     ['close-memfd', memfds.length ? 0.4 : 0, () => ({ op: 'close-memfd', id: r.pick(memfds).id })],
+    // Writes into a memfd: most often one already preserved (a running guest writes its RAM until the freeze), or one retrieved.
+    ['write', writable.length ? (writable.some((x) => x.preserved) ? 4 : 1.5) : 0, () => {
+      const pool = writable.some((x) => x.preserved) && r.chance(0.7) ? writable.filter((x) => x.preserved) : writable;
+      const m = r.pick(pool);
+      const [first, pages] = range(m.obj.size);
+      return { op: 'write', id: m.id, first, pages, seed: r.int(1, 1 << 30), via: r.chance(0.6) ? 'mmap' : 'write' };
+    }],
+    // Preallocating or punching: refused (EPERM) while preserved, free before and after.
+    ['fallocate', writable.length ? 0.8 : 0, () => {
+      const m = r.pick(writable);
+      const [first, pages] = range(m.obj.size);
+      return { op: 'fallocate', id: m.id, first, pages, ...(r.chance(0.5) ? { punch: true } : {}) };
+    }],
     // A preserved memfd's size is frozen until it is unpreserved; a retrieved one's is not.
     ['truncate', memfds.some((x) => !x.obj.hugetlb) ? 0.6 : 0, () => {
       const plain = memfds.filter((x) => !x.obj.hugetlb);

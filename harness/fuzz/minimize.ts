@@ -37,6 +37,8 @@ export function entitiesOf(op: Op): string[] {
     case 'memfd':
     case 'close-memfd':
     case 'truncate':
+    case 'write':
+    case 'fallocate':
     case 'verify':
       return [`m:${op.id}`];
     case 'preserve':

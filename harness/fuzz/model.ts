@@ -20,13 +20,31 @@ export interface Prediction {
 export interface FileObj {
   oid: number;
   size: number;
-  /** Bytes from 0 that hold the seed's pattern; beyond them (after a grow) zeros. */
+  /** Bytes from 0 that hold the seed's pattern; beyond them (after a grow, or made as a hole or fallocated) zeros. */
   valid: number;
   seed: number;
   sealed: boolean;
   hugetlb: boolean;
   tmpfile: boolean;
+  /** Pages written (a seed's pattern) or punched (zeros, seed null) since: the first `cut` bytes of each hold it, the rest zeros. */
+  over: Map<number, PageContent>;
 }
+
+/** What one page holds: the first `cut` bytes of `seed`'s pattern for it, zeros after (seed null: all zeros). */
+export interface PageContent {
+  seed: number | null;
+  cut: number;
+}
+
+/** What the agent is told each page of a memfd must hold (memfd-verify's fill and writes), from the model's content. */
+export interface VerifyExpectation {
+  seed: number;
+  fill: 'pattern' | 'hole';
+  /** Runs of pages: [first, pages, seed, zero]. */
+  runs: [number, number, number, boolean][];
+}
+
+const copyObj = (o: FileObj): FileObj => ({ ...o, over: new Map(o.over) });
 
 interface OutFile { token: bigint; obj: FileObj }
 interface OutSession { sid: number; name: string; files: OutFile[] }
@@ -36,8 +54,9 @@ interface Handle { dir: 'out' | 'in'; sid: number }
 
 /** The kernel's session name buffer (LIVEUPDATE_SESSION_NAME_LENGTH), NUL included. */
 const NAME_LENGTH = 64;
-/** The agent's tables (images/agent/agent.h MAX_MEMFDS, verbs_raw.c MAX_RAW). */
+/** The agent's tables (images/agent/agent.h MAX_MEMFDS, MAX_EXTENTS, verbs_raw.c MAX_RAW). */
 const AGENT_MAX_MEMFDS = 256;
+const AGENT_MAX_EXTENTS = 64;
 const AGENT_MAX_HANDLES = 512;
 const HUGE_PAGE = 2 << 20;
 const PAGE = 4096;
@@ -71,6 +90,8 @@ export class Model {
   #incoming: InSession[] = [];
   #handles = new Map<string, Handle>();
   #memfds = new Map<string, FileObj>();
+  /** Writes and punched holes the agent recorded per memfd id (it refuses one more than AGENT_MAX_EXTENTS). */
+  #extents = new Map<string, number>();
   /** luo_preserved_files: the inodes LUO holds now (preserved outgoing, or retrieved and not finished). */
   #registry = new Set<number>();
   /** Every session name the program used: after a kexec the ones that must be gone are probed. */
@@ -137,6 +158,31 @@ export class Model {
   /** The seed a memfd's content was made from (memfd-verify needs it), or 0 when the model knows no such id. */
   seedOf(id: string): number {
     return this.#memfds.get(id)?.seed ?? 0;
+  }
+
+  /**
+   * What memfd-verify is told every page of `id` must hold: the model's own content, in the
+   * agent's terms (a fill, then runs of written or zeroed pages). What those terms cannot say
+   * (a page cut short by a truncate and grown again) the prediction counts as mismatched.
+   */
+  expectationOf(id: string): VerifyExpectation | undefined {
+    const obj = this.#memfds.get(id);
+    if (!obj) return undefined;
+    const pages = Math.ceil(obj.size / PAGE);
+    const runs: VerifyExpectation['runs'] = [];
+    const push = (p: number, seed: number | null) => {
+      const last = runs.at(-1);
+      if (last && last[0] + last[1] === p && last[3] === (seed === null) && (seed === null || last[2] === seed)) last[1]++;
+      else runs.push([p, 1, seed ?? 0, seed === null]);
+    };
+    const fill = obj.valid > 0 ? 'pattern' : 'hole';
+    for (let p = 0; p < pages; p++) {
+      const c = pageContent(obj, p);
+      const base: number | null = fill === 'pattern' ? obj.seed : null;
+      const seed = c.seed === null || c.cut === 0 ? null : c.seed;
+      if (seed !== base) push(p, seed);
+    }
+    return { seed: obj.seed, fill, runs: runs.slice(0, AGENT_MAX_EXTENTS) };
   }
 
   // --------------------------------------------------------- prediction ---
@@ -237,10 +283,34 @@ export class Model {
       case 'memfd-verify': {
         const obj = this.#memfds.get(String(o.id));
         if (!obj) return P(lookup('ENOENT'), 'the agent holds no memfd with this id');
-        // After a grow, every page that reaches past the pattern holds zeros where the pattern has data.
+        const mismatched = mismatchedPages(obj, this.expectationOf(String(o.id))!);
+        return P(ok({ size: obj.size, mismatched_pages: mismatched, seals: sealsOf(obj) }), 'every page as it was last written (pattern, writes, holes; a page cut short by a truncate and grown again cannot be told to the agent and counts): memfd_luo keeps size, content and seals');
+      }
+      case 'memfd-write':
+      case 'memfd-fallocate': {
+        const id = String(o.id);
+        const obj = this.#memfds.get(id);
+        if (!obj) return P(lookup('ENOENT'), 'the agent holds no memfd with this id');
+        const first = Number(o.first);
+        const count = Number(o.pages);
         const pages = Math.ceil(obj.size / PAGE);
-        const mismatched = obj.size > obj.valid ? pages - Math.floor(obj.valid / PAGE) : 0;
-        return P(ok({ size: obj.size, mismatched_pages: mismatched, seals: sealsOf(obj) }), 'every page as it was written (a grown tail reads as zeros): memfd_luo keeps size, content and seals');
+        if (!count || first > pages || count > pages - first) return P(err('argument', 'EINVAL'), 'the agent writes and fallocates only pages inside the file');
+        const records = verb === 'memfd-write' || o.punch === true;
+        if (records && (this.#extents.get(id) ?? 0) >= AGENT_MAX_EXTENTS) return P(err('extents', 'ENOSPC'), `the agent records at most ${AGENT_MAX_EXTENTS} writes per memfd`);
+        if (verb === 'memfd-write') {
+          const via = o.via === 'write' ? 'pwrite' : 'mmap';
+          if (obj.hugetlb) {
+            if (via === 'pwrite') return P(err('pwrite', 'EINVAL'), 'hugetlbfs has no write()');
+            if ((first * PAGE) % HUGE_PAGE !== 0) return P(err('mmap', 'EINVAL'), 'hugetlbfs: mmap at an offset that is not a huge page boundary');
+            return P([ok(), err('mmap', 'ENOMEM')], 'hugetlb pages may run out (the pool is the guest\'s, not LUO\'s)');
+          }
+          if (obj.sealed) return P(err(via, 'EPERM'), via === 'mmap' ? 'memfd_add_seals: F_SEAL_WRITE refuses a shared writable mapping' : 'shmem_file_write_iter: F_SEAL_WRITE');
+          return P(ok(), 'writes inside the file always go through: a preserved memfd is frozen in size and allocation, not content (shmem_write_begin checks SHMEM_F_MAPPING_FROZEN only past EOF)');
+        }
+        if (obj.hugetlb) return P([ok(), err('fallocate', 'EINVAL'), err('fallocate', 'ENOMEM'), err('fallocate', 'ENOSPC')], 'hugetlbfs_fallocate: huge page alignment and the pool decide');
+        if (this.#preserved(obj)) return P(err('fallocate', 'EPERM'), 'shmem_fallocate: memfd_luo_preserve froze the mapping (SHMEM_F_MAPPING_FROZEN) until the memfd is unpreserved');
+        if (o.punch === true && obj.sealed) return P(err('fallocate', 'EPERM'), 'shmem_fallocate: F_SEAL_WRITE refuses a punched hole');
+        return P(ok(), o.punch === true ? 'shmem_fallocate: FALLOC_FL_PUNCH_HOLE, the pages read zeros' : 'shmem_fallocate: pages inside the file, their content unchanged');
       }
       case 'raw-reset':
         return P(ok({ sessions: this.#handles.size, memfds: this.#memfds.size }), 'the agent closes every raw session and memfd it holds');
@@ -275,15 +345,34 @@ export class Model {
       case 'raw-session-close':
         return this.#closeHandle(h);
       case 'memfd-create':
-        this.#memfds.set(String(o.name), { oid: this.#nextOid++, size: Number(o.size), valid: Number(o.size), seed: Number(o.seed), sealed: o.seals === true, hugetlb: o.hugetlb === true, tmpfile: o.tmpfile === true });
+        // A hole or fallocated memfd was never written: zeros (valid 0).
+        this.#memfds.set(String(o.name), { oid: this.#nextOid++, size: Number(o.size), valid: o.fill === undefined ? Number(o.size) : 0, seed: Number(o.seed), sealed: o.seals === true, hugetlb: o.hugetlb === true, tmpfile: o.tmpfile === true, over: new Map() });
+        this.#extents.set(String(o.name), 0);
         return;
       case 'memfd-close':
         this.#memfds.delete(String(o.id));
+        this.#extents.delete(String(o.id));
         return;
       case 'memfd-truncate': {
         const obj = this.#memfds.get(String(o.id))!;
         obj.size = Number(o.size);
         obj.valid = Math.min(obj.valid, obj.size);
+        // What lay past the new end is gone: whole pages drop their writes, the page it cuts keeps its head.
+        for (const [p, c] of obj.over) {
+          const start = p * PAGE;
+          if (start >= obj.size) obj.over.delete(p);
+          else if (start + c.cut > obj.size) obj.over.set(p, { seed: c.seed, cut: obj.size - start });
+        }
+        return;
+      }
+      case 'memfd-write':
+      case 'memfd-fallocate': {
+        const id = String(o.id);
+        const obj = this.#memfds.get(id)!;
+        const zero = call.verb === 'memfd-fallocate';
+        if (zero && o.punch !== true) return; // allocation only: every byte reads as before
+        for (let p = Number(o.first); p < Number(o.first) + Number(o.pages); p++) obj.over.set(p, zero ? { seed: null, cut: 0 } : { seed: Number(o.seed), cut: PAGE });
+        this.#extents.set(id, (this.#extents.get(id) ?? 0) + 1);
         return;
       }
       case 'raw-preserve': {
@@ -295,10 +384,11 @@ export class Model {
       case 'raw-retrieve': {
         const f = this.#in(this.#handles.get(h)!.sid)!.files.find((i) => i.token === BigInt(String(o.token)))!;
         if (!f.retrieved) {
-          f.retrieved = { ...f.snap, oid: this.#nextOid++ };
+          f.retrieved = { ...copyObj(f.snap), oid: this.#nextOid++ };
           this.#registry.add(f.retrieved.oid);
         }
         this.#memfds.set(String(o.id), f.retrieved);
+        this.#extents.set(String(o.id), 0);
         return;
       }
       case 'memfd-verify':
@@ -334,6 +424,7 @@ export class Model {
   #dropAgent(): void {
     for (const h of [...this.#handles.keys()]) this.#closeHandle(h);
     this.#memfds.clear();
+    this.#extents.clear();
   }
 
   /**
@@ -343,10 +434,11 @@ export class Model {
    * agent is a new process that holds nothing.
    */
   #kexec(): void {
-    this.#incoming = this.#outgoing.map((s) => ({ sid: this.#nextSid++, name: s.name, retrieved: false, files: s.files.map((f) => ({ token: f.token, snap: { ...f.obj } })) }));
+    this.#incoming = this.#outgoing.map((s) => ({ sid: this.#nextSid++, name: s.name, retrieved: false, files: s.files.map((f) => ({ token: f.token, snap: copyObj(f.obj) })) }));
     this.#outgoing = [];
     this.#handles.clear();
     this.#memfds.clear();
+    this.#extents.clear();
     this.#registry.clear();
     this.#kexecs++;
   }
@@ -409,6 +501,39 @@ export class Model {
     return calls;
   }
 }
+
+/** What page `p` of `obj` holds now. */
+export function pageContent(obj: FileObj, p: number): PageContent {
+  const written = obj.over.get(p);
+  if (written) return written;
+  const start = p * PAGE;
+  return start >= obj.valid ? { seed: null, cut: 0 } : { seed: obj.seed, cut: Math.min(PAGE, obj.valid - start) };
+}
+
+/** Pages whose content differs from what `e` tells the agent, over the bytes the agent compares (the file's size). */
+export function mismatchedPages(obj: FileObj, e: VerifyExpectation): number {
+  const pages = Math.ceil(obj.size / PAGE);
+  let n = 0;
+  for (let p = 0; p < pages; p++) {
+    const len = Math.min(PAGE, obj.size - p * PAGE);
+    let want: number | null = e.fill === 'pattern' ? e.seed : null;
+    for (let i = e.runs.length - 1; i >= 0; i--) {
+      const [first, count, seed, zero] = e.runs[i]!;
+      if (p >= first && p < first + count) {
+        want = zero ? null : seed;
+        break;
+      }
+    }
+    const c = pageContent(obj, p);
+    const cut = c.seed === null ? 0 : Math.min(c.cut, len);
+    const have = cut === 0 ? null : c.seed;
+    if (have !== want || (have !== null && cut < len)) n++;
+  }
+  return n;
+}
+
+/** memfd-verify's --writes: runs as the agent's plan writes them ("<n> first:pages:seed:zero ..."). */
+export const renderRuns = (runs: VerifyExpectation['runs']) => [String(runs.length), ...runs.map(([f, c, s, z]) => `${f}:${c}:${s}:${z ? 1 : 0}`)].join(' ');
 
 /** Whether `observed` is one of the outcomes `p` allows: same success and fields, or the same failing op and errno. */
 export function matches(p: Prediction, observed: Outcome): Outcome | undefined {

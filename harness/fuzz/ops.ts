@@ -16,8 +16,15 @@ export type Op =
   /** close() of the session fd: unpreserves an outgoing session, finishes an incoming one. */
   | { op: 'close'; h: string }
   | { op: 'get-name'; h: string }
-  /** A memfd (or with `tmpfile` an unlinked tmpfs file) of `size` bytes, filled from `seed`. */
-  | { op: 'memfd'; id: string; size: number; seed: number; sealed?: boolean; hugetlb?: boolean; tmpfile?: boolean }
+  /**
+   * A memfd (or with `tmpfile` an unlinked tmpfs file) of `size` bytes, filled from `seed`; with `fill`,
+   * never written instead: a hole, or fallocated (allocated, not uptodate: preallocated guest RAM).
+   */
+  | { op: 'memfd'; id: string; size: number; seed: number; sealed?: boolean; hugetlb?: boolean; tmpfile?: boolean; fill?: 'hole' | 'fallocate' }
+  /** `seed`'s pattern into pages [first, first + pages) by mmap stores or write(): before or after PRESERVE_FD, or after retrieval. */
+  | { op: 'write'; id: string; first: number; pages: number; seed: number; via: 'mmap' | 'write' }
+  /** fallocate() of pages [first, first + pages), or with `punch` a hole: frozen (EPERM) while preserved. */
+  | { op: 'fallocate'; id: string; first: number; pages: number; punch?: boolean }
   /** The agent drops its fd of a memfd (a preserved one lives on in the kernel). */
   | { op: 'close-memfd'; id: string }
   /** With `reopen`, another open file of the memfd's inode is offered (LUO keys memfds by inode). */
@@ -39,7 +46,7 @@ export type Op =
   | { op: 'kexec' };
 
 export type OpName = Op['op'];
-export const OP_NAMES: readonly OpName[] = ['create', 'retrieve', 'finish', 'close', 'get-name', 'memfd', 'close-memfd', 'truncate', 'preserve', 'preserve-other', 'retrieve-fd', 'verify', 'many-sessions', 'many-fds', 'kill', 'kexec'];
+export const OP_NAMES: readonly OpName[] = ['create', 'retrieve', 'finish', 'close', 'get-name', 'memfd', 'close-memfd', 'truncate', 'write', 'fallocate', 'preserve', 'preserve-other', 'retrieve-fd', 'verify', 'many-sessions', 'many-fds', 'kill', 'kexec'];
 
 /** The agent verbs a fuzz program calls. */
 export type FuzzVerb =
@@ -54,6 +61,8 @@ export type FuzzVerb =
   | 'memfd-create'
   | 'memfd-close'
   | 'memfd-truncate'
+  | 'memfd-write'
+  | 'memfd-fallocate'
   | 'memfd-verify';
 
 export type CallOptions = Record<string, string | number | boolean>;
@@ -94,11 +103,15 @@ export function expand(op: Op): Call[] {
       return [
         agent(
           'memfd-create',
-          { name: op.id, size: op.size, seed: op.seed, ...(op.sealed ? { seals: true } : {}), ...(op.hugetlb ? { hugetlb: true } : {}), ...(op.tmpfile ? { tmpfile: true } : {}) },
-          `memfd-create:${kind}${op.sealed ? '+sealed' : ''}`,
+          { name: op.id, size: op.size, seed: op.seed, ...(op.sealed ? { seals: true } : {}), ...(op.hugetlb ? { hugetlb: true } : {}), ...(op.tmpfile ? { tmpfile: true } : {}), ...(op.fill ? { fill: op.fill } : {}) },
+          `memfd-create:${kind}${op.sealed ? '+sealed' : ''}${op.fill ? `+${op.fill}` : ''}`,
         ),
       ];
     }
+    case 'write':
+      return [agent('memfd-write', { id: op.id, first: op.first, pages: op.pages, seed: op.seed, via: op.via }, `memfd-write:${op.via}`)];
+    case 'fallocate':
+      return [agent('memfd-fallocate', { id: op.id, first: op.first, pages: op.pages, ...(op.punch ? { punch: true } : {}) }, op.punch ? 'memfd-fallocate:punch' : 'memfd-fallocate')];
     case 'close-memfd':
       return [agent('memfd-close', { id: op.id })];
     case 'preserve':
@@ -144,7 +157,11 @@ export function renderOp(op: Op): string {
     case 'get-name':
       return `${op.op} ${op.h}`;
     case 'memfd':
-      return `memfd ${op.id} ${showSize(op.size)} seed=${op.seed}${op.sealed ? ' sealed' : ''}${op.hugetlb ? ' hugetlb' : ''}${op.tmpfile ? ' tmpfile' : ''}`;
+      return `memfd ${op.id} ${showSize(op.size)} seed=${op.seed}${op.sealed ? ' sealed' : ''}${op.hugetlb ? ' hugetlb' : ''}${op.tmpfile ? ' tmpfile' : ''}${op.fill ? ` ${op.fill}` : ''}`;
+    case 'write':
+      return `write ${op.id} pages ${op.first}..${op.first + op.pages - 1} seed=${op.seed} (${op.via === 'mmap' ? 'mmap stores' : 'write()'})`;
+    case 'fallocate':
+      return `fallocate ${op.id} pages ${op.first}..${op.first + op.pages - 1}${op.punch ? ' punch' : ''}`;
     case 'close-memfd':
     case 'verify':
       return `${op.op} ${op.id}`;
@@ -187,7 +204,16 @@ export function parseOp(raw: unknown, where: string): Op {
   const op = o.op as OpName;
   if (['create', 'retrieve', 'finish', 'close', 'get-name', 'preserve', 'preserve-other', 'retrieve-fd', 'many-fds'].includes(op)) need('h', isStr, 'a handle');
   if (op === 'create' || op === 'retrieve') need('name', isStr, 'a string');
-  if (['memfd', 'close-memfd', 'truncate', 'retrieve-fd', 'verify'].includes(op)) need('id', isStr, 'a memfd id');
+  if (['memfd', 'close-memfd', 'truncate', 'retrieve-fd', 'verify', 'write', 'fallocate'].includes(op)) need('id', isStr, 'a memfd id');
+  if (op === 'write' || op === 'fallocate') {
+    need('first', isInt, 'a page index');
+    need('pages', isInt, 'a page count');
+  }
+  if (op === 'write') {
+    need('seed', isInt, 'a seed');
+    need('via', (v) => v === 'mmap' || v === 'write', '"mmap" or "write"');
+  }
+  if (op === 'fallocate' && !opt('punch')) throw bad('punch is a boolean');
   if (op === 'truncate') need('size', isInt, 'a size in bytes');
   if (op === 'preserve' && !opt('reopen')) throw bad('reopen is a boolean');
   if (['preserve', 'preserve-other', 'retrieve-fd'].includes(op)) need('token', isToken, 'a token such as "0x1"');
@@ -195,6 +221,7 @@ export function parseOp(raw: unknown, where: string): Op {
     need('size', isInt, 'a size in bytes');
     need('seed', isInt, 'a seed');
     if (!opt('sealed') || !opt('hugetlb') || !opt('tmpfile')) throw bad('sealed, hugetlb and tmpfile are booleans');
+    if (o.fill !== undefined && o.fill !== 'hole' && o.fill !== 'fallocate') throw bad('fill is "hole" or "fallocate"');
   }
   if (op === 'preserve') need('memfd', isStr, 'a memfd id');
   if (op === 'preserve-other') need('kind', (v) => RAW_FD_KINDS.includes(v as RawFdKind), `one of ${RAW_FD_KINDS.join(', ')}`);

@@ -99,7 +99,7 @@ struct session {
 
 /* What a memfd held pages of when it was made: the seed's pattern, or zeros (a hole, or fallocated). */
 enum memfd_fill { FILL_PATTERN = 0, FILL_HOLE = 1, FILL_FALLOC = 2 };
-#define MAX_EXTENTS 16
+#define MAX_EXTENTS 64
 /* Pages written (the seed's pattern) or punched (zeros) after creation; a later extent wins. */
 struct extent {
 	uint64_t first, count, seed;

@@ -500,8 +500,10 @@ int memfd_read_range(struct memfd *m, uint64_t off, void *buf, size_t len, struc
 
 static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 {
-	const char *id;
+	const char *id, *fill = NULL, *writes = NULL;
 	struct memfd *m;
+	/* What every page must hold: the agent's own record, or the caller's (--fill, --writes: a fuzzer's model). */
+	static struct memfd view;
 	uint64_t seed, size, p, pages, mism = 0, first[8], t0 = now_ns(CLOCK_MONOTONIC);
 	uint8_t expect[PATTERN_PAGE], *map = NULL;
 	/* Runs of mismatched pages: where, how long, and what the first page should hold and holds. */
@@ -520,9 +522,24 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 		return fail(e, "lookup", ENOENT, -1, "the agent holds no memfd named '%s'", id);
 	if (req_u64_opt(r, "seed", m->seed, &seed, e))
 		return -1;
+	view = *m;
+	view.seed = seed;
+	if ((fill = req_get(r, "fill"))) {
+		if (strcmp(fill, "pattern") && strcmp(fill, "hole"))
+			return fail(e, "argument", EINVAL, -1, "--fill is pattern or hole, not '%s'", fill);
+		view.fill = strcmp(fill, "hole") ? FILL_PATTERN : FILL_HOLE;
+	}
+	if ((writes = req_get(r, "writes")) && memfd_extents_parse(&view, writes))
+		return fail(e, "argument", EINVAL, -1, "--writes is \"<n> first:pages:seed:zero ...\" with at most %d entries", MAX_EXTENTS);
+	m = &view;
 	if (fstat(m->fd, &st) < 0)
 		return fail(e, "fstat", errno, m->fd, "fstat memfd '%s': %s", id, strerror(errno));
 	size = (uint64_t)st.st_size;
+	/* The caller's record is of the file as it is: its hash over the size it has. */
+	if (fill || writes) {
+		view.size = size;
+		memfd_expected_sha(&view, view.sha256);
+	}
 	pages = (size + PATTERN_PAGE - 1) / PATTERN_PAGE;
 	sha256_init(&h);
 	if (size) {
@@ -691,7 +708,7 @@ const struct verb luo_verbs[] = {
 	{ "memfd-create", v_memfd_create, "name,id,size,seed,hugetlb,seals,tmpfile,fill" },
 	{ "memfd-preserve", v_memfd_preserve, "session,id,token" },
 	{ "memfd-retrieve", v_memfd_retrieve, "session,token,id" },
-	{ "memfd-verify", v_memfd_verify, "id,seed" },
+	{ "memfd-verify", v_memfd_verify, "id,seed,fill,writes" },
 	{ "fd-preserve", v_fd_preserve, "session,fd-kind,token,cdev,id" },
 	{ NULL, NULL, NULL },
 };

@@ -8,7 +8,7 @@ import { generateProgram } from '../../../harness/fuzz/generator.ts';
 import { programSeed } from '../../../harness/fuzz/rng.ts';
 import type { Op } from '../../../harness/fuzz/ops.ts';
 import { GuestTimeout, GuestConnectionLost } from '../../../harness/guest/errors.ts';
-import { ModelKernel } from './model-kernel.ts';
+import { lateWritesKernel, ModelKernel } from './model-kernel.ts';
 
 const program: Op[] = [
   { op: 'create', h: 'a', name: 's' },
@@ -89,4 +89,21 @@ test('coverage pairs name the operation and the kernel\'s outcome, the agent\'s 
   t.is(pairOf({ kind: 'agent', verb: 'raw-preserve', options: {}, label: 'audit:raw-preserve' }, { ok: false, op: 'X', errno: 'EBUSY' }), 'raw-preserve -> EBUSY');
   t.is(pairOf({ kind: 'agent', verb: 'raw-preserve', options: {}, label: 'raw-preserve' }, { ok: false, op: 'lookup', errno: 'ENOENT' }), 'raw-preserve -> agent ENOENT');
   t.is(pairOf({ kind: 'kexec', label: 'kexec' }, { ok: true, fields: {} }), 'kexec -> ok');
+});
+
+test('the late-writes kernel: the generator reaches both planted bugs (fallocated pages written after PRESERVE_FD lost, fallocate let through on a preserved memfd)', async (t) => {
+  const kinds = new Set<string>();
+  for (let s = 1; s < 300 && kinds.size < 2; s++) {
+    const p = generateProgram(programSeed(s, 0));
+    const run = await executeProgram(new ModelKernel(lateWritesKernel()), p.ops);
+    const sig = run.divergence?.signature ?? '';
+    if (/memfd-fallocate/.test(sig)) kinds.add('fallocate');
+    else if (/memfd-verify/.test(sig) && /mismatched_pages/.test(JSON.stringify(run.divergence))) kinds.add('lost');
+  }
+  t.deepEqual([...kinds].sort(), ['fallocate', 'lost']);
+  // The same programs on a model of the stock kernel diverge nowhere.
+  for (let s = 1; s < 60; s++) {
+    const run = await executeProgram(new ModelKernel(), generateProgram(programSeed(s, 0)).ops);
+    t.is(run.divergence, undefined, `seed ${s}`);
+  }
 });

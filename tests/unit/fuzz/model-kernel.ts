@@ -64,3 +64,63 @@ export const refuses32M: Bug = (call, o, k) => {
 
 /** Both bugs of the planted kernel (tests/fixtures/kernels/memfd-bugs.json). */
 export const plantedKernel: Bug = (call, o, k) => sealedOnePageShort(call, refuses32M(call, o, k), k);
+
+/**
+ * The late-writes series' patch 1 (tests/fixtures/kernels/memfd-late-writes.json): a page that was
+ * fallocated and never written when its memfd was preserved, and written after that, reads zeros
+ * after the kexec. The kernel notes such pages by the model's own page objects, which travel with
+ * the content through the kexec.
+ */
+export function lateWritesLost(): Bug {
+  /** Pages fallocated and not written yet, per file. */
+  const notUptodate = new Map<number, Set<number>>();
+  /** The same, frozen at each file's PRESERVE_FD. */
+  const atPreserve = new Map<number, Set<number>>();
+  const lost = new WeakSet<object>();
+  const objOf = (k: ModelKernel, id: string) => k.model.memfds().find((x) => x.id === id);
+  return (call, o, k) => {
+    if (call.kind !== 'agent' || !o.ok) return o;
+    const c = call.options;
+    const pages = (first: unknown, count: unknown) => Array.from({ length: Number(count) }, (_, i) => Number(first) + i);
+    const m = objOf(k, String(c.id ?? c.name ?? c.memfd));
+    if (call.verb === 'memfd-create' && c.fill === 'fallocate' && m) notUptodate.set(m.obj.oid, new Set(pages(0, Math.ceil(m.obj.size / 4096))));
+    if (call.verb === 'memfd-fallocate' && m) {
+      const set = notUptodate.get(m.obj.oid) ?? new Set<number>();
+      for (const p of pages(c.first, c.pages)) {
+        if (c.punch === true) set.delete(p);
+        else if (!m.obj.over.has(p) && p * 4096 >= m.obj.valid) set.add(p);
+      }
+      notUptodate.set(m.obj.oid, set);
+    }
+    if (call.verb === 'raw-preserve' && c.memfd !== undefined) {
+      const pm = objOf(k, String(c.memfd));
+      if (pm) atPreserve.set(pm.obj.oid, new Set(notUptodate.get(pm.obj.oid) ?? []));
+    }
+    if (call.verb === 'memfd-write' && m) {
+      const frozen = m.preserved ? atPreserve.get(m.obj.oid) : undefined;
+      for (const p of pages(c.first, c.pages)) {
+        notUptodate.get(m.obj.oid)?.delete(p);
+        if (frozen?.has(p)) lost.add(m.obj.over.get(p)!);
+      }
+    }
+    if (call.verb === 'memfd-verify' && m && k.retrieved.has(String(c.id))) {
+      let extra = 0;
+      for (const [, content] of m.obj.over) if (lost.has(content)) extra++;
+      if (extra) return { ok: true, fields: { ...o.fields, mismatched_pages: Number(o.fields.mismatched_pages) + extra } };
+    }
+    return o;
+  };
+}
+
+/** The late-writes series' patch 2: fallocate() goes through on a preserved memfd (a punch on a sealed one stays EPERM). */
+export const fallocateOnFrozen: Bug = (call, o, k) => {
+  if (call.kind !== 'agent' || call.verb !== 'memfd-fallocate' || o.ok || o.errno !== 'EPERM') return o;
+  const m = k.model.memfds().find((x) => x.id === String(call.options.id));
+  return m?.preserved && !(call.options.punch === true && m.obj.sealed) ? { ok: true, fields: {} } : o;
+};
+
+/** Both bugs of the late-writes kernel. */
+export function lateWritesKernel(): Bug {
+  const lost = lateWritesLost();
+  return (call, o, k) => fallocateOnFrozen(call, lost(call, o, k), k);
+}

@@ -1,7 +1,7 @@
 // The model's rules, each against the kernel source it cites: what a call
 // must do in a given state, and what exists after a kexec, a kill, a finish.
 import test from 'ava';
-import { Model, matches, sealsOf, type Outcome } from '../../../harness/fuzz/model.ts';
+import { Model, matches, renderRuns, sealsOf, type Outcome } from '../../../harness/fuzz/model.ts';
 import { expand, type Op } from '../../../harness/fuzz/ops.ts';
 
 /** Runs ops through a model (each call committed as predicted) and returns every call's first expected outcome. */
@@ -158,11 +158,11 @@ test('ftruncate: EPERM while preserved (SHMEM_F_MAPPING_FROZEN) or sealed; free 
   t.is(last([...base, kexec, { op: 'retrieve', h: 'i', name: 's' }, retrieveFd('i', 1, 'r'), { op: 'truncate', id: 'r', size: 100 }]), 'ok');
 });
 
-test('a grown memfd reads zeros past its pattern: those pages mismatch, before and after a kexec', (t) => {
+test('a grown memfd reads zeros past its pattern: the agent is told so, and only the page the truncate cut short (which its terms cannot say) mismatches, before and after a kexec', (t) => {
   const grown: Op[] = [session('a', 's'), memfd('m', 5000), { op: 'truncate', id: 'm', size: 3000 }, { op: 'truncate', id: 'm', size: 9000 }, { op: 'verify', id: 'm' }];
-  t.deepEqual(play(grown).outcomes.at(-1), { ok: true, fields: { size: 9000, mismatched_pages: 3, seals: 0 } });
+  t.deepEqual(play(grown).outcomes.at(-1), { ok: true, fields: { size: 9000, mismatched_pages: 1, seals: 0 } });
   const carried = play([...grown, preserve('a', 1, 'm'), kexec, { op: 'retrieve', h: 'i', name: 's' }, retrieveFd('i', 1, 'r'), { op: 'verify', id: 'r' }]);
-  t.deepEqual(carried.outcomes.at(-1), { ok: true, fields: { size: 9000, mismatched_pages: 3, seals: 0 } });
+  t.deepEqual(carried.outcomes.at(-1), { ok: true, fields: { size: 9000, mismatched_pages: 1, seals: 0 } });
   const shrunk = play([memfd('m', 5000), { op: 'truncate', id: 'm', size: 3000 }, { op: 'verify', id: 'm' }]);
   t.deepEqual(shrunk.outcomes.at(-1), { ok: true, fields: { size: 3000, mismatched_pages: 0, seals: 0 } });
   const again = play([session('a', 's'), memfd('m', 8192), preserve('a', 1, 'm'), kexec, { op: 'retrieve', h: 'i', name: 's' }, retrieveFd('i', 1, 'r'), { op: 'truncate', id: 'r', size: 100 }, retrieveFd('i', 1, 'q')]);
@@ -173,4 +173,22 @@ test('another open file of a preserved memfd is the same inode to LUO: EBUSY', (
   const base: Op[] = [session('a'), memfd('m'), preserve('a', 1, 'm')];
   t.is(last([...base, { op: 'preserve', h: 'a', token: '0x2', memfd: 'm', reopen: true }]), `${P} EBUSY`);
   t.is(last([session('a'), memfd('m'), { op: 'preserve', h: 'a', token: '0x2', memfd: 'm', reopen: true }, preserve('a', 3, 'm')]), `${P} EBUSY`);
+});
+
+test('writes and fallocate: pages written before and after PRESERVE_FD and after retrieval hold their last write; fallocate is frozen while preserved; the agent is told every run', (t) => {
+  const base: Op[] = [session('a', 's'), { op: 'memfd', id: 'm', size: 10 * 4096, seed: 5, fill: 'fallocate' }];
+  const write = (id: string, first: number, pages: number, seed: number, via: 'mmap' | 'write' = 'mmap'): Op => ({ op: 'write', id, first, pages, seed, via });
+  t.is(last([...base, write('m', 0, 2, 9)]), 'ok');
+  t.is(last([...base, write('m', 9, 2, 9)]), 'argument EINVAL', 'past the end');
+  t.is(last([...base, preserve('a', 1, 'm'), write('m', 2, 3, 9, 'write')]), 'ok', 'a preserved memfd is written on');
+  t.is(last([...base, preserve('a', 1, 'm'), { op: 'fallocate', id: 'm', first: 0, pages: 1 }]), 'fallocate EPERM');
+  t.is(last([...base, preserve('a', 1, 'm'), { op: 'fallocate', id: 'm', first: 0, pages: 1, punch: true }]), 'fallocate EPERM');
+  t.is(last([...base, { op: 'fallocate', id: 'm', first: 0, pages: 1, punch: true }]), 'ok', 'not preserved: free');
+  t.is(last([memfd('x', 8192, { sealed: true }), write('x', 0, 1, 3)]), 'mmap EPERM', 'F_SEAL_WRITE');
+  const carried = play([...base, write('m', 0, 2, 9), preserve('a', 1, 'm'), write('m', 4, 2, 11), kexec, { op: 'retrieve', h: 'i', name: 's' }, retrieveFd('i', 1, 'r'), write('r', 8, 1, 13), { op: 'fallocate', id: 'r', first: 9, pages: 1, punch: true }, { op: 'verify', id: 'r' }]);
+  t.deepEqual(carried.outcomes.at(-1), { ok: true, fields: { size: 10 * 4096, mismatched_pages: 0, seals: 0 } });
+  // What the agent is told: a hole's zeros, then each run of written pages.
+  const m = carried.model;
+  t.deepEqual(m.expectationOf('r'), { seed: 5, fill: 'hole', runs: [[0, 2, 9, false], [4, 2, 11, false], [8, 1, 13, false]] });
+  t.is(renderRuns(m.expectationOf('r')!.runs), '3 0:2:9:0 4:2:11:0 8:1:13:0');
 });
