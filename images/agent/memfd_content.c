@@ -122,11 +122,18 @@ static int extent_room(const struct memfd *m, struct aerr *e)
 		    m->n_ext, MAX_EXTENTS);
 }
 
-/* After a change: the new expected hash, and the plan when the memfd is preserved. */
-static int changed(struct memfd *m, struct aerr *e)
+/* After a change of pages [first, first + count): the new expected hash, the plan when the memfd is preserved, the reply's common part. */
+static int changed(struct memfd *m, uint64_t first, uint64_t count, struct jw *w, struct aerr *e)
 {
 	memfd_expected_sha(m, m->sha256);
-	return m->session[0] ? plan_save(e) : 0;
+	if (m->session[0] && plan_save(e))
+		return -1;
+	jw_str(w, "id", m->id);
+	jw_u64(w, "first", first);
+	jw_u64(w, "pages", count);
+	jw_bool(w, "preserved", m->session[0] != 0);
+	jw_str(w, "sha256", m->sha256);
+	return 0;
 }
 
 static int v_memfd_write(const struct req *r, struct jw *w, struct aerr *e)
@@ -171,15 +178,10 @@ static int v_memfd_write(const struct req *r, struct jw *w, struct aerr *e)
 		}
 	}
 	m->ext[m->n_ext++] = (struct extent){ first, count, seed, false };
-	if (changed(m, e))
+	if (changed(m, first, count, w, e))
 		return -1;
-	jw_str(w, "id", m->id);
-	jw_u64(w, "first", first);
-	jw_u64(w, "pages", count);
 	jw_u64(w, "seed", seed);
 	jw_str(w, "via", via);
-	jw_bool(w, "preserved", m->session[0] != 0);
-	jw_str(w, "sha256", m->sha256);
 	jw_u64(w, "elapsed_us", (now_ns(CLOCK_MONOTONIC) - t0) / 1000);
 	return 0;
 }
@@ -200,14 +202,9 @@ static int v_memfd_fallocate(const struct req *r, struct jw *w, struct aerr *e)
 	/* A plain fallocate leaves every byte as it was (a hole reads zeros before and after); a punch zeroes. */
 	if (punch)
 		m->ext[m->n_ext++] = (struct extent){ first, count, 0, true };
-	if (changed(m, e))
+	if (changed(m, first, count, w, e))
 		return -1;
-	jw_str(w, "id", m->id);
-	jw_u64(w, "first", first);
-	jw_u64(w, "pages", count);
 	jw_bool(w, "punch", punch);
-	jw_bool(w, "preserved", m->session[0] != 0);
-	jw_str(w, "sha256", m->sha256);
 	return 0;
 }
 

@@ -80,8 +80,11 @@ export const vmSurvives = defineScenario({
       return session.preserveHeld(m);
     }, { capability: 'memfd' });
 
+    let qemuStartMs = 0;
     await ctx.check('QEMU in the guest runs the VM on the preserved RAM', async () => {
+      const t0 = performance.now();
       await vmm.start({ ramPath: await memfdPath(vm, ram.id), romPath });
+      qemuStartMs = Math.round(performance.now() - t0);
       const first = await serial.waitForLine(PASS_LINE, 0, 120_000);
       if (!first) throw new TestFailure('the nested VM printed no pass line within 120 s of its start');
     });
@@ -173,7 +176,7 @@ export const vmSurvives = defineScenario({
       vmRestartMs: r2(resumed.firstChunk.ms - t.checkedAfter),
     };
     ctx.log(`VM-seen downtime ${figures.vmDowntimeMs} ms: save ${figures.vmSaveMs}, the harness's checks ${figures.vmHarnessChecksMs}, kexec to SSH ${r2(t.up - t.checked)}, restart ${figures.vmRestartMs}; ${passesPerSec} passes/s before the stop; device state ${state.bytes} bytes`);
-    ctx.iteration({ blackout: lu.blackout, metrics: { ...figures, vmPassesPerSec: passesPerSec, vmStateBytes: state.bytes, vmRamBytes: mib * 1024 * 1024 } });
+    ctx.iteration({ blackout: lu.blackout, metrics: { ...figures, vmQemuStartMs: qemuStartMs, vmPassesPerSec: passesPerSec, vmStateBytes: state.bytes, vmRamBytes: mib * 1024 * 1024 } });
     await ctx.check('finish the session', async () => {
       await (await vm.agent.session(session.name)).finish();
     });
