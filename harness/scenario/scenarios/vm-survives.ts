@@ -142,9 +142,15 @@ export const vmSurvives = defineScenario({
 
     const resumeStart = serial.nowMs();
     t.checkedAfter = resumeStart;
+    // A VM that does not come back: QEMU's own words (in the error) and what the VM last printed.
+    const serialTail = () => JSON.stringify(serial.chunks.slice(-40).map((c) => c.text).join('').slice(-300));
     const resumed = await ctx.check('a new QEMU resumes the VM from its device state on the same RAM', async () => {
-      await vmm.start({ ramPath: await memfdPath(vm, ram.id), romPath, incoming: true });
-      await vmm.loadState(statePath);
+      try {
+        await vmm.start({ ramPath: await memfdPath(vm, ram.id), romPath, incoming: true });
+        await vmm.loadState(statePath);
+      } catch (error) {
+        throw new TestFailure(`${error instanceof Error ? error.message : String(error)}; the VM's serial tail before its stop: ${serialTail()}`, { cause: error });
+      }
       const line = await serial.waitForLine(PASS_LINE, resumeStart, 120_000);
       if (!line) throw new TestFailure('the resumed VM printed no pass line within 120 s');
       const firstChunk = serial.chunks.find((c) => c.ms > resumeStart)!;
