@@ -40,7 +40,9 @@ for (let i = 0; i < n; i++) {
   add('wall (s)', wall / 1000);
   add('scenario (s)', s.durationMs / 1000);
   add('blackout (ms)', it.blackout?.totalMs);
-  for (const k of ['vmDowntimeMs', 'vmSaveMs', 'vmHarnessChecksMs', 'vmRestartMs', 'vmQemuStartMs', 'vmPassesPerSec', 'vmStateBytes']) add(k, it.metrics?.[k]);
+  for (const k of ['vmDowntimeMs', 'vmSaveMs', 'vmHarnessChecksMs', 'vmRestartMs', 'vmQemuStartMs', 'vmStateBytes']) add(k, it.metrics?.[k]);
+  const perPass = it.metrics?.vmMsPerPass;
+  add('passes per second', perPass ? 1000 / perPass : undefined);
 }
 const line = (s: string) => process.stdout.write(s + '\n');
 line(`vm-survives on luo-7.2${to ? ` -> ${to}` : ' (same kernel)'}, TCG, n=${n} (${n - failed} passed), median [samples]`);
