@@ -10,7 +10,6 @@
  */
 #include "agent.h"
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -23,9 +22,35 @@ static uint32_t word_at(const unsigned char *map, uint64_t off)
 	return v;
 }
 
+/*
+ * The boundary that leaves the fewest pages off "high before, low from
+ * here": pages before k that hold high plus pages from k on that hold low,
+ * the latter as all lows minus the lows before k. One pass, no table.
+ */
+static uint64_t best_boundary(const unsigned char *map, uint64_t first, uint64_t pages, uint64_t high, uint64_t low)
+{
+	uint64_t lows = 0, highs_before = 0, lows_before = 0, best = 0, at = first, k;
+
+	for (k = 0; k < pages; k++)
+		lows += word_at(map, (first + k) * PATTERN_PAGE) == low;
+	for (k = 0; k <= pages; k++) {
+		uint64_t score = highs_before + (lows - lows_before);
+		if (score > best) {
+			best = score;
+			at = first + k;
+		}
+		if (k < pages) {
+			uint32_t v = word_at(map, (first + k) * PATTERN_PAGE);
+			highs_before += v == high;
+			lows_before += v == low;
+		}
+	}
+	return at;
+}
+
 static int v_vm_ram_check(const struct req *r, struct jw *w, struct aerr *e)
 {
-	uint64_t first, pages, cpage, high, low, boundary, p, off = 0, best = 0, k, size;
+	uint64_t first, pages, cpage, high, low, boundary, p, off = 0, size;
 	uint64_t firstoff[8][3];
 	unsigned char *map;
 	const char *id;
@@ -33,7 +58,6 @@ static int v_vm_ram_check(const struct req *r, struct jw *w, struct aerr *e)
 	struct sha256 h;
 	struct stat st;
 	uint32_t counter;
-	uint64_t *hi_before;
 	bool given = req_get(r, "boundary") != NULL;
 	char hex[65];
 	int n = 0, i;
@@ -61,40 +85,10 @@ static int v_vm_ram_check(const struct req *r, struct jw *w, struct aerr *e)
 			return -1;
 		}
 	} else {
-		/* The best fit: the boundary that leaves the fewest pages off (first page's value above, last page's below). */
+		/* The best fit: the first page's value up to the boundary, the last page's from it. */
 		high = WORD(first);
 		low = WORD(first + pages - 1);
-		hi_before = calloc(pages + 1, sizeof(*hi_before));
-		if (!hi_before) {
-			munmap(map, size);
-			return fail(e, "calloc", ENOMEM, -1, "no memory for %llu pages", (unsigned long long)pages);
-		}
-		for (p = 0; p < pages; p++)
-			hi_before[p + 1] = hi_before[p] + (WORD(first + p) == high);
-		boundary = first;
-		/* One pass from the end for the lows, then the best k. */
-		{
-			uint64_t lows = 0;
-			uint64_t *lo_from = calloc(pages + 1, sizeof(*lo_from));
-			if (!lo_from) {
-				free(hi_before);
-				munmap(map, size);
-				return fail(e, "calloc", ENOMEM, -1, "no memory for %llu pages", (unsigned long long)pages);
-			}
-			for (p = pages; p-- > 0;) {
-				lows += WORD(first + p) == low;
-				lo_from[p] = lows;
-			}
-			for (k = 0; k <= pages; k++) {
-				uint64_t score = hi_before[k] + lo_from[k];
-				if (score > best) {
-					best = score;
-					boundary = first + k;
-				}
-			}
-			free(lo_from);
-		}
-		free(hi_before);
+		boundary = best_boundary(map, first, pages, high, low);
 	}
 	for (p = first; p < first + pages; p++) {
 		uint64_t want = p < boundary ? high : low;
