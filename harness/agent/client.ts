@@ -168,18 +168,21 @@ export class AgentClient {
   /** The seed's pattern into pages of a memfd the agent holds, before or after its preservation; `m` follows (hash, layout). */
   async write(m: HeldMemfd | PreservedMemfd, range: { first: number; pages: number; seed: number; via?: 'mmap' | 'write' }, what: string) {
     const r = await this.call('memfd-write', { id: m.id, first: range.first, pages: range.pages, seed: range.seed, ...(range.via ? { via: range.via } : {}) });
-    m.sha256 = r.sha256;
-    (m.layout ??= []).push({ first: range.first, pages: range.pages, what: `${what}, seed ${range.seed}` });
-    return r;
+    return changed(m, r, `${what}, seed ${range.seed}`);
   }
 
   /** fallocate() of pages of a memfd the agent holds (`punch`: a hole); `m` follows. */
   async fallocate(m: HeldMemfd | PreservedMemfd, range: { first: number; pages: number; punch?: boolean }, what: string) {
     const r = await this.call('memfd-fallocate', { id: m.id, first: range.first, pages: range.pages, ...(range.punch ? { punch: true } : {}) });
-    m.sha256 = r.sha256;
-    (m.layout ??= []).push({ first: range.first, pages: range.pages, what });
-    return r;
+    return changed(m, r, what);
   }
+}
+
+/** After a write or fallocate the agent replied to: `m` takes the new expected hash and the region, in words. */
+function changed<R extends { first: number; pages: number; sha256: string }>(m: HeldMemfd | PreservedMemfd, r: R, what: string): R {
+  m.sha256 = r.sha256;
+  (m.layout ??= []).push({ first: r.first, pages: r.pages, what });
+  return r;
 }
 
 /** Runs of mismatched pages in words: where, what they went through (the latest region that covers them), expected and found. */

@@ -31,10 +31,10 @@ export function renderCmdline(c: KernelCmdline, boot: number): string {
   return [...c.machine, ...guestArgs(c, boot)].join(' ');
 }
 
-/** Every 9p share a command line asks init to mount (the target's own and the harness's), as tag and mount point. */
-export function sharesOf(args: readonly string[]): { tag: string; mount: string }[] {
-  const out: { tag: string; mount: string }[] = [];
-  for (const a of args) {
+/** Every 9p share the line asks init to mount: the harness's own (in parts) and the target's (in its machine arguments). */
+export function sharesOf(c: KernelCmdline): { tag: string; mount: string }[] {
+  const out = [...c.shares];
+  for (const a of c.machine) {
     if (!a.startsWith('luo_harness.share=')) continue;
     const v = a.slice('luo_harness.share='.length);
     const colon = v.indexOf(':');

@@ -110,7 +110,7 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
   const deadlineMs = options.bootTimeoutMs ?? 180_000;
   try {
     log(`booting ${kernel.manifest.recipe} (${kernel.manifest.release}) on ${target.kind}, ssh on ${target.ssh.host}:${target.ssh.port}`);
-    const ready = waitForGuestReady(target.console, { boot: 0, shares: sharesOf([...target.machineCmdline, ...guestArgs({ ...parts, machine: [] }, 0)]), agent: true, deadlineMs });
+    const ready = waitForGuestReady(target.console, { boot: 0, shares: sharesOf({ ...parts, machine: target.machineCmdline }), agent: true, deadlineMs });
     ready.catch(() => {});
     const connectStart = waterfall.now();
     const ssh = await waitForSsh({
@@ -221,7 +221,7 @@ export class LiveVm implements AsyncDisposable {
     await this.agent.call('kexec-load', { kernel: kernelPath!, initrd: initrdPath!, cmdline });
 
     const restored = this.console.waitForMarker(options.agentRestores === false ? 'agent-ready' : 'agent-restored', { deadlineMs, boot: toBoot });
-    const ready = waitForGuestReady(this.console, { boot: toBoot, shares: sharesOf(cmdline.split(' ')), agent: true, deadlineMs });
+    const ready = waitForGuestReady(this.console, { boot: toBoot, shares: sharesOf(next), agent: true, deadlineMs });
     // Reconnect eagerly: from the moment the new kernel runs init, every 10 ms, so
     // the handshake starts as soon as sshd listens (it costs more than the restore).
     // The connection alone never means ready: guest-ready below does.

@@ -71,6 +71,7 @@ export interface NestedVmStart {
 
 /** One QEMU process in the guest and its monitor. */
 export class NestedVmm {
+  /** The QEMU started last (each start gets its own monitor, log and pidfile). */
   #n = 0;
   constructor(
     readonly vm: LiveVm,
@@ -119,19 +120,16 @@ export class NestedVmm {
     const r = await this.vm.ssh.run(script, { timeoutMs: 150_000 });
     if (r.exitCode === 3) throw new TestFailure(`the nested VM's QEMU exited at start: ${r.stdout.replace('QEMU-EXITED', '').trim().split('\n').slice(-4).join(' | ') || '(no output)'}`);
     if (r.exitCode !== 0) throw new TestFailure(`the nested VM's QEMU did not bring up its monitor within 120 s (exit ${r.exitCode}): ${(r.stdout + r.stderr).trim().slice(-400)}`);
-    this.#current = n;
     // A QEMU that printed its prompt and then died (a module it could not load) shows here.
     await this.hmp('info status', 60_000);
   }
-
-  #current = 0;
 
   /**
    * Sends one monitor command and waits (in the guest, no round trip per poll) for the
    * monitor's next prompt; returns what it printed in between. QEMU gone: its log in the error.
    */
   async hmp(command: string, timeoutMs = 60_000): Promise<string> {
-    const n = this.#current;
+    const n = this.#n;
     const log = `${DIR}/mon${n}.log`;
     const polls = Math.ceil(timeoutMs / 20);
     const script = [
@@ -149,7 +147,7 @@ export class NestedVmm {
     ].join('\n');
     const r = await this.vm.ssh.run(script, { timeoutMs: timeoutMs + 30_000 });
     if (r.exitCode === 0) return r.stdout.replaceAll('\r', '');
-    const qemuLog = (await this.vm.ssh.run(`tail -n 20 ${DIR}/qemu${n}.log`)).stdout.trim();
+    const qemuLog = await this.#qemuLog();
     if (r.exitCode === 3) throw new TestFailure(`the nested VM's QEMU exited while \`${command}\` ran: ${qemuLog || '(no output)'}`);
     const seen = (await this.vm.ssh.run(`tail -c 400 ${log}`)).stdout.trim();
     throw new TestFailure(`the nested VM's monitor did not answer \`${command}\` within ${timeoutMs} ms; monitor: ${seen || '(nothing)'}; QEMU: ${qemuLog || '(no output)'}`);
@@ -180,15 +178,20 @@ export class NestedVmm {
         continue;
       }
       if (!/inmigrate/.test(status) || performance.now() > deadline) {
-        const qemuLog = (await this.vm.ssh.run(`tail -n 20 ${DIR}/qemu${this.#current}.log`)).stdout.trim();
+        const qemuLog = await this.#qemuLog();
         throw new TestFailure(`the nested VM did not resume from its saved device state (VM status: ${status || 'unknown'}); QEMU: ${qemuLog || '(no output)'}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
+  /** The last lines QEMU printed (its own words on why it failed). */
+  async #qemuLog(): Promise<string> {
+    return (await this.vm.ssh.run(`tail -n 20 ${DIR}/qemu${this.#n}.log`)).stdout.trim();
+  }
+
   async quit(): Promise<void> {
-    const n = this.#current;
+    const n = this.#n;
     await this.vm.ssh.run(`printf 'quit\\n' 1<> ${DIR}/mon${n}.in; pid=$(cat ${DIR}/qemu${n}.pid 2>/dev/null); i=0; while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 250 ]; do usleep 20000; i=$((i+1)); done; [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; true`, { timeoutMs: 30_000 });
   }
 }

@@ -9,7 +9,7 @@
 // needs, the error says which resource and since when, from the boot's own
 // markers: never a shell's "not found" later on.
 import { BootError, HarnessError } from '../errors.ts';
-import type { ConsoleLine, ConsoleMonitor, Marker } from '../vm/console-monitor.ts';
+import type { ConsoleMonitor, Marker } from '../vm/console-monitor.ts';
 
 export interface ReadyNeeds {
   /** The boot that must say it is ready (0: the cold boot, n: after the n-th kexec). */
@@ -25,7 +25,6 @@ export interface GuestReady {
   boot: number;
   /** Host ms of the guest-ready line, on the console's clock. */
   ms: number;
-  line: ConsoleLine;
   shares: string[];
 }
 
@@ -50,7 +49,7 @@ export async function waitForGuestReady(console: ConsoleMonitor, needs: ReadyNee
   if (problems.length > 0) {
     throw new BootError(`Boot ${needs.boot} came up without what the next step needs: ${problems.join('; ')}.`, { detail: console.tail() });
   }
-  return { boot: needs.boot, ms: marker.line.ms, line: marker.line, shares };
+  return { boot: needs.boot, ms: marker.line.ms, shares };
 }
 
 /** What `needs` lacks in `boot` so far, each as a phrase that says since when. */

@@ -105,7 +105,7 @@ export const vmSurvives = defineScenario({
     const lastByte = serial.chunks.at(-1)!;
     await ctx.check('preserve the device state memfd', () => session.preserveHeld(state.m), { capability: 'memfd' });
     // Where the VM's downtime goes, on the serial line's clock: what a VMM does, and what only the harness does (its checks).
-    const t = { saved: serial.nowMs(), checked: 0, up: 0, checkedAfter: 0 };
+    const t = { saved: serial.nowMs(), checked: 0, up: 0 };
     const left = await ctx.check('read what the stopped VM left in guest RAM', async () => {
       const r = await vm.agent.call('vm-ram-check', { id: ram.id, first: NESTED_GUEST.firstPage, pages: NESTED_GUEST.pages, 'counter-page': NESTED_GUEST.counterPage });
       const last = before.at(-1);
@@ -141,7 +141,6 @@ export const vmSurvives = defineScenario({
     }, { capability: 'memfd' });
 
     const resumeStart = serial.nowMs();
-    t.checkedAfter = resumeStart;
     // A VM that does not come back: QEMU's own words (in the error) and what the VM last printed.
     const serialTail = () => JSON.stringify(serial.chunks.slice(-40).map((c) => c.text).join('').slice(-300));
     const resumed = await ctx.check('a new QEMU resumes the VM from its device state on the same RAM', async () => {
@@ -178,9 +177,9 @@ export const vmSurvives = defineScenario({
       /** Stop, device state saved, QEMU gone, the state memfd preserved. */
       vmSaveMs: r2(t.saved - lastByte.ms),
       /** The harness's own reading of guest RAM and state while the VM was stopped (no VMM does this). */
-      vmHarnessChecksMs: r2(t.checked - t.saved + (t.checkedAfter - t.up)),
+      vmHarnessChecksMs: r2(t.checked - t.saved + (resumeStart - t.up)),
       /** A new QEMU up, the device state loaded, the VM continued, its first byte out. */
-      vmRestartMs: r2(resumed.firstChunk.ms - t.checkedAfter),
+      vmRestartMs: r2(resumed.firstChunk.ms - resumeStart),
     };
     ctx.log(`VM-seen downtime ${figures.vmDowntimeMs} ms: save ${figures.vmSaveMs}, the harness's checks ${figures.vmHarnessChecksMs}, kexec to SSH ${r2(t.up - t.checked)}, restart ${figures.vmRestartMs}; ${msPerPass} ms per pass before the stop; device state ${state.bytes} bytes`);
     ctx.iteration({ blackout: lu.blackout, metrics: { ...figures, vmQemuStartMs: qemuStartMs, vmMsPerPass: msPerPass, vmStateBytes: state.bytes, vmRamBytes: mib * 1024 * 1024 } });
