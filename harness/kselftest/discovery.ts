@@ -33,9 +33,10 @@
 //   staged test that cannot open /dev/liveupdate (absent, or EBUSY because
 //   another process holds it) exits 4 with "1..0 # SKIP Failed to open ...".
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { parseKconfig } from '../kernel/kconfig.ts';
+import { modesOfTest, parseIommuModes, type ModeUse } from './vfio-modes.ts';
 import { LIVEUPDATE_SELFTEST_DIR, parseSelftestMakefile, SELFTEST_BUILD_FILE, SELFTEST_SOURCES, VFIO_LIVEUPDATE_TEST, VFIO_SELFTEST_DIR, type SelftestPrograms } from '../kernel/selftest-build.ts';
 
 export interface SelftestInfo {
@@ -60,6 +61,8 @@ export interface SelftestInfo {
   suite?: 'vfio';
   /** It drives a PCI device that must be bound to vfio-pci before each stage; its BDF goes in VFIO_SELFTESTS_BDF. */
   device?: 'vfio-pci';
+  /** The VFIO library's IOMMU modes it runs, and what each needs of the kernel (vfio-modes.ts). */
+  modes?: ModeUse[];
 }
 
 export interface SelftestBuild {
@@ -127,9 +130,10 @@ function resolveName(expr: string, defs: Map<string, string>, src: string): stri
   if (lit) return lit[1]!;
   if (defs.has(expr)) return defs.get(expr)!;
   if (/^[A-Za-z_]\w*$/.test(expr)) {
-    const fmts = callArgs(src, 'snprintf')
-      .filter((a) => a[0] === expr && a[2] !== undefined)
-      .map((a) => resolveName(a[2]!, defs, src));
+    // snprintf(buf, size, fmt, ...) and sprintf(buf, fmt, ...): the format names the session.
+    const fmts = [...callArgs(src, 'snprintf').map((a) => [a[0], a[2]]), ...callArgs(src, 'sprintf').map((a) => [a[0], a[1]])]
+      .filter(([buf, fmt]) => buf === expr && fmt !== undefined)
+      .map(([, fmt]) => resolveName(fmt!, defs, src));
     const unique = dedupe(fmts.filter((f): f is string => f !== null));
     if (unique.length === 1 && fmts.every((f) => f !== null)) return unique[0]!;
   }
@@ -215,33 +219,76 @@ export async function discoverSelftests(tree: string): Promise<SelftestBuild> {
   return { tests, configRequirements: parseConfigFragment(configText) };
 }
 
-/** The VFIO live-update series' tests in a tree; none in a stock tree. */
+/**
+ * The C sources of the libraries a selftest Makefile includes (`include
+ * ../liveupdate/lib/libliveupdate.mk`): every .c file beside each .mk file,
+ * keyed by path. The kselftest framework's own ../lib.mk is not a library.
+ */
+async function includedLibraries(dir: string, makefile: string): Promise<Map<string, string>> {
+  const sources = new Map<string, string>();
+  for (const m of makefile.matchAll(/^\s*-?include\s+(\S+\.mk)\s*$/gm)) {
+    const mk = m[1]!;
+    if (mk.includes('$') || /(^|\/)lib\.mk$/.test(mk)) continue;
+    const libDir = join(dir, dirname(mk));
+    const files = await listCFiles(libDir).catch(() => [] as string[]);
+    for (const f of files) sources.set(f, await readFile(f, 'utf8'));
+  }
+  return sources;
+}
+
+/** The stage option of the library that defines `luo_test()`, the function a staged test hands its argv to. */
+function stageArgsOfLuoTest(libraries: Map<string, string>): { file: string; args: string[] | null } | undefined {
+  for (const [file, text] of libraries) {
+    if (/\bint\s+luo_test\s*\([^;{]*\)\s*\{/.test(stripComments(text))) return { file, args: stageArgsFromLibrary(text) };
+  }
+  return undefined;
+}
+
+/**
+ * The VFIO live-update series' tests in a tree; none in a stock tree. Like
+ * the liveupdate ones, a test is staged when it calls `luo_test()`, and its
+ * stage option is the one that function parses in the library the VFIO
+ * Makefile includes (the liveupdate selftests' lib/); the IOMMU modes it runs
+ * come from the VFIO library (vfio-modes.ts).
+ */
 export async function discoverVfioLiveUpdateTests(tree: string): Promise<SelftestInfo[]> {
   const dir = join(tree, VFIO_SELFTEST_DIR);
   const makefile = await readFile(join(dir, 'Makefile'), 'utf8').catch(() => '');
   const { progs, extended } = parseSelftestMakefile(makefile);
+  const names = dedupe([...progs, ...extended]).filter((n) => VFIO_LIVEUPDATE_TEST.test(n));
+  if (names.length === 0) return [];
+  const libraries = await includedLibraries(dir, makefile.replace(/\\\r?\n/g, ' '));
+  const [iommuC, iommuH] = await Promise.all(['lib/iommu.c', 'lib/include/libvfio/iommu.h'].map((f) => readFile(join(dir, f), 'utf8').catch(() => '')));
+  const modes = parseIommuModes(iommuC!, iommuH!);
   const tests: SelftestInfo[] = [];
-  for (const name of dedupe([...progs, ...extended]).filter((n) => VFIO_LIVEUPDATE_TEST.test(n))) {
-    const source = stripComments(await readFile(join(dir, `${name}.c`), 'utf8').catch(() => ''));
-    // Staged when it takes a stage: a --stage option (getopt_long) or a -s one.
-    const longStage = /"stage"/.test(source) || /--stage/.test(source);
-    const shortStage = /\bgetopt(?:_long)?\s*\([^;]*"[^"]*s:[^"]*"/.test(source);
-    const staged = longStage || shortStage || /kexec/.test(name);
+  for (const name of names) {
+    const source = await readFile(join(dir, `${name}.c`), 'utf8').catch((cause: unknown) => {
+      throw new ConfigError(`the Makefile of ${dir} lists ${name}, but ${name}.c is not there; cannot learn how it runs`, { cause });
+    });
+    const facts = analyzeTestSource(source);
+    let stageArgs: string[] | undefined;
+    if (facts.staged) {
+      const lib = stageArgsOfLuoTest(libraries);
+      if (!lib) throw new ConfigError(`${name} calls luo_test(), but no library the ${VFIO_SELFTEST_DIR}/Makefile includes defines it; cannot tell how it takes its stage`);
+      if (!lib.args) throw new ConfigError(`${name} calls luo_test(), whose library ${relative(tree, lib.file)} parses no "s:" option; cannot tell how it takes its stage`);
+      stageArgs = lib.args;
+    }
     tests.push({
       name,
       binary: name,
-      staged,
-      ...(staged ? { stageArgs: longStage || !shortStage ? ['--stage', 'N'] : ['-s', 'N'] } : {}),
-      // Its session names live in the series' library: keep it alone around its kexec.
-      sessions: null,
-      requires: ['LIVEUPDATE', 'VFIO_DEVICE_CDEV', 'PCI_LIVEUPDATE', 'VFIO_PCI_LIVEUPDATE', ...(staged ? ['KEXEC_FILE', 'KEXEC_HANDOVER'] : [])],
+      staged: facts.staged,
+      ...(stageArgs ? { stageArgs } : {}),
+      ...(facts.stateSession !== undefined ? { stateSession: facts.stateSession } : {}),
+      sessions: facts.sessions,
+      // The IOMMU interfaces each mode opens are in `modes`; these are the series' own options.
+      requires: ['LIVEUPDATE', 'PCI_LIVEUPDATE', 'VFIO_PCI_LIVEUPDATE', ...(facts.staged ? ['KEXEC_FILE', 'KEXEC_HANDOVER'] : [])],
+      modes: modesOfTest(source, modes),
       suite: 'vfio',
       device: 'vfio-pci',
     });
   }
   return tests;
 }
-
 
 /** What a kernel artifact's selftests/ directory holds: the tests it built, learnt from the sources it carries. */
 export async function readSelftestBuild(dir: string): Promise<SelftestBuild> {

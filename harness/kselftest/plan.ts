@@ -18,6 +18,7 @@ import { ConfigError } from '../errors.ts';
 import type { SelftestBuild, SelftestInfo } from './discovery.ts';
 import { kselftestExitStatus } from './ktap.ts';
 import { shellJoin } from '../guest/shell-quote.ts';
+import { missingOptions } from './vfio-modes.ts';
 
 export const DEFAULT_GUEST_SELFTEST_DIR = '/opt/selftests';
 
@@ -54,6 +55,8 @@ export interface GuestCommand {
   successLine?: string;
   /** The test drives a PCI device: bind one to vfio-pci before the command and pass its BDF in VFIO_SELFTESTS_BDF. */
   device?: 'vfio-pci';
+  /** IOMMU modes (fixture variants) left out with `-V`: the kernel lacks what they open. */
+  leftOut?: { mode: string; missing: string[] }[];
 }
 
 export interface KexecRound {
@@ -72,7 +75,8 @@ export interface BootStep {
 }
 
 export interface KselftestPlan {
-  skipped: { test: string; reason: string }[];
+  /** Tests not run: `unsupported` when the kernel lacks what they need, `skip` when the selection (strict config) left them out. */
+  skipped: { test: string; reason: string; status: 'skip' | 'unsupported' }[];
   /** Tests without stages; they run in boot 1 before any stage 1, while LUO state is clean. */
   direct: string[];
   rounds: KexecRound[];
@@ -95,11 +99,41 @@ export interface KselftestPlan {
  *   that session, destroying the handed-over state.
  */
 
-function command(t: SelftestInfo, stage: 1 | 2 | null, guestDir: string): GuestCommand {
+function command(t: SelftestInfo, stage: 1 | 2 | null, guestDir: string, leftOut: { mode: string; missing: string[] }[] = []): GuestCommand {
   const args = stage === null ? [] : (t.stageArgs ?? ['-s', 'N']).map((a) => (a === 'N' ? String(stage) : a));
-  const argv = [`${guestDir.replace(/\/+$/, '')}/${t.binary}`, ...args];
+  // kselftest_harness's -V <variant> leaves a fixture variant out.
+  const argv = [`${guestDir.replace(/\/+$/, '')}/${t.binary}`, ...args, ...leftOut.flatMap((l) => ['-V', l.mode])];
   const successLine = stage === 1 ? STAGE1_READY_LINE : stage === 2 ? 'TEST PASSED' : undefined;
-  return { test: t.name, stage, argv, shell: shellJoin(argv), foreground: true, ...(successLine ? { successLine } : {}), ...(t.device ? { device: t.device } : {}) };
+  return {
+    test: t.name,
+    stage,
+    argv,
+    shell: shellJoin(argv),
+    foreground: true,
+    ...(successLine ? { successLine } : {}),
+    ...(t.device ? { device: t.device } : {}),
+    ...(leftOut.length ? { leftOut } : {}),
+  };
+}
+
+/**
+ * What a test's IOMMU modes say on this kernel: a mode the test opens itself
+ * that the kernel cannot serve makes the whole test unsupported; fixture
+ * variants it cannot serve are left out (and reported per mode).
+ */
+function modesOn(t: SelftestInfo, caps: Record<string, boolean>): { unsupported?: string; leftOut: { mode: string; missing: string[] }[] } {
+  const leftOut: { mode: string; missing: string[] }[] = [];
+  for (const use of t.modes ?? []) {
+    const missing = missingOptions(use.requires, caps);
+    if (missing.length === 0) continue;
+    if (!use.variant) return { unsupported: `its ${use.mode} IOMMU mode needs ${missing.join(', ')}, which this kernel lacks (the test opens that mode itself, so it cannot be left out)`, leftOut };
+    leftOut.push({ mode: use.mode, missing });
+  }
+  const variants = (t.modes ?? []).filter((u) => u.variant);
+  if (variants.length > 0 && leftOut.length === variants.length) {
+    return { unsupported: `every IOMMU mode it runs needs what this kernel lacks: ${leftOut.map((l) => `${l.mode} (${l.missing.join(', ')})`).join('; ')}`, leftOut };
+  }
+  return { leftOut };
 }
 
 function selectTests(build: SelftestBuild, wanted: readonly string[] | undefined): SelftestInfo[] {
@@ -156,9 +190,7 @@ export function sessionClash(a: readonly string[], b: readonly string[]): [strin
   return null;
 }
 
-function missingCapabilities(t: SelftestInfo, caps: Record<string, boolean>): string[] {
-  return t.requires.filter((opt) => caps[opt] === false);
-}
+
 
 export function planKselftests(build: SelftestBuild, capabilities: Record<string, boolean>, selection: KselftestSelection = {}): KselftestPlan {
   const guestDir = selection.guestDir ?? DEFAULT_GUEST_SELFTEST_DIR;
@@ -174,17 +206,24 @@ export function planKselftests(build: SelftestBuild, capabilities: Record<string
   for (const miss of configMisses) {
     if (!selection.strictConfig) warnings.push(`the selftests' config asks for ${miss}, which this kernel lacks; no test needs it to run`);
   }
-  const unrecorded = [...new Set(selected.flatMap((t) => t.requires))].filter((opt) => capabilities[opt] === undefined);
+  const unrecorded = [...new Set(selected.flatMap((t) => [...t.requires, ...(t.modes ?? []).flatMap((m) => m.requires)]).flatMap((r) => r.split('|')))].filter((opt) => capabilities[opt] === undefined);
   if (unrecorded.length > 0) warnings.push(`the artifact does not record ${unrecorded.map((o) => `CONFIG_${o}`).join(', ')}; tests needing them were not skipped`);
 
   const runnable: SelftestInfo[] = [];
+  const leftOut = new Map<string, { mode: string; missing: string[] }[]>();
   for (const t of selected) {
-    const missing = missingCapabilities(t, capabilities);
+    const missing = missingOptions(t.requires, capabilities);
+    const modes = modesOn(t, capabilities);
     if (missing.length > 0) {
-      skipped.push({ test: t.name, reason: `needs ${missing.map((m) => `CONFIG_${m}`).join(', ')}, which this kernel lacks` });
+      skipped.push({ test: t.name, reason: `needs ${missing.join(', ')}, which this kernel lacks`, status: 'unsupported' });
+    } else if (modes.unsupported) {
+      skipped.push({ test: t.name, reason: modes.unsupported, status: 'unsupported' });
     } else if (selection.strictConfig && configMisses.length > 0) {
-      skipped.push({ test: t.name, reason: `the selftests' config asks for ${configMisses.join(', ')}, which this kernel lacks (strict config)` });
-    } else runnable.push(t);
+      skipped.push({ test: t.name, reason: `the selftests' config asks for ${configMisses.join(', ')}, which this kernel lacks (strict config)`, status: 'skip' });
+    } else {
+      runnable.push(t);
+      if (modes.leftOut.length) leftOut.set(t.name, modes.leftOut);
+    }
   }
 
   const direct = runnable.filter((t) => !t.staged);
@@ -236,15 +275,15 @@ export function planKselftests(build: SelftestBuild, capabilities: Record<string
     .map((g) => ({ test: g.tests[0]!.name, reason: g.closedBecause ?? g.notes.join('; ') }));
 
   const boots: BootStep[] = [];
-  const directCmds = direct.map((t) => command(t, null, guestDir));
+  const directCmds = direct.map((t) => command(t, null, guestDir, leftOut.get(t.name)));
   if (rounds.length === 0) {
     if (directCmds.length > 0) boots.push({ boot: 1, commands: directCmds, kexecAfter: false });
   } else {
     for (let i = 0; i <= rounds.length; i++) {
       const commands = [
         ...(i === 0 ? directCmds : []),
-        ...(i > 0 ? groups[i - 1]!.tests.map((t) => command(t, 2, guestDir)) : []),
-        ...(i < groups.length ? groups[i]!.tests.map((t) => command(t, 1, guestDir)) : []),
+        ...(i > 0 ? groups[i - 1]!.tests.map((t) => command(t, 2, guestDir, leftOut.get(t.name))) : []),
+        ...(i < groups.length ? groups[i]!.tests.map((t) => command(t, 1, guestDir, leftOut.get(t.name))) : []),
       ];
       boots.push({ boot: i + 1, commands, kexecAfter: i < rounds.length });
     }

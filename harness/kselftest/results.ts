@@ -20,9 +20,9 @@ export function commandChecks(cmd: GuestCommand, exitCode: number | null, output
   const doc = parseKtap(output);
   if (doc.results.length > 0) {
     const prefix = cmd.stage === null ? '' : `${label}/`;
-    const checks = ktapChecks(doc).map((c) => ({ ...c, name: prefix + c.name }));
+    const checks: Check[] = ktapChecks(doc).map((c) => ({ ...c, name: prefix + c.name, scope: 'case' as const }));
     const verdict = ktapVerdict(doc, exitCode ?? 137);
-    const worst = testStatus(checks.map((c) => c.status));
+    const worst = testStatus(checks);
     if (verdict.status !== worst && rank(verdict.status) < rank(worst)) {
       checks.push({ name: `${label}: exit status`, status: verdict.status, message: verdict.reason ?? `exit ${exitCode ?? 'by signal'}` });
     }
@@ -37,17 +37,20 @@ const rank = (s: Status) => STATUS_PRECEDENCE.indexOf(s);
 /**
  * A selftest's status from its checks: the one precedence (combineStatuses),
  * and one rule on top: a stage that skipped makes the whole test a skip, since
- * a stage 1 that passed proves nothing when stage 2 could not run.
+ * a stage 1 that passed proves nothing when stage 2 could not run. A case the
+ * program skipped itself (SKIP() in a run that exited 0) is not a stage: as
+ * kselftest does, the run's exit status speaks for the program.
  */
-export function testStatus(statuses: readonly Status[]): Status {
-  if (statuses.length === 0) return 'error';
-  const status = combineStatuses(statuses);
-  return status === 'pass' && statuses.includes('skip') ? 'skip' : status;
+export function testStatus(checks: readonly (Status | Pick<Check, 'status' | 'scope'>)[]): Status {
+  if (checks.length === 0) return 'error';
+  const all = checks.map((c) => (typeof c === 'string' ? { status: c } : c));
+  const status = combineStatuses(all.map((c) => c.status));
+  return status === 'pass' && all.some((c) => c.status === 'skip' && c.scope !== 'case') ? 'skip' : status;
 }
 
 /** The reason to show: the first check that decided a non-pass status. */
 export function testReason(checks: readonly Check[]): string | undefined {
-  const status = testStatus(checks.map((c) => c.status));
+  const status = testStatus(checks);
   if (status === 'pass') return undefined;
   const decisive = checks.find((c) => c.status === status);
   return decisive ? `${decisive.name}: ${decisive.message ?? decisive.status}` : undefined;

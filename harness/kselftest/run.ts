@@ -3,11 +3,12 @@
 // plans them: stage 1 of a batch, one live update through the agent, stage 2
 // of the batch, the next round chained on the same machine. One
 // ScenarioResult per selftest, with the blackout of its kexec.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BootError, BuildFailure, ConfigError, HarnessError, KernelFault, TestFailure } from '../errors.ts';
 import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
-import { readSelftestBuild } from './discovery.ts';
+import { readSelftestBuild, type SelftestBuild } from './discovery.ts';
+import { parseKconfig } from '../kernel/kconfig.ts';
 import { collectMachineLogs, newRunDir } from '../liveupdate/machine-logs.ts';
 import type { Artifact, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
 import { GuestTimeout } from '../guest/errors.ts';
@@ -23,6 +24,8 @@ const SELFTEST_SHARE_TAG = 'selftests';
 /** A stage command's own check that its binary is there (exit status and first line), so a missing one is a sentence, never a shell's 127. */
 const MISSING_EXIT = 125;
 const MISSING_LINE = 'LUO-HARNESS-MISSING';
+/** Guest memory when a device test runs: the series' kexec test fallocates 1 GiB + 1 MiB and carries it across the kexec. */
+const DEVICE_TEST_MEMORY_MIB = 2560;
 
 export interface RunKselftestsOptions {
   /** Recipe, artifact reference or artifact: stage 1 (and the tests without stages) run on it. */
@@ -112,6 +115,31 @@ function missingBinary(vm: LiveVm, binary: string, guestDir: string): string {
   return `${binary} was missing in boot ${vm.bootIndex}: ${where} was mounted (guest-ready ${(ready.ms / 1000).toFixed(1)} s after the machine started) but does not hold it (an incomplete selftest build in the artifact?)`;
 }
 
+/**
+ * Every option the selftests ask about (their requirements, their modes',
+ * their config fragment's), from the kernel's own .config: the manifest
+ * records a fixed few, and an option the file does not set is off.
+ */
+async function optionsAsked(kernel: KernelArtifact, build: SelftestBuild): Promise<Record<string, boolean>> {
+  const { values } = parseKconfig(await readFile(artifactPath(kernel, 'config'), 'utf8'));
+  const asked = new Set([
+    ...build.tests.flatMap((t) => [...t.requires, ...(t.modes ?? []).flatMap((m) => m.requires)]).flatMap((r) => r.split('|')),
+    ...Object.keys(build.configRequirements),
+  ]);
+  const options: Record<string, boolean> = { ...kernel.manifest.capabilities };
+  for (const opt of asked) options[opt] = values.get(opt) === 'y' || values.get(opt) === 'm';
+  return options;
+}
+
+/** A check per IOMMU mode a command left out: unsupported, with the options the kernel lacks. */
+function leftOutChecks(cmd: GuestCommand): Check[] {
+  return (cmd.leftOut ?? []).map((l) => ({
+    name: `${stageLabel(cmd)}/${l.mode}`,
+    status: 'unsupported' as const,
+    message: `the ${l.mode} IOMMU mode was left out (-V ${l.mode}): it needs ${l.missing.join(', ')}, which this kernel lacks`,
+  }));
+}
+
 const lastSeq = (vm: LiveVm) => vm.console.lines().at(-1)?.seq ?? -1;
 const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-');
 
@@ -126,7 +154,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   if ('error' in st) throw new BuildFailure(`the liveupdate selftests of ${first.manifest.recipe} did not build: ${st.error}`);
   const guestDir = options.guestDir ?? DEFAULT_GUEST_SELFTEST_DIR;
   const build = await readSelftestBuild(artifactPath(first, 'selftests'));
-  const plan = planKselftests(build, first.manifest.capabilities, {
+  const plan = planKselftests(build, await optionsAsked(first, build), {
     ...(options.tests ? { tests: options.tests } : {}),
     ...(options.batch === false ? { batch: false } : {}),
     ...(options.strictConfig ? { strictConfig: true } : {}),
@@ -219,7 +247,8 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
         kernel: first,
         runDir: vmRunDir,
         // The VFIO series' tests drive a PCI device behind the vIOMMU: QEMU's edu.
-        ...(plan.boots.some((b) => b.commands.some((c) => c.device)) ? { devices: ['edu' as const], iommu: 'intel' as const } : {}),
+        // Their kexec test also preserves a 1 GiB + 1 MiB memfd (MEMFD_SIZE) as its DMA buffer: room for it and a kernel on each side.
+        ...(plan.boots.some((b) => b.commands.some((c) => c.device)) ? { devices: ['edu' as const], iommu: 'intel' as const, memoryMiB: DEVICE_TEST_MEMORY_MIB } : {}),
         shares: [{ hostPath: artifactPath(first, 'selftests'), tag: SELFTEST_SHARE_TAG, mount: guestDir }],
         cmdline: [AGENT_DEVICE_OFF],
         bindVfio: false,
@@ -253,7 +282,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       await writeFile(file, output);
       rec.artifacts.push({ name: `${label} output`, path: relative(options.resultsDir, file) });
       const missing = r.exitCode === MISSING_EXIT && output.startsWith(MISSING_LINE);
-      const checks = missing ? [{ name: label, status: 'error' as const, message: missingBinary(guest, cmd.argv[0]!, guestDir) }] : commandChecks(cmd, r.exitCode, output);
+      const checks = missing ? [{ name: label, status: 'error' as const, message: missingBinary(guest, cmd.argv[0]!, guestDir) }] : [...commandChecks(cmd, r.exitCode, output), ...leftOutChecks(cmd)];
       // A skip for a missing /dev/liveupdate on a kernel configured with it is a regression (one function decides).
       const blamesDevice = checks.filter((c) => c.status === 'skip' && /\/dev\/liveupdate/.test(c.message ?? ''));
       if (blamesDevice.length && guest.kernel.manifest.capabilities.LIVEUPDATE) {
@@ -273,7 +302,7 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
       }
       rec.checks.push(...checks);
       rec.endedAt = performance.now();
-      const status = testStatus(checks.map((c) => c.status));
+      const status = testStatus(checks);
       rec.phase = cmd.stage === 1 && status === 'pass' ? 'holding' : 'done';
       return true;
     } catch (error) {
@@ -361,10 +390,10 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   const kernel = first.manifest.recipe;
   const results: ScenarioResult[] = [];
   for (const s of skipped) {
-    results.push({ name: `kselftest/${s.test}${suffix}`, status: 'skip', reason: s.reason, durationMs: 0, checks: [], iterations: [], artifacts: [], kernel });
+    results.push({ name: `kselftest/${s.test}${suffix}`, status: s.status, reason: s.reason, durationMs: 0, checks: [], iterations: [], artifacts: [], kernel });
   }
   for (const r of records.values()) {
-    const status = testStatus(r.checks.map((c) => c.status));
+    const status = testStatus(r.checks);
     const reason = testReason(r.checks);
     results.push({
       name: `kselftest/${r.name}${suffix}`,

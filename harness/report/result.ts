@@ -36,6 +36,8 @@ export interface Check {
   message?: string;
   /** The live-update capability this check is evidence for (memfd, vfio-device, iommufd, ...). */
   capability?: string;
+  /** A case within one program's run (a KTAP result): its skip is the program's own choice, the run's verdict is its exit status. */
+  scope?: 'case';
 }
 
 /** One capability's verdict within a scenario: the worst of its checks, so a pass of one never hides behind another's unsupported. */
