@@ -304,6 +304,30 @@ static void restore_device(char *line)
 		return;
 	memset(h, 0, sizeof(*h));
 	snprintf(h->bdf, sizeof(h->bdf), "%s", bdf);
+	/*
+	 * luo_agent.device_bind=late: the negative control of the restore
+	 * order. The fd is asked for while the device has no driver, as a
+	 * careless VMM would; a kernel that preserves devices must refuse that
+	 * (the series' vfio-pci handler finds no VFIO device: ENODEV), and the
+	 * refusal is reported like any other restore error.
+	 */
+	if (cmdline_has(g.cmdline, "luo_agent.device_bind=late")) {
+		console_mark("agent-device-bind-late bdf=%s", bdf);
+		if (retrieve_fd(s->fd, token, &fd, &e)) {
+			snprintf(e.msg + strlen(e.msg), sizeof(e.msg) - strlen(e.msg),
+				 " (asked before %s was bound to vfio-pci: luo_agent.device_bind=late)", bdf);
+			restore_fail(what, &e);
+			return;
+		}
+		if (vfio_bind_bdf(bdf, h->cdev, sizeof(h->cdev), previous, sizeof(previous), &e)) {
+			close(fd);
+			restore_fail(what, &e);
+			return;
+		}
+		/* Bound, but after the retrieval: device_bound stays false. */
+		hold_restored(h, fd, kind, sess, token);
+		return;
+	}
 	if (vfio_bind_bdf(bdf, h->cdev, sizeof(h->cdev), previous, sizeof(previous), &e)) {
 		restore_fail(what, &e);
 		return;

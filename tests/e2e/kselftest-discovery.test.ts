@@ -22,10 +22,17 @@ for (const version of ['7.2', '7.3']) {
 const fixtureTree = async (version: string) => ({ tree: trees[version]!, [Symbol.asyncDispose]: async () => {} });
 const fixtureFile = (version: string, rel: string) => readFile(join(trees[version]!, LIVEUPDATE_SELFTEST_DIR, rel), 'utf8');
 const sameAsRecorded = async (version: string) => JSON.parse(await readFile(join(repoRoot, 'tests', 'fixtures', 'kselftest', `selftests-${version}.json`), 'utf8'));
+// The 7.3 source tree is patched in place by whichever recipe of it was built
+// last: after the series kernel (tests/fixtures/kernels/pci-vfio-series.json)
+// it also holds the VFIO series' tests. The liveupdate ones are what is recorded.
+const discoverLiveupdate = async (tree: string) => {
+  const build = await discoverSelftests(tree);
+  return { ...build, tests: build.tests.filter((x) => x.suite === undefined) };
+};
 
 test('the recorded discovery fixtures are what discovery finds in the real trees, and in the sources the artifacts carry', async (t) => {
   for (const version of ['7.2', '7.3']) {
-    t.deepEqual(JSON.parse(JSON.stringify(await discoverSelftests(trees[version]!))), await sameAsRecorded(version), version);
+    t.deepEqual(JSON.parse(JSON.stringify(await discoverLiveupdate(trees[version]!))), await sameAsRecorded(version), version);
     const a = await buildKernel(`luo-${version}`, { quiet: true });
     t.deepEqual(JSON.parse(JSON.stringify(await readSelftestBuild(artifactPath(a, 'selftests')))), await sameAsRecorded(version), `${version} artifact`);
   }
@@ -40,7 +47,7 @@ for (const version of ['7.2', '7.3'] as const) {
 
   test(`${version}: discovery reads staging and session names from the sources`, async (t) => {
     await using fx = await fixtureTree(version);
-    const build = await discoverSelftests(fx.tree);
+    const build = await discoverLiveupdate(fx.tree);
     t.deepEqual(
       build.tests.map((x) => [x.name, x.staged]),
       [['liveupdate', false], ...STAGED.map((n) => [n, true])],
