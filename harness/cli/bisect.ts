@@ -17,9 +17,13 @@ stops passing: a binary search over the series' prefixes (the base kernel
 plus its first k patches), each an incremental build in one shared build
 directory. At most ceil(log2(N+1)) builds for N patches.
 
-  --series ID|URL|MBOX  the series: a Message-ID fetched from the archive, a URL, or an mbox thread
+  --series ID|URL|MBOX  the series: a Message-ID fetched from the archive, a URL, or an mbox thread;
+                        repeat it to stack series in order: prefix k is the first k patches of them all
   --patches DIR         or a directory of patch files (0001-*.patch, ...), applied in name order
   --scenario NAME       judge each prefix by this scenario (${Object.keys(SCENARIOS).join(', ')})
+  --capability NAME     with --scenario: judge by this capability's verdict in it (memfd, vfio-device, ...)
+                        and find the patch where it changes from the base's, either way (e.g. the patch
+                        that first makes vfio-device pass); the base and the whole stack are run first
   --kselftest NAME      or by this kernel selftest (e.g. luo_kexec_simple)
   --kernel RECIPE       the recipe the series goes on (default ${DEFAULT_RECIPE})
   --tree PATH           or your kernel tree (built out of tree), with --config MODE as for run
@@ -30,14 +34,16 @@ directory. At most ceil(log2(N+1)) builds for N patches.
   --junit FILE          also write the JUnit XML here
   --json                print the outcome as JSON on stdout
 
-Exit codes: 0 the whole series passes, 1 a culprit was found (or a prefix failed, with --each;
-or the base kernel fails already), 2 bad input, 3 infrastructure error.`;
+Exit codes: 0 the whole series passes (with --capability: the patch where the verdict changes
+was found, or it never changes), 1 a culprit was found (or a prefix failed, with --each; or the
+base kernel fails already), 2 bad input, 3 infrastructure error.`;
 
 export async function bisectCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     patches: { type: 'string' },
     scenario: { type: 'string' },
     kselftest: { type: 'string' },
+    capability: { type: 'string' },
     kernel: { type: 'string' },
     each: { type: 'boolean' },
     ...KERNEL_SOURCE_OPTIONS,
@@ -54,11 +60,13 @@ export async function bisectCommand(argv: string[]): Promise<number> {
   const patchFuzz = parsePatchFuzz(values['patch-fuzz']);
   const cache = cacheRoot();
   const base = checkPatchable((await treeFromFlags(values)) ?? values.kernel ?? DEFAULT_RECIPE, 'bisect patches a recipe');
-  const judge: BisectJudge = values.scenario !== undefined ? { scenario: values.scenario } : { kselftest: values.kselftest! };
+  if (values.capability !== undefined && values.scenario === undefined) throw new ConfigError('--capability names a capability of the --scenario judge; give --scenario too');
+  if (values.capability !== undefined && !/^[a-z][a-z0-9-]*$/.test(values.capability)) throw new ConfigError(`--capability ${values.capability} is not a capability name (memfd, vfio-device, iommufd, ...)`);
+  const judge: BisectJudge = values.scenario !== undefined ? { scenario: values.scenario, ...(values.capability ? { capability: values.capability } : {}) } : { kselftest: values.kselftest! };
 
   const session = await openRunSession(values.out);
   const { say, out } = session;
-  say(`luo-harness bisect: ${values.series !== undefined ? `series ${values.series}` : `patches in ${values.patches}`} on ${base}, judged by ${'scenario' in judge ? judge.scenario : `kselftest ${judge.kselftest}`}, results in ${out}`);
+  say(`luo-harness bisect: ${values.series !== undefined ? `series ${values.series.join(' + ')}` : `patches in ${values.patches}`} on ${base}, judged by ${'scenario' in judge ? `${judge.scenario}${judge.capability ? ` (${judge.capability})` : ''}` : `kselftest ${judge.kselftest}`}, results in ${out}`);
   const started = performance.now();
   const outcome = await bisectSeries({
     base,
@@ -77,6 +85,7 @@ export async function bisectCommand(argv: string[]): Promise<number> {
 
   if (values.json) process.stdout.write(JSON.stringify(jsonOf(outcome, seconds, out), null, 2) + '\n');
   else process.stdout.write(render(outcome, seconds, out, values.each ?? false) + '\n');
+  if (outcome.change) return outcome.change.to === 'fail' || outcome.change.to === 'error' ? EXIT.failed : EXIT.ok;
   if (outcome.baseFails || outcome.culprit) return EXIT.failed;
   return outcome.tried.some((t) => t.status !== 'pass') ? EXIT.failed : EXIT.ok;
 }
@@ -89,11 +98,14 @@ function render(o: BisectOutcome, seconds: number, out: string, each: boolean): 
     .sort((a, b) => a.count - b.count)
     .map((t) => {
       const p = t.count === 0 ? undefined : o.patches[t.count - 1]!;
-      return [t.count === 0 ? 'base' : `${t.count}/${total}`, p ? short(p.sha256) : '-', p?.subject ?? '(no patch)', t.status.toUpperCase(), t.dir, (t.reason ?? '').split('\n')[0]!.slice(0, 80)];
+      return [t.count === 0 ? 'base' : `${t.count}/${total}`, p ? short(p.sha256) : '-', p ? `${p.from ? `${p.from} ` : ''}${p.subject}` : '(no patch)', t.status.toUpperCase(), t.dir, (t.reason ?? '').split('\n')[0]!.slice(0, 80)];
     });
   const table = formatTable(['prefix', 'patch', 'subject', 'verdict', 'results', 'reason'], rows);
   const lines = [`${each ? 'every prefix' : 'prefixes tried'} (${o.builds} build(s) of the series, ${seconds.toFixed(0)} s):`, table, ''];
-  if (o.baseFails) lines.push('the base kernel fails already, without any patch of the series: no patch is to blame');
+  const c = o.change;
+  if (c && c.patch) lines.push(`change: ${c.from} on the base, ${c.to} from patch ${c.patch.index}/${total} ${short(c.patch.sha256)} ${c.patch.from ? `(${c.patch.from}) ` : ''}"${c.patch.subject}" on (the first prefix whose verdict differs from the base's)`);
+  else if (c) lines.push(`no change: ${c.from} on the base and with all ${total} patch(es)`);
+  else if (o.baseFails) lines.push('the base kernel fails already, without any patch of the series: no patch is to blame');
   else if (o.culprit) lines.push(`culprit: patch ${o.culprit.index}/${total} ${short(o.culprit.sha256)} "${o.culprit.subject}" (the first prefix that does not pass)`);
   else lines.push(`the whole series (${total} patch(es)) passes`);
   lines.push(`results: ${out}`);
@@ -106,6 +118,7 @@ function jsonOf(o: BisectOutcome, seconds: number, out: string) {
     tried: o.tried.map(({ results: _r, kernel: _k, ...t }) => t),
     ...(o.culprit ? { culprit: o.culprit } : {}),
     ...(o.baseFails ? { baseFails: true } : {}),
+    ...(o.change ? { change: o.change } : {}),
     builds: o.builds,
     seconds: Math.round(seconds),
     results: out,

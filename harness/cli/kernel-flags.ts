@@ -12,7 +12,7 @@ import { ARCHIVE_ENV, DEFAULT_ARCHIVE } from '../kernel/series-fetch.ts';
 export const KERNEL_SOURCE_OPTIONS = {
   tree: { type: 'string' },
   config: { type: 'string' },
-  series: { type: 'string' },
+  series: { type: 'string', multiple: true },
   'patch-fuzz': { type: 'string' },
   archive: { type: 'string' },
 } as const;
@@ -22,7 +22,8 @@ export const KERNEL_SOURCE_HELP = `  --tree PATH           your kernel tree (\`.
   --config MODE         with --tree: allnoconfig (default) + the harness's fragments, keep (your
                         $KBUILD_OUTPUT/.config + the fragments), or a .config FILE + the fragments
   --series ID|URL|MBOX  a posted patch series on top of --kernel (or --tree): a Message-ID fetched from the
-                        archive as <archive>/<id>/t.mbox.gz (the newest version, in order), a URL, or an mbox
+                        archive as <archive>/<id>/t.mbox.gz (the newest version, in order), a URL, or an mbox;
+                        repeat it to stack series in that order (the VFIO series on the PCI one)
   --patch-fuzz N        let the series' hunks apply with up to N lines of fuzz (0-${MAX_PATCH_FUZZ}; default 0);
                         every patch that needed it is listed in the manifest and the summary
   --archive URL         lore-compatible archive for --series (default $${ARCHIVE_ENV}, else ${DEFAULT_ARCHIVE})`;
@@ -31,7 +32,7 @@ export interface KernelSourceValues {
   kernel?: string | undefined;
   tree?: string | undefined;
   config?: string | undefined;
-  series?: string | undefined;
+  series?: string[] | undefined;
   'patch-fuzz'?: string | undefined;
   archive?: string | undefined;
 }

@@ -71,6 +71,8 @@ export interface KernelManifest {
   patchFuzz?: number;
   /** Patches that applied only with fuzz, and where. */
   fuzzed?: { patch: string; hunks: string[] }[];
+  /** Options of the recipe's `whenDefined` fragments that this tree does not define, so were not asked for. */
+  notDefined?: string[];
 }
 
 /** Relative paths inside an artifact directory. */

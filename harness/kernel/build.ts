@@ -5,7 +5,7 @@ import { appendFile, copyFile, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BuildFailure, ConfigError } from '../errors.ts';
+import { BuildFailure, ConfigError, InfraError } from '../errors.ts';
 import type { ConfigBase } from './recipe.ts';
 import { describeDropped, parseKconfig, renderFragment, unmetRequests, type ConfigRequest, type KconfigValues } from './kconfig.ts';
 
@@ -55,6 +55,18 @@ async function make(ctx: BuildContext, args: string[], log: WriteStream, what: s
 export async function openLog(ctx: BuildContext): Promise<WriteStream> {
   await writeFile(ctx.logFile, `luo-harness build of ${ctx.recipe}\ntree: ${ctx.tree}\nbuild: ${ctx.buildDir}\n`);
   return createWriteStream(ctx.logFile, { flags: 'a' });
+}
+
+/**
+ * Which of `options` the tree's Kconfig files define (`config X` or
+ * `menuconfig X`): a symbol a patch series adds exists only once it applied.
+ */
+export async function definedSymbols(tree: string, options: readonly string[]): Promise<Set<string>> {
+  if (options.length === 0) return new Set();
+  const pattern = `^[[:space:]]*(menu)?config[[:space:]]+(${options.join('|')})[[:space:]]*$`;
+  const r = await execa('grep', ['-rhoE', '--include=Kconfig*', pattern, tree], { reject: false });
+  if (r.exitCode !== 0 && r.exitCode !== 1) throw new InfraError(`could not search the Kconfig files of ${tree} (grep exited ${r.exitCode})`, { detail: r.stderr });
+  return new Set(r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[1]).filter((o): o is string => !!o));
 }
 
 /** Base config, then the fragments, then olddefconfig; refuses a .config that drops a requested option. */

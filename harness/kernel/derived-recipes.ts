@@ -14,6 +14,8 @@ import { parseSeriesRef } from './series-fetch.ts';
 
 /** The fragments every harness kernel gets (what the default recipe uses). */
 export const HARNESS_FRAGMENTS = ['guest-minimal', 'liveupdate', 'iommu-vfio'];
+/** And those it gets where its tree defines their options: device preservation, in a tree carrying the PCI and VFIO series. */
+export const HARNESS_WHEN_DEFINED = ['pci-vfio-liveupdate'];
 
 /** `--config`: the harness's allnoconfig + fragments (default), your out-of-tree build's config (`keep`), or a .config file; the fragments go on top of either. */
 export type TreeConfig = 'allnoconfig' | 'keep' | { file: string };
@@ -81,19 +83,19 @@ export async function treeRecipe(path: string, options: { cache: string; config?
     name: `tree-${label}-${short(`${tree}\0${mode === 'allnoconfig' ? mode : 'file'}`)}`,
     description: `the kernel tree at ${tree}, built out of tree (${base === 'allnoconfig' ? 'allnoconfig' : base} + the harness's fragments)`,
     source: { type: 'local', path: tree },
-    config: { base, fragments: HARNESS_FRAGMENTS.map((f) => join(fragmentsDir(), `${f}.config`)) },
+    config: { base, fragments: HARNESS_FRAGMENTS.map((f) => join(fragmentsDir(), `${f}.config`)), whenDefined: HARNESS_WHEN_DEFINED.map((f) => join(fragmentsDir(), `${f}.config`)) },
   });
 }
 
 export interface SeriesRecipeOptions {
   cache: string;
-  /** Only the first N patches (bisect's prefixes). */
-  first?: number;
+  /** Per series, only its first N patches (bisect's prefixes); undefined: all of it, 0: none. */
+  firsts?: readonly (number | undefined)[];
   patchFuzz?: number;
 }
 
 /**
- * `base` with more patches appended, named `name` (`-p<first>` for a
+ * `base` with more patches appended, named `name` (`-p<suffix>` for a
  * prefix). Every prefix of one series shares one build directory, so going
  * from one prefix to the next recompiles only what the patches in between
  * touch.
@@ -101,13 +103,13 @@ export interface SeriesRecipeOptions {
 async function derivedRecipe(
   base: Recipe,
   name: string,
-  extra: { description: string; patches: unknown[]; first?: number | undefined },
+  extra: { description: string; patches: unknown[]; prefix?: string | undefined },
   options: { cache: string; patchFuzz?: number | undefined },
 ): Promise<string> {
   const json = recipeToJson(base);
   return writeRecipe(options.cache, {
     ...json,
-    name: extra.first === undefined ? name : `${name}-p${extra.first}`,
+    name: extra.prefix === undefined ? name : `${name}-p${extra.prefix}`,
     description: extra.description,
     patches: [...(json.patches as unknown[]), ...extra.patches],
     ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
@@ -115,17 +117,32 @@ async function derivedRecipe(
   });
 }
 
-/** `base` (a recipe name or file) with the series appended (its first `first` patches for bisect). */
-export async function seriesRecipe(baseRef: string, series: string, options: SeriesRecipeOptions): Promise<string> {
+/**
+ * `base` (a recipe name or file) with one or more series appended in order,
+ * stacked as posted (the VFIO series on the PCI one); `firsts` cuts each to
+ * a prefix for bisect.
+ */
+export async function seriesRecipe(baseRef: string, series: string | readonly string[], options: SeriesRecipeOptions): Promise<string> {
   const base: Recipe = await loadRecipe(baseRef);
-  const parsed = parseSeriesRef(series, `--series ${series}`);
-  const ref = parsed.kind === 'file' ? resolve(parsed.path) : series.trim();
-  // The same series names the same recipe however it was spelled.
-  const id = short(parsed.kind === 'message-id' ? parsed.id : parsed.kind === 'url' ? parsed.url : realpathSync(ref));
-  return derivedRecipe(base, `${base.name}-s${id}`, {
-    description: `${base.name} + series ${parsed.kind === 'message-id' ? `<${parsed.id}>` : ref}${options.first === undefined ? '' : ` (its first ${options.first} patch(es))`}`,
-    patches: [{ series: ref, ...(options.first !== undefined ? { first: options.first } : {}) }],
-    first: options.first,
+  const list = typeof series === 'string' ? [series] : [...series];
+  if (list.length === 0) throw new ConfigError('--series names no series');
+  const refs = list.map((s) => {
+    const parsed = parseSeriesRef(s, `--series ${s}`);
+    const ref = parsed.kind === 'file' ? resolve(parsed.path) : s.trim();
+    // The same series names the same recipe however it was spelled.
+    const identity = parsed.kind === 'message-id' ? parsed.id : parsed.kind === 'url' ? parsed.url : realpathSync(ref);
+    return { ref, identity, shown: parsed.kind === 'message-id' ? `<${parsed.id}>` : ref };
+  });
+  const firsts = options.firsts ?? [];
+  const cut = firsts.some((f) => f !== undefined);
+  const entries = refs
+    .map((r, i) => ({ series: r.ref, ...(firsts[i] !== undefined ? { first: firsts[i] } : {}) }))
+    .filter((e) => e.first !== 0);
+  const shown = refs.map((r, i) => `${r.shown}${firsts[i] === undefined ? '' : ` (its first ${firsts[i]} patch(es))`}`);
+  return derivedRecipe(base, `${base.name}-s${short(refs.map((r) => r.identity).join('\0'))}`, {
+    description: `${base.name} + series ${shown.join(' + ')}`,
+    patches: entries,
+    prefix: cut ? firsts.map((f) => f ?? 'all').join('.') : undefined,
   }, options);
 }
 
@@ -145,6 +162,6 @@ export async function patchDirRecipe(baseRef: string, dir: string, options: { ca
   return derivedRecipe(base, `${base.name}-d${short(realpathSync(dir))}`, {
     description: `${base.name} + ${first} of the ${files.length} patch(es) in ${dir}`,
     patches: files.slice(0, first),
-    first: first === files.length ? undefined : first,
+    prefix: first === files.length ? undefined : String(first),
   }, options);
 }

@@ -12,7 +12,7 @@ import { materializeSource, resolveSource, sourceId } from './sources.ts';
 import { preparePatchedTree, type TreePatch } from './tree.ts';
 import { resolveSeriesRef, seriesRecord, type SeriesRecord } from './series-fetch.ts';
 import { capabilitiesOf, mergeRequests, parseKconfig } from './kconfig.ts';
-import { compile, configure, openLog, type BuildContext } from './build.ts';
+import { compile, configure, definedSymbols, openLog, type BuildContext } from './build.ts';
 import { hasCcache, toolchainVersions } from './toolchain.ts';
 import { buildSelftests } from './selftest-build.ts';
 import { digestFiles, lookupKey, publish, recordName, stagingDir } from './store.ts';
@@ -33,6 +33,8 @@ export interface PlannedBuild {
   inputs: Omit<KernelManifest, 'release' | 'buildSeconds' | 'builtAt' | 'files' | 'capabilities' | 'key' | 'toolchain' | 'schema' | 'arch'>;
   toolchain: Record<string, string>;
   fragmentText: { name: string; text: string }[];
+  /** The `whenDefined` fragments: their options are asked for where the tree defines them. */
+  whenDefinedText: { name: string; text: string }[];
   /** The patch files to apply, series fetched and in the cache. */
   patchInputs: TreePatch[];
   /** The mail series among them, as the manifest records them. */
@@ -59,11 +61,13 @@ async function resolvePatches(recipe: Recipe, cache: string): Promise<{ inputs: 
 /** Everything that decides the bytes of the kernel, hashed, building nothing (a series by Message-ID is fetched once). */
 export async function planBuild(recipeRef: string | Recipe | undefined, cache: string): Promise<PlannedBuild> {
   const recipe = typeof recipeRef === 'object' ? recipeRef : await loadRecipe(recipeRef);
-  const [source, resolved, fragmentText, toolchain] = await Promise.all([
+  // Read once: the text is both hashed into the key and applied later.
+  const readFragments = (files: string[]) => Promise.all(files.map(async (f) => ({ name: basename(f), text: await readFile(f, 'utf8') })));
+  const [source, resolved, fragmentText, whenDefinedText, toolchain] = await Promise.all([
     resolveSource(recipe.source, cache),
     resolvePatches(recipe, cache),
-    // Read once: the text is both hashed into the key and applied later.
-    Promise.all(recipe.config.fragments.map(async (f) => ({ name: basename(f), text: await readFile(f, 'utf8') }))),
+    readFragments(recipe.config.fragments),
+    readFragments(recipe.config.whenDefined),
     toolchainVersions(),
   ]);
   const patches = resolved.inputs.map((p) => p.digest);
@@ -72,13 +76,15 @@ export async function planBuild(recipeRef: string | Recipe | undefined, cache: s
   // Prefixes and fuzz enter the key only when used, so the keys of plain recipes stay what they were.
   const firsts = resolved.inputs.some((p) => p.first !== undefined) ? { firsts: resolved.inputs.map((p) => p.first ?? null) } : {};
   const fuzz = recipe.patchFuzz ? { patchFuzz: recipe.patchFuzz } : {};
-  const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, ...firsts, ...fuzz, fragments, toolchain });
+  const conditional = whenDefinedText.length ? { whenDefined: whenDefinedText.map(({ name, text }) => ({ name, sha256: sha256(text) })) } : {};
+  const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, ...firsts, ...fuzz, fragments, ...conditional, toolchain });
   return {
     recipe,
     key,
     inputs: { recipe: recipe.name, source, patches, fragments, cmdline: recipe.cmdline },
     toolchain,
     fragmentText,
+    whenDefinedText,
     patchInputs: resolved.inputs,
     series: resolved.series,
   };
@@ -129,13 +135,16 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
     await writeFile(marker, tree);
   }
 
-  const requests = mergeRequests(
-    plan.fragmentText.map(({ name, text }) => {
-      const parsed = parseKconfig(text, name);
-      if (parsed.errors.length) throw new ConfigError(`config fragment ${name} has lines that are not Kconfig settings`, { detail: parsed.errors.join('\n') });
-      return parsed.requests;
-    }),
-  );
+  const parseFragment = ({ name, text }: { name: string; text: string }) => {
+    const parsed = parseKconfig(text, name);
+    if (parsed.errors.length) throw new ConfigError(`config fragment ${name} has lines that are not Kconfig settings`, { detail: parsed.errors.join('\n') });
+    return parsed.requests;
+  };
+  const conditional = plan.whenDefinedText.flatMap(parseFragment);
+  const defined = await definedSymbols(tree, conditional.map((r) => r.option));
+  const notDefined = conditional.filter((r) => !defined.has(r.option)).map((r) => r.option);
+  if (notDefined.length) say(`not asking for ${notDefined.map((o) => `CONFIG_${o}`).join(', ')}: this tree does not define ${notDefined.length > 1 ? 'them' : 'it'} (the recipe's whenDefined)`);
+  const requests = mergeRequests([...plan.fragmentText.map(parseFragment), conditional.filter((r) => defined.has(r.option))]);
   await mkdir(dirs.logs, { recursive: true });
   const ctx: BuildContext = {
     recipe: recipe.name,
@@ -189,6 +198,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
       ...(plan.series.length ? { series: plan.series } : {}),
       ...(recipe.patchFuzz ? { patchFuzz: recipe.patchFuzz } : {}),
       ...(fuzzed.length ? { fuzzed } : {}),
+      ...(notDefined.length ? { notDefined } : {}),
     };
     await writeFile(join(staging, ARTIFACT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     const artifact = await publish(cache, staging, key);

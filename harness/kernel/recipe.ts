@@ -34,7 +34,12 @@ export interface Recipe {
   patchFuzz: number;
   /** Build directory name shared with other recipes (incremental across them); default the recipe's name. */
   buildDir?: string;
-  config: { base: ConfigBase; fragments: string[] };
+  /**
+   * `whenDefined`: fragments whose options are asked for only where the tree
+   * defines them (a Kconfig symbol a patch series adds), so one recipe fits
+   * the stock tree and every prefix of the series; elsewhere strict as ever.
+   */
+  config: { base: ConfigBase; fragments: string[]; whenDefined: string[] };
   cmdline: string[];
   /** The recipe an A -> B live update from this one goes to by default (upgrade scenarios, kselftest --to). */
   upgradeTo?: string;
@@ -107,7 +112,7 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
 
   if (!isObject(r.config)) fail('config', 'must be an object with "base" and "fragments"');
   const c = r.config as Record<string, unknown>;
-  for (const key of Object.keys(c)) if (key !== 'base' && key !== 'fragments') fail(`config.${key}`, 'is not a config field (known: base, fragments)');
+  for (const key of Object.keys(c)) if (!['base', 'fragments', 'whenDefined'].includes(key)) fail(`config.${key}`, 'is not a config field (known: base, fragments, whenDefined)');
   let configBase: ConfigBase;
   if (c.base === 'allnoconfig' || c.base === 'defconfig') configBase = c.base;
   else if (typeof c.base === 'string' && c.base.length > 0) {
@@ -115,11 +120,14 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
     if (!existsSync(path)) fail('config.base', `must be "allnoconfig", "defconfig" or an existing .config file; ${c.base} does not exist`);
     configBase = { file: path };
   } else fail('config.base', 'must be "allnoconfig", "defconfig" or a path to a .config file');
-  const fragments = optionalStringArray(c.fragments, 'config.fragments', fail).map((f, i) => {
-    const path = resolveFragment(f, base);
-    if (!path) fail(`config.fragments[${i}]`, `names "${f}", which is neither kernels/config/${f}.config nor an existing file`);
-    return path as string;
-  });
+  const fragmentList = (field: 'fragments' | 'whenDefined') =>
+    optionalStringArray(c[field], `config.${field}`, fail).map((f, i) => {
+      const path = resolveFragment(f, base);
+      if (!path) fail(`config.${field}[${i}]`, `names "${f}", which is neither kernels/config/${f}.config nor an existing file`);
+      return path as string;
+    });
+  const fragments = fragmentList('fragments');
+  const whenDefined = fragmentList('whenDefined');
 
   const cmdline = optionalStringArray(r.cmdline, 'cmdline', fail);
   cmdline.forEach((a, i) => KERNEL_ARG.test(a) || fail(`cmdline[${i}]`, 'must be one kernel argument without spaces'));
@@ -132,7 +140,7 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
     patches,
     patchFuzz: patchFuzz as number,
     ...(r.buildDir ? { buildDir: r.buildDir as string } : {}),
-    config: { base: configBase!, fragments },
+    config: { base: configBase!, fragments, whenDefined },
     cmdline,
     ...(r.upgradeTo ? { upgradeTo: r.upgradeTo as string } : {}),
     file,
@@ -241,7 +249,7 @@ export function recipeToJson(r: Recipe): Record<string, unknown> {
     patches: r.patches.map((p) => ('file' in p ? (p.first === undefined ? p.file : { series: p.file, first: p.first }) : p)),
     ...(r.patchFuzz ? { patchFuzz: r.patchFuzz } : {}),
     ...(r.buildDir ? { buildDir: r.buildDir } : {}),
-    config: { base: typeof r.config.base === 'string' ? r.config.base : r.config.base.file, fragments: r.config.fragments },
+    config: { base: typeof r.config.base === 'string' ? r.config.base : r.config.base.file, fragments: r.config.fragments, ...(r.config.whenDefined.length ? { whenDefined: r.config.whenDefined } : {}) },
     ...(r.cmdline.length ? { cmdline: r.cmdline } : {}),
     ...(upgradeTo ? { upgradeTo } : {}),
   };

@@ -3,7 +3,12 @@
 // built incrementally in one shared build directory, each judged by one
 // scenario or one selftest. `each` tries every prefix instead (a per-patch
 // table for CI). Prefix 0 is the base recipe; a series whose every patch
-// passes has no culprit.
+// passes has no culprit. Several series stack in the order given (the VFIO
+// series on the PCI one): prefix k is the first k patches of them all.
+// Judged by one capability of a scenario (vfio-device of iommufd-vfio), the
+// search looks for where that verdict changes from the base's, whichever
+// way: the patch that first makes a device preservable is found as surely as
+// the one that breaks it.
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConfigError, InfraError } from '../errors.ts';
@@ -19,19 +24,25 @@ import { runPlanned } from './scenarios.ts';
 import { runKselftestPairs } from './kselftests.ts';
 
 export interface BisectPatch {
-  /** 1-based position in the series. */
+  /** 1-based position in the stack of series. */
   index: number;
   subject: string;
+  /** Where it comes from, when several series are stacked: `pci-liveupdate-v7.mbox [3/12]`. */
+  from?: string;
+  /** Which of the stacked series (0-based) it belongs to. */
+  series?: number;
   /** sha256 of the patch text (the manifest's `series[].patches[].sha256`). */
   sha256: string;
 }
 
-export type BisectJudge = { scenario: string } | { kselftest: string };
+/** What decides a prefix's verdict: a scenario's status (or one capability's verdict in it), or a selftest's. */
+export type BisectJudge = { scenario: string; capability?: string } | { kselftest: string };
 
 export interface BisectOptions {
   /** The recipe the series goes on (a name or a file). */
   base: string;
-  series?: string;
+  /** One series, or several applied in this order. */
+  series?: readonly string[];
   patchesDir?: string;
   judge: BisectJudge;
   each?: boolean;
@@ -62,16 +73,27 @@ export interface BisectOutcome {
   culprit?: BisectPatch;
   /** The base recipe fails already: no patch of the series is to blame. */
   baseFails?: boolean;
+  /** With a capability judge: its verdict on the base, and from which patch on it differs (none: the whole stack keeps it). */
+  change?: { from: Status; to?: Status; patch?: BisectPatch };
   builds: number;
 }
 
-/** The patches of the series (or directory), in the order they apply. */
+/** The patches of the series (or directory), in the order they apply; stacked series one after the other. */
 export async function seriesPatches(options: Pick<BisectOptions, 'series' | 'patchesDir' | 'cache' | 'say'>): Promise<BisectPatch[]> {
   if (options.series !== undefined) {
-    const fetched = await resolveSeriesRef(options.series, { cache: options.cache, say: options.say });
-    const text = await readFile(fetched.file, 'utf8');
-    const patches = seriesOf(text)?.patches ?? [{ subject: basename(fetched.file), text }];
-    return patches.map((p, i) => ({ index: i + 1, subject: p.subject, sha256: sha256(p.text) }));
+    const out: BisectPatch[] = [];
+    for (const [which, ref] of options.series.entries()) {
+      const fetched = await resolveSeriesRef(ref, { cache: options.cache, say: options.say });
+      const text = await readFile(fetched.file, 'utf8');
+      const patches = seriesOf(text)?.patches ?? [{ subject: basename(fetched.file), text }];
+      patches.forEach((p, i) => out.push({
+        index: out.length + 1,
+        subject: p.subject,
+        sha256: sha256(p.text),
+        ...(options.series!.length > 1 ? { from: `${basename(fetched.file)} [${i + 1}/${patches.length}]`, series: which } : {}),
+      }));
+    }
+    return out;
   }
   if (options.patchesDir === undefined) throw new ConfigError('bisect needs --series or --patches');
   const files = await patchFilesOf(options.patchesDir);
@@ -84,21 +106,48 @@ export async function seriesPatches(options: Pick<BisectOptions, 'series' | 'pat
   );
 }
 
-/** The recipe of prefix `count` (0: the base itself). */
-async function prefixRecipe(options: BisectOptions, count: number, total: number): Promise<string> {
-  if (count === 0) return options.base;
-  const first = count === total ? undefined : count;
-  const common = { cache: options.cache, ...(first !== undefined ? { first } : {}), ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}) };
-  return options.series !== undefined ? seriesRecipe(options.base, options.series, common) : patchDirRecipe(options.base, options.patchesDir!, common);
+/** How many patches of each stacked series the first `count` of the stack take (undefined: all of that series). */
+export function stackFirsts(sizes: readonly number[], count: number): (number | undefined)[] {
+  let left = count;
+  return sizes.map((n) => {
+    const take = Math.min(left, n);
+    left -= take;
+    return take === n ? undefined : take;
+  });
 }
 
-const judgeName = (j: BisectJudge) => ('scenario' in j ? j.scenario : `kselftest/${j.kselftest}`);
+/** The recipe of prefix `count` (0: the base itself). */
+async function prefixRecipe(options: BisectOptions, patches: BisectPatch[], count: number): Promise<string> {
+  if (count === 0) return options.base;
+  const fuzz = options.patchFuzz ? { patchFuzz: options.patchFuzz } : {};
+  if (options.series === undefined) {
+    return patchDirRecipe(options.base, options.patchesDir!, { cache: options.cache, ...(count === patches.length ? {} : { first: count }), ...fuzz });
+  }
+  const sizes = options.series.map((_, i) => patches.filter((p) => (p.series ?? 0) === i).length);
+  const firsts = count === patches.length ? undefined : stackFirsts(sizes, count);
+  return seriesRecipe(options.base, options.series, { cache: options.cache, ...(firsts ? { firsts } : {}), ...fuzz });
+}
+
+const judgeName = (j: BisectJudge) => ('scenario' in j ? `${j.scenario}${j.capability ? ` (${j.capability})` : ''}` : `kselftest/${j.kselftest}`);
+
+/** A prefix's verdict: the judge's capability where it has one (else the scenario's status, which then says why), or the worst result. */
+function verdictOf(judge: BisectJudge, results: ScenarioResult[]): { status: Status; reason?: string } {
+  if ('scenario' in judge && judge.capability) {
+    const r = results[0];
+    const cap = r?.capabilities?.find((c) => c.name === judge.capability);
+    if (cap) return { status: cap.status, ...(cap.reason ? { reason: cap.reason } : {}) };
+    // No verdict of that capability: the scenario stopped before it; its status says why.
+    return { status: r?.status === 'pass' ? 'error' : (r?.status ?? 'error'), reason: `${judge.scenario} gave no ${judge.capability} verdict${r?.reason ? `: ${r.reason}` : ''}` };
+  }
+  const bad = results.find((r) => r.status !== 'pass');
+  return bad ? { status: bad.status, ...(bad.reason ? { reason: bad.reason } : {}) } : { status: 'pass' };
+}
 
 /** Builds prefix `count`, runs the judge on it, and says whether it passed. */
 async function tryPrefix(options: BisectOptions, patches: BisectPatch[], count: number): Promise<PrefixOutcome> {
   const label = count === 0 ? 'the base (no patch)' : `${count}/${patches.length} ${patches[count - 1]!.subject}`;
   options.say(`bisect: prefix ${label}: building and running ${judgeName(options.judge)}`);
-  const ref = await prefixRecipe(options, count, patches.length);
+  const ref = await prefixRecipe(options, patches, count);
   const dir = `prefix-${count}`;
   const out = join(options.out, dir);
   const kernels = await resolveKernels([ref], (m) => options.say(`bisect: ${m}`));
@@ -117,8 +166,7 @@ async function tryPrefix(options: BisectOptions, patches: BisectPatch[], count: 
   }
   // Result names carry their prefix, so one results.json holds every prefix.
   results = results.map((r) => ({ ...r, name: `${r.name} @ ${count === 0 ? 'base' : `${count}/${patches.length}`}`, artifacts: r.artifacts.map((a) => ({ ...a, path: join(dir, a.path) })) }));
-  const status = results.every((r) => r.status === 'pass') ? 'pass' : (results.find((r) => r.status !== 'pass')!.status);
-  const reason = results.find((r) => r.status !== 'pass')?.reason;
+  const { status, reason } = verdictOf(options.judge, results);
   if (status === 'error' && !(k instanceof Error)) {
     // The host or QEMU failed, not the kernel: no patch can be blamed on that.
     throw new InfraError(`bisect stopped: prefix ${label} could not be judged (${reason?.split('\n')[0] ?? 'an infrastructure error'}); its results are in ${out}`);
@@ -150,6 +198,21 @@ export async function bisectSeries(options: BisectOptions): Promise<BisectOutcom
   };
   const builds = () => tried.filter((t) => t.count > 0).length;
 
+  const judge = options.judge;
+  if ('scenario' in judge && judge.capability && !options.each) {
+    // Where the capability's verdict changes: base and whole stack first, then a binary search between.
+    const verdict = new Map<number, Status>();
+    const at = async (k: number) => {
+      if (!verdict.has(k)) {
+        const o = await tryPrefix(options, patches, k);
+        tried.push(o);
+        verdict.set(k, o.status);
+      }
+      return verdict.get(k)!;
+    };
+    const change = await findFirstChange(n, at);
+    return { patches, tried, change: { from: change.from, ...(change.at ? { to: change.to!, patch: patches[change.at - 1]! } : {}) }, builds: builds() };
+  }
   if (options.each) {
     for (let k = 1; k <= n; k++) await passes(k);
     const first = [...known.entries()].filter(([, ok]) => !ok).map(([k]) => k).sort((a, b) => a - b)[0];
@@ -181,4 +244,24 @@ export async function findFirstFailing(n: number, passes: (k: number) => Promise
   if (lo === n + 1) return undefined;
   if (lo === 1 && !(await passes(0))) return 0;
   return lo;
+}
+
+/**
+ * The first prefix whose verdict differs from the base's (prefix 0), when
+ * the whole stack's (prefix n) differs at all: those two first, then the
+ * binary search between them, so at most ceil(log2(n)) more are tried.
+ * `verdictAt` should remember what it ran: the search asks for n again.
+ */
+export async function findFirstChange(n: number, verdictAt: (k: number) => Promise<Status>): Promise<{ from: Status; to?: Status; at?: number }> {
+  const from = await verdictAt(0);
+  if ((await verdictAt(n)) === from) return { from };
+  // The first prefix with another verdict lies in lo..hi; prefix n is known to be one.
+  let lo = 1;
+  let hi = n;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if ((await verdictAt(mid)) === from) lo = mid + 1;
+    else hi = mid;
+  }
+  return { from, to: await verdictAt(lo), at: lo };
 }

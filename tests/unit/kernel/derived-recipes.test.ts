@@ -61,7 +61,7 @@ test('--series appends the series to the base recipe; every prefix of it shares 
   const cache = scratchDir('cache-');
   const id = '20261124101500.1-ada@example.org';
   const whole = await loadRecipe(await seriesRecipe('luo-7.2', `<${id}>`, { cache }));
-  const p2 = await loadRecipe(await seriesRecipe('luo-7.2', id, { cache, first: 2, patchFuzz: 1 }));
+  const p2 = await loadRecipe(await seriesRecipe('luo-7.2', id, { cache, firsts: [2], patchFuzz: 1 }));
   t.regex(whole.name, /^luo-7\.2-s[0-9a-f]{8}$/);
   t.is(p2.name, `${whole.name}-p2`);
   t.is(whole.buildDir, p2.buildDir);
@@ -73,6 +73,23 @@ test('--series appends the series to the base recipe; every prefix of it shares 
   const fromFile = await loadRecipe(await seriesRecipe('luo-7.2', mbox, { cache }));
   t.deepEqual(fromFile.patches, [{ series: mbox }]);
   await t.throwsAsync(seriesRecipe('luo-7.2', 'no/such/file.mbox', { cache }), { instanceOf: ConfigError });
+});
+
+test('two --series stack in order: prefixes cut the first one, then add the second patch by patch, one build directory for all', async (t) => {
+  const cache = scratchDir('cache-');
+  const a = join(repoRoot, 'tests', 'fixtures', 'series', 'memfd-luo-thread.mbox');
+  const b = join(repoRoot, 'tests', 'fixtures', 'series', 'memfd-late-writes.mbox');
+  const whole = await loadRecipe(await seriesRecipe('luo-7.2', [a, b], { cache }));
+  t.deepEqual(whole.patches, [{ series: a }, { series: b }]);
+  const inFirst = await loadRecipe(await seriesRecipe('luo-7.2', [a, b], { cache, firsts: [3, 0] }));
+  t.deepEqual(inFirst.patches, [{ series: a, first: 3 }], 'the second series left out entirely');
+  const intoSecond = await loadRecipe(await seriesRecipe('luo-7.2', [a, b], { cache, firsts: [undefined, 1] }));
+  t.deepEqual(intoSecond.patches, [{ series: a }, { series: b, first: 1 }]);
+  t.is(inFirst.name, `${whole.name}-p3.0`);
+  t.is(intoSecond.name, `${whole.name}-pall.1`);
+  t.is(new Set([whole.buildDir, inFirst.buildDir, intoSecond.buildDir]).size, 1);
+  t.not((await loadRecipe(await seriesRecipe('luo-7.2', [b, a], { cache }))).name, whole.name, 'the order is part of what names it');
+  t.is((await loadRecipe(await seriesRecipe('luo-7.2', a, { cache }))).name.length, whole.name.length);
 });
 
 test('--patches DIR: the files in name order, prefixes as recipes of their own sharing a build directory', async (t) => {

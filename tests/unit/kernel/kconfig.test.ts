@@ -1,8 +1,10 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { capabilitiesOf, describeDropped, mergeRequests, parseKconfig, renderFragment, unmetRequests } from '../../../harness/kernel/kconfig.ts';
 import { repoRoot } from '../../../harness/paths.ts';
+import { definedSymbols } from '../../../harness/kernel/build.ts';
+import { scratchDir } from '../../helpers/scratch.ts';
 
 const sample = readFileSync(join(repoRoot, 'tests', 'fixtures', 'kernel', 'luo-7.2.config'), 'utf8');
 
@@ -48,4 +50,16 @@ test('capabilities are read from the config', (t) => {
   t.true(caps.VFIO_DEVICE_CDEV);
   t.false(caps.IOMMUFD_LIVEUPDATE);
   t.false(capabilitiesOf(parseKconfig('# CONFIG_LIVEUPDATE is not set\n').values).LIVEUPDATE);
+});
+
+test('definedSymbols: a symbol counts where a Kconfig file of the tree says `config X` or `menuconfig X`, nowhere else', async (t) => {
+  const tree = scratchDir('kconfig-tree-');
+  mkdirSync(join(tree, 'drivers', 'pci'), { recursive: true });
+  writeFileSync(join(tree, 'Kconfig'), 'source "drivers/pci/Kconfig"\nconfig LIVEUPDATE\n\tbool "x"\n');
+  writeFileSync(join(tree, 'drivers', 'pci', 'Kconfig'), 'menuconfig PCI\n\tbool "PCI"\n\nconfig PCI_LIVEUPDATE\n\tdepends on PCI && LIVEUPDATE\n');
+  writeFileSync(join(tree, 'drivers', 'pci', 'notes.txt'), 'config VFIO_PCI_LIVEUPDATE\n');
+  const found = await definedSymbols(tree, ['PCI', 'PCI_LIVEUPDATE', 'VFIO_PCI_LIVEUPDATE', 'LIVEUPDATE']);
+  t.deepEqual([...found].sort(), ['LIVEUPDATE', 'PCI', 'PCI_LIVEUPDATE']);
+  t.deepEqual([...(await definedSymbols(tree, []))], []);
+  t.deepEqual([...(await definedSymbols(tree, ['PCI_LIVE']))], [], 'a prefix of a symbol is not the symbol');
 });

@@ -47,7 +47,8 @@ const bad: [string, string[], unknown, RegExp][] = [
   ['bad build directory name', ['buildDir'], '../x', /field "buildDir" must be a name/],
   ['bad config base', ['config', 'base'], 'tinyconfig.cfg', /field "config.base" must be "allnoconfig", "defconfig" or an existing .config file/],
   ['unknown fragment', ['config', 'fragments'], ['liveupdate', 'nonesuch'], /field "config.fragments\[1\]" names "nonesuch"/],
-  ['unknown config field', ['config', 'extra'], 1, /field "config.extra" is not a config field/],
+  ['unknown config field', ['config', 'extra'], 1, /field "config.extra" is not a config field \(known: base, fragments, whenDefined\)/],
+  ['unknown whenDefined fragment', ['config', 'whenDefined'], ['nonesuch'], /field "config.whenDefined\[0\]" names "nonesuch"/],
   ['cmdline with spaces', ['cmdline'], ['a b'], /field "cmdline\[0\]" must be one kernel argument/],
   ['bad name', ['name'], 'has space', /field "name" must be a name/],
 ];
@@ -80,6 +81,9 @@ test('the shipped recipes load', async (t) => {
     const r = await loadRecipe(name);
     t.is(r.name, name);
     t.false(r.cmdline.includes('liveupdate=on'), 'liveupdate=on belongs to the live-update layer, not to recipes');
+  }
+  for (const name of ['luo-7.2', 'luo-7.3']) {
+    t.true((await loadRecipe(name)).config.whenDefined.some((f) => f.endsWith('pci-vfio-liveupdate.config')), `${name} asks for device preservation where its tree has the series`);
   }
   const nolu = await loadRecipe('nolu-7.2');
   t.true(nolu.config.fragments.some((f) => f.endsWith('no-liveupdate.config')));

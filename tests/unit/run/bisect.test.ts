@@ -1,7 +1,8 @@
 // The search over a series' prefixes: the first failing one, in at most
 // ceil(log2(N+1)) tries of the series, for every place the culprit can be.
 import test from 'ava';
-import { findFirstFailing } from '../../../harness/run/bisect.ts';
+import { findFirstChange, findFirstFailing, stackFirsts } from '../../../harness/run/bisect.ts';
+import type { Status } from '../../../harness/report/result.ts';
 
 const search = async (n: number, culprit: number | undefined, baseFails = false) => {
   const tried: number[] = [];
@@ -36,4 +37,38 @@ test('blaming patch 1 checks the base first: a base that fails already blames no
 
 test('a series whose every prefix passes has no culprit', async (t) => {
   t.deepEqual(await search(4, undefined), { found: undefined, tried: [3, 4] });
+});
+
+test('a capability\'s verdict that changes (unsupported -> pass) is found at its first patch, after the base and the whole stack, within ceil(log2(N)) more tries', async (t) => {
+  for (let n = 1; n <= 33; n++) {
+    for (let at = 1; at <= n; at++) {
+      const tried: number[] = [];
+      const seen = new Map<number, Status>();
+      const change = await findFirstChange(n, async (k) => {
+        if (!seen.has(k)) {
+          tried.push(k);
+          seen.set(k, k >= at ? 'pass' : 'unsupported');
+        }
+        return seen.get(k)!;
+      });
+      t.deepEqual(change, { from: 'unsupported', to: 'pass', at }, `n=${n} at=${at}`);
+      t.deepEqual(tried.slice(0, 2), [0, n]);
+      t.true(tried.length - 2 <= Math.ceil(Math.log2(n)), `n=${n} at=${at}: tried ${tried.join(',')}`);
+    }
+  }
+});
+
+test('a verdict the whole stack keeps is no change, after two tries; a pass that breaks is found the same way', async (t) => {
+  const tried: number[] = [];
+  t.deepEqual(await findFirstChange(32, async (k) => (tried.push(k), 'unsupported')), { from: 'unsupported' });
+  t.deepEqual(tried, [0, 32]);
+  t.deepEqual(await findFirstChange(4, async (k) => (k >= 3 ? 'fail' : 'pass')), { from: 'pass', to: 'fail', at: 3 });
+});
+
+test('stacked series: the first k patches of the stack, per series', (t) => {
+  t.deepEqual(stackFirsts([12, 20], 0), [0, 0]);
+  t.deepEqual(stackFirsts([12, 20], 5), [5, 0]);
+  t.deepEqual(stackFirsts([12, 20], 12), [undefined, 0]);
+  t.deepEqual(stackFirsts([12, 20], 17), [undefined, 5]);
+  t.deepEqual(stackFirsts([12, 20], 32), [undefined, undefined]);
 });
