@@ -22,8 +22,9 @@ directory. At most ceil(log2(N+1)) builds for N patches.
   --patches DIR         or a directory of patch files (0001-*.patch, ...), applied in name order
   --scenario NAME       judge each prefix by this scenario (${Object.keys(SCENARIOS).join(', ')})
   --capability NAME     with --scenario: judge by this capability's verdict in it (memfd, vfio-device, ...)
-                        and find the patch where it changes from the base's, either way (e.g. the patch
-                        that first makes vfio-device pass); the base and the whole stack are run first
+                        and find the patch from which the whole stack's verdict holds, when it differs
+                        from the base's, either way (e.g. the patch that makes vfio-device pass); the base
+                        and the whole stack are run first
   --kselftest NAME      or by this kernel selftest (e.g. luo_kexec_simple)
   --kernel RECIPE       the recipe the series goes on (default ${DEFAULT_RECIPE})
   --tree PATH           or your kernel tree (built out of tree), with --config MODE as for run
@@ -103,7 +104,7 @@ function render(o: BisectOutcome, seconds: number, out: string, each: boolean): 
   const table = formatTable(['prefix', 'patch', 'subject', 'verdict', 'results', 'reason'], rows);
   const lines = [`${each ? 'every prefix' : 'prefixes tried'} (${o.builds} build(s) of the series, ${seconds.toFixed(0)} s):`, table, ''];
   const c = o.change;
-  if (c && c.patch) lines.push(`change: ${c.from} on the base, ${c.to} from patch ${c.patch.index}/${total} ${short(c.patch.sha256)} ${c.patch.from ? `(${c.patch.from}) ` : ''}"${c.patch.subject}" on (the first prefix whose verdict differs from the base's)`);
+  if (c && c.patch) lines.push(`change: ${c.from} on the base, ${c.to} from patch ${c.patch.index}/${total} ${short(c.patch.sha256)} ${c.patch.from ? `(${c.patch.from}) ` : ''}"${c.patch.subject}" on (the first prefix with the whole stack's verdict)`);
   else if (c) lines.push(`no change: ${c.from} on the base and with all ${total} patch(es)`);
   else if (o.baseFails) lines.push('the base kernel fails already, without any patch of the series: no patch is to blame');
   else if (o.culprit) lines.push(`culprit: patch ${o.culprit.index}/${total} ${short(o.culprit.sha256)} "${o.culprit.subject}" (the first prefix that does not pass)`);

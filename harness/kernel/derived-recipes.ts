@@ -98,7 +98,9 @@ export interface SeriesRecipeOptions {
  * `base` with more patches appended, named `name` (`-p<suffix>` for a
  * prefix). Every prefix of one series shares one build directory, so going
  * from one prefix to the next recompiles only what the patches in between
- * touch.
+ * touch: the base's own where its source is patched in place (the tree is
+ * the same one, so the base's objects count too), a new one beside a
+ * user's tree (whose patched copy is another tree).
  */
 async function derivedRecipe(
   base: Recipe,
@@ -113,7 +115,7 @@ async function derivedRecipe(
     description: extra.description,
     patches: [...(json.patches as unknown[]), ...extra.patches],
     ...(options.patchFuzz ? { patchFuzz: options.patchFuzz } : {}),
-    buildDir: `${name}-build`,
+    buildDir: base.source.type === 'local' ? `${name}-build` : (base.buildDir ?? base.name),
   });
 }
 

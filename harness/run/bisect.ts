@@ -6,9 +6,9 @@
 // passes has no culprit. Several series stack in the order given (the VFIO
 // series on the PCI one): prefix k is the first k patches of them all.
 // Judged by one capability of a scenario (vfio-device of iommufd-vfio), the
-// search looks for where that verdict changes from the base's, whichever
-// way: the patch that first makes a device preservable is found as surely as
-// the one that breaks it.
+// search looks for where that verdict turns from the base's into the whole
+// stack's, whichever way: the patch that makes a device preservable is found
+// as surely as the one that breaks it.
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConfigError, InfraError } from '../errors.ts';
@@ -73,7 +73,7 @@ export interface BisectOutcome {
   culprit?: BisectPatch;
   /** The base recipe fails already: no patch of the series is to blame. */
   baseFails?: boolean;
-  /** With a capability judge: its verdict on the base, and from which patch on it differs (none: the whole stack keeps it). */
+  /** With a capability judge: its verdict on the base, the whole stack's, and the patch from which the stack's holds (none: the stack keeps the base's). */
   change?: { from: Status; to?: Status; patch?: BisectPatch };
   builds: number;
 }
@@ -247,21 +247,25 @@ export async function findFirstFailing(n: number, passes: (k: number) => Promise
 }
 
 /**
- * The first prefix whose verdict differs from the base's (prefix 0), when
- * the whole stack's (prefix n) differs at all: those two first, then the
- * binary search between them, so at most ceil(log2(n)) more are tried.
- * `verdictAt` should remember what it ran: the search asks for n again.
+ * Where the verdict of the base (prefix 0) becomes that of the whole stack
+ * (prefix n), when they differ: those two first, then a binary search for
+ * the first prefix with the stack's verdict, so at most ceil(log2(n)) more
+ * are tried. A verdict met on the way (a handler registered before it can
+ * preserve anything fails) shows among the prefixes tried; the patch named
+ * is the one from which the stack's verdict holds. `verdictAt` should
+ * remember what it ran: the search may ask for a prefix again.
  */
 export async function findFirstChange(n: number, verdictAt: (k: number) => Promise<Status>): Promise<{ from: Status; to?: Status; at?: number }> {
   const from = await verdictAt(0);
-  if ((await verdictAt(n)) === from) return { from };
-  // The first prefix with another verdict lies in lo..hi; prefix n is known to be one.
+  const to = await verdictAt(n);
+  if (to === from) return { from };
+  // The first prefix with the stack's verdict lies in lo..hi; prefix n is one.
   let lo = 1;
   let hi = n;
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
-    if ((await verdictAt(mid)) === from) lo = mid + 1;
-    else hi = mid;
+    if ((await verdictAt(mid)) === to) hi = mid;
+    else lo = mid + 1;
   }
-  return { from, to: await verdictAt(lo), at: lo };
+  return { from, to, at: lo };
 }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../harness/paths.ts';
 import type { RunResult, ScenarioResult } from '../../harness/report/result.ts';
-import { SERIES_FIXTURE, seriesFixtureMissing } from '../helpers/series.ts';
+import { SERIES_DIR, SERIES_FIXTURE, seriesFixtureMissing } from '../helpers/series.ts';
 
 const cli = join(repoRoot, 'bin', 'luo-harness.js');
 const work = mkdtempSync(join(tmpdir(), 'e2e-series-'));
@@ -97,4 +97,31 @@ else test.serial(T3, async (t) => {
     t.is(uapi.checks.find((c) => c.name === `vfio_pci_liveupdate_uapi_test.${mode}.preserve_device`)?.status, 'pass', mode);
   }
   t.deepEqual(uapi.checks.filter((c) => c.status === 'skip').map((c) => c.message), ['iommufd-mode does not have group files', 'iommufd-mode does not have container files'], 'the test\'s own SKIP()s, shown per case');
+});
+
+const T4 = 'bisect across the stacked series (PCI v7 then VFIO v5, 32 patches) names the patch from which vfio-device passes, each prefix built in luo-7.3\'s build directory';
+if (serial) serial(T4);
+else test.serial(T4, async (t) => {
+  const out = join(work, 'bisect');
+  const r = await harness([
+    'bisect', '--kernel', 'luo-7.3', '--series', join(SERIES_DIR, 'pci-liveupdate-v7.mbox'), '--series', join(SERIES_DIR, 'vfio-liveupdate-v5.mbox'),
+    '--patch-fuzz', '2', '--scenario', 'iommufd-vfio', '--capability', 'vfio-device', '--out', out, '--json',
+  ]);
+  t.is(r.exitCode, 0, r.all);
+  type Outcome = { patches: { index: number; subject: string; from?: string }[]; tried: { count: number; status: string; reason?: string }[]; change: { from: string; to: string; patch: { index: number; subject: string; from: string } } };
+  const o = JSON.parse(r.stdout) as Outcome;
+  t.is(o.patches.length, 32, 'the 12 PCI patches, then the 20 VFIO ones');
+  t.is(o.patches[12]!.from, 'vfio-liveupdate-v5.mbox [1/20]');
+  t.is(o.change.from, 'unsupported');
+  t.is(o.change.to, 'pass');
+  // The edu device's checks pass from the patch that makes the cdev wait for RETRIEVE_FD (EBUSY) on.
+  t.is(o.change.patch.index, 23, JSON.stringify(o.tried));
+  t.is(o.change.patch.from, 'vfio-liveupdate-v5.mbox [11/20]');
+  t.regex(o.change.patch.subject, /Enforce preserved devices are retrieved via LIVEUPDATE_SESSION_RETRIEVE_FD/);
+  const before = o.tried.find((p) => p.count === 22);
+  t.is(before?.status, 'fail', 'the prefix just before does not pass');
+  t.regex(before?.reason ?? '', /guarded its cdev until then.*expected EBUSY/s, 'and says which device check it missed');
+  t.deepEqual(o.tried.slice(0, 2).map((p) => [p.count, p.status]), [[0, 'unsupported'], [32, 'pass']], 'the base and the whole stack first');
+  t.true(o.tried.length <= 2 + Math.ceil(Math.log2(32)), `${o.tried.length} prefixes tried`);
+  t.log(`bisect tried ${o.tried.map((p) => `${p.count}:${p.status}`).join(' ')}`);
 });

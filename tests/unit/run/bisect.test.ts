@@ -58,6 +58,11 @@ test('a capability\'s verdict that changes (unsupported -> pass) is found at its
   }
 });
 
+test('a verdict met on the way (unsupported, then fail, then pass) does not stop the search: the patch named is where the stack\'s verdict starts to hold', async (t) => {
+  const verdict = (k: number): Status => (k < 17 ? 'unsupported' : k < 20 ? 'fail' : 'pass');
+  t.deepEqual(await findFirstChange(32, async (k) => verdict(k)), { from: 'unsupported', to: 'pass', at: 20 });
+});
+
 test('a verdict the whole stack keeps is no change, after two tries; a pass that breaks is found the same way', async (t) => {
   const tried: number[] = [];
   t.deepEqual(await findFirstChange(32, async (k) => (tried.push(k), 'unsupported')), { from: 'unsupported' });
