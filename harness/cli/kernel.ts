@@ -9,6 +9,7 @@ import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
 import { parse } from './args.ts';
 import { formatTable } from './table.ts';
+import { HANDLERS, hasHandler, type PreservedKind } from '../kernel/capabilities.ts';
 import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
 
 const HELP = `usage: luo-harness kernel <subcommand>
@@ -51,7 +52,7 @@ export async function kernelCommand(argv: string[]): Promise<number> {
       const all = await listArtifacts(cache);
       if (values.json) print(JSON.stringify(all.map((a) => ({ dir: a.dir, ...a.manifest })), null, 2));
       else if (all.length === 0) print(`no kernels in ${cache}; build one with \`luo-harness kernel build\``);
-      else print(formatTable(['recipe', 'key', 'release', 'LUO', 'memfd', 'iommufd', 'built'], all.map(row)));
+      else print(formatTable(['recipe', 'key', 'release', 'LUO', 'preserves (file handlers in its config)', 'built'], all.map(row)));
       return EXIT.ok;
     }
     case 'show': {
@@ -96,5 +97,7 @@ async function need(cache: string, ref: string | undefined): Promise<KernelArtif
 function row(a: KernelArtifact): string[] {
   const m = a.manifest;
   const yes = (b: boolean) => (b ? 'yes' : 'no');
-  return [m.recipe, m.key.slice(0, 12), m.release, yes(m.capabilities.LIVEUPDATE), yes(m.capabilities.LIVEUPDATE_MEMFD), yes(m.capabilities.IOMMUFD), m.builtAt.slice(0, 16).replace('T', ' ')];
+  // What its config says it can carry across a live update, handler by handler (not merely IOMMUFD=y).
+  const kinds = (Object.keys(HANDLERS) as PreservedKind[]).filter((k) => hasHandler(m.capabilities, k)).map((k) => HANDLERS[k].noun);
+  return [m.recipe, m.key.slice(0, 12), m.release, yes(m.capabilities.LIVEUPDATE), m.capabilities.LIVEUPDATE ? kinds.join(', ') || 'nothing' : '-', m.builtAt.slice(0, 16).replace('T', ' ')];
 }

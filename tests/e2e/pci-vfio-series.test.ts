@@ -56,6 +56,10 @@ else test.serial(T1, async (t) => {
   t.regex(html, /vfio-device <span class="badge"[^>]*>pass<\/span>/);
   t.regex(html, /iommufd <span class="badge"[^>]*>unsupported<\/span>/);
   t.regex(r.all ?? '', /vfio-device\s+PASS/, 'the CLI summary lists the capability verdicts');
+  // `kernel list` tells the series kernel from a stock one by the handlers their configs have.
+  const list = (await harness(['kernel', 'list'])).stdout.split('\n');
+  t.regex(list.find((l) => l.startsWith('luo-7.3-pci-vfio '))!, /\byes\s+memfd, VFIO device\s/);
+  t.regex(list.find((l) => l.startsWith('luo-7.3 '))!, /\byes\s+memfd\s+\d{4}-/);
 });
 
 const T2 = 'negative control: on the series kernel a device fd asked for before its device is bound fails with the kernel\'s ENODEV, named; on a stock kernel the switch changes nothing';
