@@ -190,8 +190,10 @@ export async function discoverSelftests(tree: string): Promise<SelftestBuild> {
   }
   const { progs, extended } = parseSelftestMakefile(makefile);
   if (progs.length + extended.length === 0) throw new ConfigError(`found no TEST_GEN_PROGS in ${LIVEUPDATE_SELFTEST_DIR}/Makefile of ${tree}`);
-  // 7.3 adds per-arch fragments (config.x86_64: the serial console), as vmtest.sh merges them.
-  const configText = (await Promise.all(['config', 'config.x86_64'].map((f) => readFile(join(dir, f), 'utf8').catch(() => '')))).join('\n');
+  // 7.3 adds per-arch fragments (config.x86_64: the serial console), as vmtest.sh merges them;
+  // a VFIO selftest directory's own fragment counts too, where a tree has one.
+  const fragments = [dir, join(tree, VFIO_SELFTEST_DIR)].flatMap((d) => ['config', 'config.x86_64'].map((f) => join(d, f)));
+  const configText = (await Promise.all(fragments.map((f) => readFile(f, 'utf8').catch(() => '')))).join('\n');
   const mains = new Set([...progs, ...extended].map((p) => join(dir, `${p}.c`)));
   const library = (await Promise.all((await listCFiles(dir)).filter((f) => !mains.has(f)).map((f) => readFile(f, 'utf8')))).join('\n');
   const stageArgs = stageArgsFromLibrary(library);
