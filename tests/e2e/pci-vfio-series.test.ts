@@ -112,7 +112,7 @@ else test.serial(T4, async (t) => {
     '--patch-fuzz', '2', '--scenario', 'iommufd-vfio', '--capability', 'vfio-device', '--out', out, '--json',
   ]);
   t.is(r.exitCode, 0, r.all);
-  type Outcome = { patches: { index: number; subject: string; from?: string }[]; tried: { count: number; status: string; reason?: string }[]; change: { from: string; to: string; patch: { index: number; subject: string; from: string } } };
+  type Outcome = { patches: { index: number; subject: string; from?: string }[]; tried: { count: number; status: string; reason?: string; kernelKey?: string }[]; change: { from: string; to: string; patch: { index: number; subject: string; from: string } } };
   const o = JSON.parse(r.stdout) as Outcome;
   t.is(o.patches.length, 32, 'the 12 PCI patches, then the 20 VFIO ones');
   t.is(o.patches[12]!.from, 'vfio-liveupdate-v5.mbox [1/20]');
@@ -127,5 +127,13 @@ else test.serial(T4, async (t) => {
   t.regex(before?.reason ?? '', /guarded its cdev until then.*expected EBUSY/s, 'and says which device check it missed');
   t.deepEqual(o.tried.slice(0, 2).map((p) => [p.count, p.status]), [[0, 'unsupported'], [32, 'pass']], 'the base and the whole stack first');
   t.true(o.tried.length <= 2 + Math.ceil(Math.log2(32)), `${o.tried.length} prefixes tried`);
+  // luo-7.3's whenDefined fragment: its options asked for where the prefix's tree defines them, named where not.
+  const notDefined = async (count: number) => {
+    const key = o.tried.find((p) => p.count === count)!.kernelKey!;
+    return (JSON.parse((await harness(['kernel', 'show', key])).stdout) as { notDefined?: string[] }).notDefined;
+  };
+  t.deepEqual(await notDefined(0), ['PCI_LIVEUPDATE', 'VFIO_PCI_LIVEUPDATE']);
+  t.deepEqual(await notDefined(16), ['VFIO_PCI_LIVEUPDATE'], 'the PCI series defines its option; VFIO 5/20 brings the other');
+  t.is(await notDefined(32), undefined);
   t.log(`bisect tried ${o.tried.map((p) => `${p.count}:${p.status}`).join(' ')}`);
 });
