@@ -92,7 +92,7 @@ sandboxed('init prints init boot=<n> from the command line, mounts 9p shares rea
 });
 
 sandboxed('init runs no network command when the kernel configured eth0 itself (ip=)', async (t) => {
-  const { markers, calls } = await runInit(t, 'console=ttyS0 ip=10.0.2.15::10.0.2.2:255.255.255.0:luo-guest:eth0:off', true, /sshd-ready/, true);
+  const { markers, calls } = await runInit(t, 'console=ttyS0 ip=10.0.2.15::10.0.2.2:255.255.255.0:luo-guest:eth0:off', true, /guest-ready/, true);
   t.is(markers.at(-1)?.name, 'guest-ready');
   t.deepEqual(calls.filter((c) => c.startsWith('ip ')), []);
   t.true(calls.some((c) => c.startsWith('dropbear ')));
@@ -124,7 +124,7 @@ sandboxed('init leaves a real host\'s network alone: a default route on any inte
 });
 
 sandboxed('init gives the machine an id from its boot id when it has none, and sshd the port of luo_harness.sshd_port', async (t) => {
-  const r = await runInit(t, 'console=ttyS0 luo_harness.sshd_port=2222', true, /sshd-ready/, false, { bootId: '0c5e6a2b-1d1f-4a7e-9b3c-5d2e8f9a0b1c', listenHex: '08AE' });
+  const r = await runInit(t, 'console=ttyS0 luo_harness.sshd_port=2222', true, /guest-ready/, false, { bootId: '0c5e6a2b-1d1f-4a7e-9b3c-5d2e8f9a0b1c', listenHex: '08AE' });
   t.is(r.machineId, '0c5e6a2b1d1f4a7e9b3c5d2e8f9a0b1c\n');
   t.true(r.calls.some((c) => c.startsWith('dropbear ') && c.includes('-p 2222')), r.calls.join('\n'));
   t.deepEqual(r.markers.find((m) => m.name === 'sshd-ready'), { name: 'sshd-ready', args: 'port=2222' });
