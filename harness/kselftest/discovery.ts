@@ -37,6 +37,7 @@ import { dirname, join, relative } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { parseKconfig } from '../kernel/kconfig.ts';
 import { modesOfTest, parseIommuModes, type ModeUse } from './vfio-modes.ts';
+import { stripComments } from './c-source.ts';
 import { LIVEUPDATE_SELFTEST_DIR, parseSelftestMakefile, SELFTEST_BUILD_FILE, SELFTEST_SOURCES, VFIO_LIVEUPDATE_TEST, VFIO_SELFTEST_DIR, type SelftestPrograms } from '../kernel/selftest-build.ts';
 
 export interface SelftestInfo {
@@ -80,8 +81,6 @@ export function parseConfigFragment(text: string): Record<string, string> {
   const { values } = parseKconfig(text.replace(/\r/g, ''), 'config');
   return Object.fromEntries([...values].map(([option, value]) => [option, value.replace(/^"(.*)"$/, '$1')]));
 }
-
-const stripComments = (c: string) => c.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/.*$/gm, '');
 
 function defines(src: string): Map<string, string> {
   const map = new Map<string, string>();
@@ -262,6 +261,7 @@ export async function discoverVfioLiveUpdateTests(tree: string): Promise<Selftes
   const libraries = await includedLibraries(dir, makefile.replace(/\\\r?\n/g, ' '));
   const [iommuC, iommuH] = await Promise.all(['lib/iommu.c', 'lib/include/libvfio/iommu.h'].map((f) => readFile(join(dir, f), 'utf8').catch(() => '')));
   const modes = parseIommuModes(iommuC!, iommuH!);
+  const luoTestLibrary = stageArgsOfLuoTest(libraries);
   const tests: SelftestInfo[] = [];
   for (const name of names) {
     const source = await readFile(join(dir, `${name}.c`), 'utf8').catch((cause: unknown) => {
@@ -270,7 +270,7 @@ export async function discoverVfioLiveUpdateTests(tree: string): Promise<Selftes
     const facts = analyzeTestSource(source);
     let stageArgs: string[] | undefined;
     if (facts.staged) {
-      const lib = stageArgsOfLuoTest(libraries);
+      const lib = luoTestLibrary;
       if (!lib) throw new ConfigError(`${name} calls luo_test(), but no library the ${VFIO_SELFTEST_DIR}/Makefile includes defines it; cannot tell how it takes its stage`);
       if (!lib.args) throw new ConfigError(`${name} calls luo_test(), whose library ${relative(tree, lib.file)} parses no "s:" option; cannot tell how it takes its stage`);
       stageArgs = lib.args;

@@ -192,6 +192,11 @@ export function sessionClash(a: readonly string[], b: readonly string[]): [strin
 
 
 
+/** Every Kconfig option the tests' requirements name, their modes' included ("A|B" counts as both). */
+export function optionsNamed(tests: readonly SelftestInfo[]): string[] {
+  return [...new Set(tests.flatMap((t) => [...t.requires, ...(t.modes ?? []).flatMap((m) => m.requires)]).flatMap((r) => r.split('|')))];
+}
+
 export function planKselftests(build: SelftestBuild, capabilities: Record<string, boolean>, selection: KselftestSelection = {}): KselftestPlan {
   const guestDir = selection.guestDir ?? DEFAULT_GUEST_SELFTEST_DIR;
   const selected = selectTests(build, selection.tests);
@@ -206,7 +211,7 @@ export function planKselftests(build: SelftestBuild, capabilities: Record<string
   for (const miss of configMisses) {
     if (!selection.strictConfig) warnings.push(`the selftests' config asks for ${miss}, which this kernel lacks; no test needs it to run`);
   }
-  const unrecorded = [...new Set(selected.flatMap((t) => [...t.requires, ...(t.modes ?? []).flatMap((m) => m.requires)]).flatMap((r) => r.split('|')))].filter((opt) => capabilities[opt] === undefined);
+  const unrecorded = optionsNamed(selected).filter((opt) => capabilities[opt] === undefined);
   if (unrecorded.length > 0) warnings.push(`the artifact does not record ${unrecorded.map((o) => `CONFIG_${o}`).join(', ')}; tests needing them were not skipped`);
 
   const runnable: SelftestInfo[] = [];

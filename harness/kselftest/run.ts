@@ -13,7 +13,7 @@ import { collectMachineLogs, newRunDir } from '../liveupdate/machine-logs.ts';
 import type { Artifact, Check, IterationResult, ScenarioResult, Status } from '../report/result.ts';
 import { GuestTimeout } from '../guest/errors.ts';
 import { shellQuote } from '../guest/shell-quote.ts';
-import { DEFAULT_GUEST_SELFTEST_DIR, planKselftests, type GuestCommand } from './plan.ts';
+import { DEFAULT_GUEST_SELFTEST_DIR, optionsNamed, planKselftests, type GuestCommand } from './plan.ts';
 import { commandChecks, consoleExcerpt, stageLabel, testReason, testStatus } from './results.ts';
 import { boot, resolveKernel, type LiveVm } from '../liveupdate/live-vm.ts';
 import { judgeSelftestSkip } from '../kernel/capabilities.ts';
@@ -123,7 +123,7 @@ function missingBinary(vm: LiveVm, binary: string, guestDir: string): string {
 async function optionsAsked(kernel: KernelArtifact, build: SelftestBuild): Promise<Record<string, boolean>> {
   const { values } = parseKconfig(await readFile(artifactPath(kernel, 'config'), 'utf8'));
   const asked = new Set([
-    ...build.tests.flatMap((t) => [...t.requires, ...(t.modes ?? []).flatMap((m) => m.requires)]).flatMap((r) => r.split('|')),
+    ...optionsNamed(build.tests),
     ...Object.keys(build.configRequirements),
   ]);
   const options: Record<string, boolean> = { ...kernel.manifest.capabilities };

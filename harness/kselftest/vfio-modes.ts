@@ -16,6 +16,8 @@
 // option's name; a mode a test opens directly cannot be left out, so the
 // test as a whole is unsupported there.
 
+import { stripComments } from './c-source.ts';
+
 /** One of the library's IOMMU modes and the Kconfig options it needs ("A|B": either). */
 export interface IommuMode {
   name: string;
@@ -29,8 +31,6 @@ export interface ModeUse {
   variant: boolean;
   requires: string[];
 }
-
-const stripComments = (c: string) => c.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/.*$/gm, '');
 
 /** What opening a container (or none: the cdev) needs of the kernel. */
 export function containerRequires(containerPath: string | undefined): string[] {

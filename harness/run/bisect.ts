@@ -29,7 +29,7 @@ export interface BisectPatch {
   subject: string;
   /** Where it comes from, when several series are stacked: `pci-liveupdate-v7.mbox [3/12]`. */
   from?: string;
-  /** Which of the stacked series (0-based) it belongs to. */
+  /** Which of the stacked series (0-based) it belongs to; absent for a patch directory. */
   series?: number;
   /** sha256 of the patch text (the manifest's `series[].patches[].sha256`). */
   sha256: string;
@@ -90,7 +90,8 @@ export async function seriesPatches(options: Pick<BisectOptions, 'series' | 'pat
         index: out.length + 1,
         subject: p.subject,
         sha256: sha256(p.text),
-        ...(options.series!.length > 1 ? { from: `${basename(fetched.file)} [${i + 1}/${patches.length}]`, series: which } : {}),
+        series: which,
+        ...(options.series!.length > 1 ? { from: `${basename(fetched.file)} [${i + 1}/${patches.length}]` } : {}),
       }));
     }
     return out;
@@ -123,7 +124,7 @@ async function prefixRecipe(options: BisectOptions, patches: BisectPatch[], coun
   if (options.series === undefined) {
     return patchDirRecipe(options.base, options.patchesDir!, { cache: options.cache, ...(count === patches.length ? {} : { first: count }), ...fuzz });
   }
-  const sizes = options.series.map((_, i) => patches.filter((p) => (p.series ?? 0) === i).length);
+  const sizes = options.series.map((_, i) => patches.filter((p) => p.series === i).length);
   const firsts = count === patches.length ? undefined : stackFirsts(sizes, count);
   return seriesRecipe(options.base, options.series, { cache: options.cache, ...(firsts ? { firsts } : {}), ...fuzz });
 }
@@ -187,35 +188,28 @@ export async function bisectSeries(options: BisectOptions): Promise<BisectOutcom
   const patches = await seriesPatches(options);
   const n = patches.length;
   const tried: PrefixOutcome[] = [];
-  const known = new Map<number, boolean>();
-  const passes = async (count: number) => {
-    if (!known.has(count)) {
+  // One run per prefix, whichever search asks: its verdict is remembered.
+  const verdicts = new Map<number, Status>();
+  const verdictAt = async (count: number) => {
+    if (!verdicts.has(count)) {
       const o = await tryPrefix(options, patches, count);
       tried.push(o);
-      known.set(count, o.status === 'pass');
+      verdicts.set(count, o.status);
     }
-    return known.get(count)!;
+    return verdicts.get(count)!;
   };
+  const passes = async (count: number) => (await verdictAt(count)) === 'pass';
   const builds = () => tried.filter((t) => t.count > 0).length;
 
   const judge = options.judge;
   if ('scenario' in judge && judge.capability && !options.each) {
     // Where the capability's verdict changes: base and whole stack first, then a binary search between.
-    const verdict = new Map<number, Status>();
-    const at = async (k: number) => {
-      if (!verdict.has(k)) {
-        const o = await tryPrefix(options, patches, k);
-        tried.push(o);
-        verdict.set(k, o.status);
-      }
-      return verdict.get(k)!;
-    };
-    const change = await findFirstChange(n, at);
+    const change = await findFirstChange(n, verdictAt);
     return { patches, tried, change: { from: change.from, ...(change.at ? { to: change.to!, patch: patches[change.at - 1]! } : {}) }, builds: builds() };
   }
   if (options.each) {
     for (let k = 1; k <= n; k++) await passes(k);
-    const first = [...known.entries()].filter(([, ok]) => !ok).map(([k]) => k).sort((a, b) => a - b)[0];
+    const first = [...verdicts.entries()].filter(([, v]) => v !== 'pass').map(([k]) => k).sort((a, b) => a - b)[0];
     if (first === 1 && !(await passes(0))) return { patches, tried, baseFails: true, builds: builds() };
     return { patches, tried, ...(first !== undefined ? { culprit: patches[first - 1]! } : {}), builds: builds() };
   }
