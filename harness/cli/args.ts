@@ -16,7 +16,6 @@ export const REPORT_OPTIONS = {
   out: { type: 'string' },
   junit: { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** `10%` or `10` -> 0.1. A bare `0.1` is refused: 0.1 % and 10 % are both plausible readings. */

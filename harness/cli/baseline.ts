@@ -3,7 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { ConfigError, EXIT } from '../errors.ts';
 import { compareToBaseline, gateLine, GATED_BY_DEFAULT, MIN_SAMPLES, readBaselineFile, saveBaseline, writeBaselineFile, DEFAULT_THRESHOLDS, type MetricThreshold, type Thresholds } from '../report/baseline.ts';
 import { toMarkdown } from '../report/markdown.ts';
-import { parse, parseGate, parsePercent } from './args.ts';
+import { parseGate, parsePercent } from './args.ts';
+import { command, subcommands } from './command.ts';
 import { loadResultsDir } from '../report/results-dir.ts';
 
 const HELP = `usage: luo-harness baseline <subcommand>
@@ -26,8 +27,6 @@ evidence": exit 0, or 1 with --strict. METRIC is a metric name
 (blackout.totalMs) or a scenario/metric key (memfd-basic/blackout.totalMs).
 PCT is a percentage: 10% or 10. See docs/baseline.md.`;
 
-const print = (s: string) => process.stdout.write(s + '\n');
-
 /** `blackout.totalMs=15%` (repeatable) -> per-metric thresholds. */
 export function parseThresholdFor(items: readonly string[]): Record<string, MetricThreshold> {
   const out: Record<string, MetricThreshold> = {};
@@ -40,64 +39,62 @@ export function parseThresholdFor(items: readonly string[]): Record<string, Metr
   return out;
 }
 
-export async function baselineCommand(argv: string[], out: (s: string) => void = print): Promise<number> {
-  const [sub, ...args] = argv;
-  if (args.includes('--help') || args.includes('-h')) {
-    out(HELP);
-    return EXIT.ok;
-  }
-  switch (sub) {
-    case 'save': {
-      const { values, positionals } = parse(args, { out: { type: 'string' } });
-      if (!values.out) throw new ConfigError('baseline save needs --out FILE');
-      if (!positionals.length) throw new ConfigError('baseline save needs at least one results directory');
-      const runs = await Promise.all(positionals.map(loadResultsDir));
-      const baseline = saveBaseline(runs.map((r) => r.result));
-      const keys = Object.keys(baseline.metrics);
-      if (!keys.length) {
-        throw new ConfigError(`No passed iteration with figures in ${positionals.join(', ')}: a baseline needs at least one scenario that passed and measured something.`);
-      }
-      await writeBaselineFile(values.out, baseline);
-      const sizes = keys.map((k) => baseline.metrics[k]!.samples.length);
-      out(`wrote ${values.out}: ${keys.length} metric(s) from ${runs.length} run(s), ${Math.min(...sizes)}..${Math.max(...sizes)} sample(s) each`);
-      return EXIT.ok;
-    }
-    case 'compare': {
-      const { values, positionals } = parse(args, {
+export const baselineCommand = subcommands({
+  name: 'baseline',
+  help: HELP,
+  subs: {
+    save: command({
+      help: HELP,
+      options: { out: { type: 'string' } },
+      positionals: true,
+      run: async ({ values, positionals }, out) => {
+        if (!values.out) throw new ConfigError('baseline save needs --out FILE');
+        if (!positionals.length) throw new ConfigError('baseline save needs at least one results directory');
+        const runs = await Promise.all(positionals.map(loadResultsDir));
+        const baseline = saveBaseline(runs.map((r) => r.result));
+        const keys = Object.keys(baseline.metrics);
+        if (!keys.length) {
+          throw new ConfigError(`No passed iteration with figures in ${positionals.join(', ')}: a baseline needs at least one scenario that passed and measured something.`);
+        }
+        await writeBaselineFile(values.out, baseline);
+        const sizes = keys.map((k) => baseline.metrics[k]!.samples.length);
+        out(`wrote ${values.out}: ${keys.length} metric(s) from ${runs.length} run(s), ${Math.min(...sizes)}..${Math.max(...sizes)} sample(s) each`);
+        return EXIT.ok;
+      },
+    }),
+    compare: command({
+      help: HELP,
+      options: {
         baseline: { type: 'string' },
         threshold: { type: 'string' },
         'threshold-for': { type: 'string', multiple: true },
         gate: { type: 'string', multiple: true },
         strict: { type: 'boolean' },
         markdown: { type: 'string' },
-      });
-      if (!values.baseline) throw new ConfigError('baseline compare needs --baseline FILE (written by `luo-harness baseline save`)');
-      if (!positionals.length) throw new ConfigError('baseline compare needs a results directory');
-      const gate = parseGate(values.gate);
-      const thresholds: Partial<Thresholds> = {
-        ...(values.threshold !== undefined ? { relative: parsePercent(values.threshold, '--threshold') } : {}),
-        ...(values['threshold-for']?.length ? { perMetric: parseThresholdFor(values['threshold-for']) } : {}),
-        ...(gate ? { gate } : {}),
-      };
-      const baseline = await readBaselineFile(values.baseline);
-      const runs = await Promise.all(positionals.map(loadResultsDir));
-      const comparison = compareToBaseline(baseline, runs.map((r) => r.result), thresholds);
-      for (const v of comparison.verdicts) out(v.sentence);
-      const strict = values.strict ?? false;
-      out(gateLine(comparison, strict));
-      if (values.markdown) {
-        // The summary of the (first) run with the gate's verdicts under it: what a CI job summary shows.
-        const first = runs[0]!.result;
-        await writeFile(values.markdown, toMarkdown({ ...first, gate: { baseline: values.baseline, strict, line: gateLine(comparison, strict), comparison } }));
-      }
-      return comparison.outcome === 'regression' || (strict && comparison.outcome === 'insufficient-evidence') ? EXIT.failed : EXIT.ok;
-    }
-    case undefined:
-    case '--help':
-    case '-h':
-      out(HELP);
-      return sub ? EXIT.ok : EXIT.badInput;
-    default:
-      throw new ConfigError(`unknown subcommand "baseline ${sub}"\n\n${HELP}`);
-  }
-}
+      },
+      positionals: true,
+      run: async ({ values, positionals }, out) => {
+        if (!values.baseline) throw new ConfigError('baseline compare needs --baseline FILE (written by `luo-harness baseline save`)');
+        if (!positionals.length) throw new ConfigError('baseline compare needs a results directory');
+        const gate = parseGate(values.gate);
+        const thresholds: Partial<Thresholds> = {
+          ...(values.threshold !== undefined ? { relative: parsePercent(values.threshold, '--threshold') } : {}),
+          ...(values['threshold-for']?.length ? { perMetric: parseThresholdFor(values['threshold-for']) } : {}),
+          ...(gate ? { gate } : {}),
+        };
+        const baseline = await readBaselineFile(values.baseline);
+        const runs = await Promise.all(positionals.map(loadResultsDir));
+        const comparison = compareToBaseline(baseline, runs.map((r) => r.result), thresholds);
+        for (const v of comparison.verdicts) out(v.sentence);
+        const strict = values.strict ?? false;
+        out(gateLine(comparison, strict));
+        if (values.markdown) {
+          // The summary of the (first) run with the gate's verdicts under it: what a CI job summary shows.
+          const first = runs[0]!.result;
+          await writeFile(values.markdown, toMarkdown({ ...first, gate: { baseline: values.baseline, strict, line: gateLine(comparison, strict), comparison } }));
+        }
+        return comparison.outcome === 'regression' || (strict && comparison.outcome === 'insufficient-evidence') ? EXIT.failed : EXIT.ok;
+      },
+    }),
+  },
+});

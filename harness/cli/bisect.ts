@@ -6,7 +6,8 @@ import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { bisectSeries, type BisectJudge, type BisectOutcome } from '../run/bisect.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
 import { SCENARIOS } from '../scenario/scenarios/index.ts';
-import { parse, REPORT_OPTIONS } from './args.ts';
+import { REPORT_OPTIONS } from './args.ts';
+import { command } from './command.ts';
 import { checkPatchable, KERNEL_SOURCE_OPTIONS, parsePatchFuzz, treeFromFlags } from './kernel-flags.ts';
 import { formatTable } from './table.ts';
 
@@ -39,8 +40,9 @@ Exit codes: 0 the whole series passes (with --capability: the patch where the ve
 was found, or it never changes), 1 a culprit was found (or a prefix failed, with --each; or the
 base kernel fails already), 2 bad input, 3 infrastructure error.`;
 
-export async function bisectCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
+export const bisectCommand = command({
+  help: HELP,
+  options: {
     patches: { type: 'string' },
     scenario: { type: 'string' },
     kselftest: { type: 'string' },
@@ -49,47 +51,45 @@ export async function bisectCommand(argv: string[]): Promise<number> {
     each: { type: 'boolean' },
     ...KERNEL_SOURCE_OPTIONS,
     ...REPORT_OPTIONS,
-  }, false);
-  if (values.help) {
-    process.stdout.write(HELP + '\n');
-    return EXIT.ok;
-  }
-  if ((values.series === undefined) === (values.patches === undefined)) throw new ConfigError('bisect needs exactly one of --series and --patches');
-  if ((values.scenario === undefined) === (values.kselftest === undefined)) throw new ConfigError('bisect needs exactly one of --scenario and --kselftest: what decides whether a prefix passes');
-  if (values.scenario !== undefined && !SCENARIOS[values.scenario]) throw new ConfigError(`--scenario ${values.scenario} is not a scenario (${Object.keys(SCENARIOS).join(', ')})`);
-  if (values.scenario !== undefined && SCENARIOS[values.scenario]!.needsTarget) throw new ConfigError(`--scenario ${values.scenario} live-updates into a second kernel; bisect judges one kernel at a time: pick a same-kernel scenario`);
-  const patchFuzz = parsePatchFuzz(values['patch-fuzz']);
-  const cache = cacheRoot();
-  const base = checkPatchable((await treeFromFlags(values)) ?? values.kernel ?? DEFAULT_RECIPE, 'bisect patches a recipe');
-  if (values.capability !== undefined && values.scenario === undefined) throw new ConfigError('--capability names a capability of the --scenario judge; give --scenario too');
-  if (values.capability !== undefined && !/^[a-z][a-z0-9-]*$/.test(values.capability)) throw new ConfigError(`--capability ${values.capability} is not a capability name (memfd, vfio-device, iommufd, ...)`);
-  const judge: BisectJudge = values.scenario !== undefined ? { scenario: values.scenario, ...(values.capability ? { capability: values.capability } : {}) } : { kselftest: values.kselftest! };
+  },
+  run: async ({ values }) => {
+    if ((values.series === undefined) === (values.patches === undefined)) throw new ConfigError('bisect needs exactly one of --series and --patches');
+    if ((values.scenario === undefined) === (values.kselftest === undefined)) throw new ConfigError('bisect needs exactly one of --scenario and --kselftest: what decides whether a prefix passes');
+    if (values.scenario !== undefined && !SCENARIOS[values.scenario]) throw new ConfigError(`--scenario ${values.scenario} is not a scenario (${Object.keys(SCENARIOS).join(', ')})`);
+    if (values.scenario !== undefined && SCENARIOS[values.scenario]!.needsTarget) throw new ConfigError(`--scenario ${values.scenario} live-updates into a second kernel; bisect judges one kernel at a time: pick a same-kernel scenario`);
+    const patchFuzz = parsePatchFuzz(values['patch-fuzz']);
+    const cache = cacheRoot();
+    const base = checkPatchable((await treeFromFlags(values)) ?? values.kernel ?? DEFAULT_RECIPE, 'bisect patches a recipe');
+    if (values.capability !== undefined && values.scenario === undefined) throw new ConfigError('--capability names a capability of the --scenario judge; give --scenario too');
+    if (values.capability !== undefined && !/^[a-z][a-z0-9-]*$/.test(values.capability)) throw new ConfigError(`--capability ${values.capability} is not a capability name (memfd, vfio-device, iommufd, ...)`);
+    const judge: BisectJudge = values.scenario !== undefined ? { scenario: values.scenario, ...(values.capability ? { capability: values.capability } : {}) } : { kselftest: values.kselftest! };
 
-  const session = await openRunSession(values.out);
-  const { say, out } = session;
-  say(`luo-harness bisect: ${values.series !== undefined ? `series ${values.series.join(' + ')}` : `patches in ${values.patches}`} on ${base}, judged by ${'scenario' in judge ? `${judge.scenario}${judge.capability ? ` (${judge.capability})` : ''}` : `kselftest ${judge.kselftest}`}, results in ${out}`);
-  const started = performance.now();
-  const outcome = await bisectSeries({
-    base,
-    ...(values.series !== undefined ? { series: values.series } : {}),
-    ...(values.patches !== undefined ? { patchesDir: values.patches } : {}),
-    judge,
-    each: values.each ?? false,
-    ...(patchFuzz ? { patchFuzz } : {}),
-    out,
-    cache,
-    say,
-  });
-  const kernels = outcome.tried.flatMap((t) => (t.kernel ? [t.kernel] : []));
-  await finishRunSession(session, outcome.tried.flatMap((t) => t.results), kernels, values.junit ? { junit: values.junit } : {});
-  const seconds = (performance.now() - started) / 1000;
+    const session = await openRunSession(values.out);
+    const { say, out } = session;
+    say(`luo-harness bisect: ${values.series !== undefined ? `series ${values.series.join(' + ')}` : `patches in ${values.patches}`} on ${base}, judged by ${'scenario' in judge ? `${judge.scenario}${judge.capability ? ` (${judge.capability})` : ''}` : `kselftest ${judge.kselftest}`}, results in ${out}`);
+    const started = performance.now();
+    const outcome = await bisectSeries({
+      base,
+      ...(values.series !== undefined ? { series: values.series } : {}),
+      ...(values.patches !== undefined ? { patchesDir: values.patches } : {}),
+      judge,
+      each: values.each ?? false,
+      ...(patchFuzz ? { patchFuzz } : {}),
+      out,
+      cache,
+      say,
+    });
+    const kernels = outcome.tried.flatMap((t) => (t.kernel ? [t.kernel] : []));
+    await finishRunSession(session, outcome.tried.flatMap((t) => t.results), kernels, values.junit ? { junit: values.junit } : {});
+    const seconds = (performance.now() - started) / 1000;
 
-  if (values.json) process.stdout.write(JSON.stringify(jsonOf(outcome, seconds, out), null, 2) + '\n');
-  else process.stdout.write(render(outcome, seconds, out, values.each ?? false) + '\n');
-  if (outcome.change) return outcome.change.to === 'fail' || outcome.change.to === 'error' ? EXIT.failed : EXIT.ok;
-  if (outcome.baseFails || outcome.culprit) return EXIT.failed;
-  return outcome.tried.some((t) => t.status !== 'pass') ? EXIT.failed : EXIT.ok;
-}
+    if (values.json) process.stdout.write(JSON.stringify(jsonOf(outcome, seconds, out), null, 2) + '\n');
+    else process.stdout.write(render(outcome, seconds, out, values.each ?? false) + '\n');
+    if (outcome.change) return outcome.change.to === 'fail' || outcome.change.to === 'error' ? EXIT.failed : EXIT.ok;
+    if (outcome.baseFails || outcome.culprit) return EXIT.failed;
+    return outcome.tried.some((t) => t.status !== 'pass') ? EXIT.failed : EXIT.ok;
+  },
+});
 
 const short = (sha: string) => sha.slice(0, 12);
 

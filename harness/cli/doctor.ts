@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { execa } from 'execa';
 import { EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
-import { parse } from './args.ts';
+import { command } from './command.ts';
 import { formatTable } from './table.ts';
 import { chooseAccel, realAccelHost } from '../vm/accel.ts';
 import { probeKvm } from '../vm/kvm-probe.ts';
@@ -54,28 +54,40 @@ const CHECKS: Check[] = [
   { name: 'chromium', purpose: 'report screenshots', package: 'chromium', required: false, probe: version('chromium', ['--version']) },
 ];
 
-export async function doctorCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { json: { type: 'boolean' } }, false);
-  const results = await Promise.all(CHECKS.map(async (c) => ({ ...c, found: await c.probe() })));
-  const disk = await freeDisk();
-  const kvm = await kvmState();
-  const missing = results.filter((r) => r.required && !r.found);
-  if (values.json) {
-    const report = {
-      tools: results.map(({ name, purpose, package: pkg, required, found }) => ({ name, purpose, package: pkg, required, found: found ?? null })),
-      disk,
-      accelerator: kvm,
-    };
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  } else {
-    const rows = results.map((r) => [r.name, r.found ? 'ok' : r.required ? 'MISSING' : 'absent', r.found ?? '', r.purpose, r.found ? '' : r.package]);
-    rows.push(['free disk', disk.freeGiB >= 20 ? 'ok' : 'LOW', `${disk.freeGiB.toFixed(1)} GiB`, `cache ${disk.path} (a kernel build needs ~5 GiB)`, '']);
-    rows.push(['accelerator', 'ok', kvm.accel, kvm.reason, '']);
-    process.stdout.write(formatTable(['check', 'status', 'version', 'needed for', 'package'], rows) + '\n');
-    if (missing.length) process.stdout.write(`\n${missing.length} required tool(s) missing: run scripts/setup-host.sh as root\n`);
-  }
-  return missing.length ? EXIT.infra : EXIT.ok;
-}
+const HELP = `usage: luo-harness doctor [--json]
+
+Checks the host: the tools the harness needs (with the Debian package of each
+one missing), the free disk under the cache, and the accelerator QEMU gets.
+
+  --json                print the checks as JSON on stdout instead of the table
+
+Exit codes: 0 every required tool is there, 3 one is missing.`;
+
+export const doctorCommand = command({
+  help: HELP,
+  options: { json: { type: 'boolean' } },
+  run: async ({ values }) => {
+    const results = await Promise.all(CHECKS.map(async (c) => ({ ...c, found: await c.probe() })));
+    const disk = await freeDisk();
+    const kvm = await kvmState();
+    const missing = results.filter((r) => r.required && !r.found);
+    if (values.json) {
+      const report = {
+        tools: results.map(({ name, purpose, package: pkg, required, found }) => ({ name, purpose, package: pkg, required, found: found ?? null })),
+        disk,
+        accelerator: kvm,
+      };
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    } else {
+      const rows = results.map((r) => [r.name, r.found ? 'ok' : r.required ? 'MISSING' : 'absent', r.found ?? '', r.purpose, r.found ? '' : r.package]);
+      rows.push(['free disk', disk.freeGiB >= 20 ? 'ok' : 'LOW', `${disk.freeGiB.toFixed(1)} GiB`, `cache ${disk.path} (a kernel build needs ~5 GiB)`, '']);
+      rows.push(['accelerator', 'ok', kvm.accel, kvm.reason, '']);
+      process.stdout.write(formatTable(['check', 'status', 'version', 'needed for', 'package'], rows) + '\n');
+      if (missing.length) process.stdout.write(`\n${missing.length} required tool(s) missing: run scripts/setup-host.sh as root\n`);
+    }
+    return missing.length ? EXIT.infra : EXIT.ok;
+  },
+});
 
 async function freeDisk(): Promise<{ path: string; freeGiB: number }> {
   const path = cacheRoot();

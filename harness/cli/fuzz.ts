@@ -3,8 +3,9 @@
 // codes as `run`. Parses flags, runs, prints.
 import { randomInt } from 'node:crypto';
 import { join, relative } from 'node:path';
-import { ConfigError, EXIT } from '../errors.ts';
-import { parse, parseDuration, REPORT_OPTIONS } from './args.ts';
+import { ConfigError } from '../errors.ts';
+import { parseDuration, REPORT_OPTIONS } from './args.ts';
+import { command } from './command.ts';
 import { summaryTable } from './summary.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import { resolveKernelRef } from '../kernel/refs.ts';
@@ -40,8 +41,9 @@ minimized and written as a finding (findings/finding-N.json, console logs).
 
 Exit codes: 0 no findings, 1 findings (or the replayed finding reproduced), 2 bad input, 3 infrastructure error.`;
 
-export async function fuzzCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
+export const fuzzCommand = command({
+  help: HELP,
+  options: {
     kernel: { type: 'string' },
     seed: { type: 'string' },
     budget: { type: 'string' },
@@ -50,67 +52,65 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     'no-minimize': { type: 'boolean' },
     replay: { type: 'string' },
     ...REPORT_OPTIONS,
-  }, false);
-  if (values.help) {
-    process.stdout.write(HELP + '\n');
-    return EXIT.ok;
-  }
-  const count = (flag: string, text: string | undefined) => {
-    if (text === undefined) return undefined;
-    if (!/^\d+$/.test(text) || Number(text) < 1) throw new ConfigError(`--${flag} expects a positive whole number, got ${JSON.stringify(text)}.`);
-    return Number(text);
-  };
-  const programs = count('programs', values.programs);
-  const maxFindings = count('max-findings', values['max-findings']);
-  const budgetMs = values.budget !== undefined ? parseDuration(values.budget, '--budget') : programs === undefined ? 10 * 60_000 : undefined;
-  if (values.seed !== undefined && !/^\d+$/.test(values.seed)) throw new ConfigError(`--seed expects a whole number, got ${JSON.stringify(values.seed)}.`);
-  const seed = values.seed !== undefined ? Number(values.seed) : randomInt(1, 2 ** 31);
-  if (!Number.isSafeInteger(seed)) throw new ConfigError(`--seed ${values.seed} is too large (at most ${Number.MAX_SAFE_INTEGER}).`);
-  if (values.replay !== undefined && (values.seed !== undefined || values.budget !== undefined || programs !== undefined)) {
-    throw new ConfigError('--replay runs the finding\'s own program: leave out --seed, --budget and --programs.');
-  }
+  },
+  run: async ({ values }) => {
+    const count = (flag: string, text: string | undefined) => {
+      if (text === undefined) return undefined;
+      if (!/^\d+$/.test(text) || Number(text) < 1) throw new ConfigError(`--${flag} expects a positive whole number, got ${JSON.stringify(text)}.`);
+      return Number(text);
+    };
+    const programs = count('programs', values.programs);
+    const maxFindings = count('max-findings', values['max-findings']);
+    const budgetMs = values.budget !== undefined ? parseDuration(values.budget, '--budget') : programs === undefined ? 10 * 60_000 : undefined;
+    if (values.seed !== undefined && !/^\d+$/.test(values.seed)) throw new ConfigError(`--seed expects a whole number, got ${JSON.stringify(values.seed)}.`);
+    const seed = values.seed !== undefined ? Number(values.seed) : randomInt(1, 2 ** 31);
+    if (!Number.isSafeInteger(seed)) throw new ConfigError(`--seed ${values.seed} is too large (at most ${Number.MAX_SAFE_INTEGER}).`);
+    if (values.replay !== undefined && (values.seed !== undefined || values.budget !== undefined || programs !== undefined)) {
+      throw new ConfigError('--replay runs the finding\'s own program: leave out --seed, --budget and --programs.');
+    }
 
-  const finding = values.replay !== undefined ? await readFinding(values.replay) : undefined;
-  const session = await openRunSession(values.out);
-  const { say, out } = session;
-  const ref = values.kernel ?? finding?.kernel.ref ?? DEFAULT_RECIPE;
-  const kernel = await resolveKernelRef(ref);
-  say(`luo-harness fuzz: ${kernel.manifest.recipe} (${kernel.manifest.release}), ${finding ? `replay of finding ${finding.id} from ${values.replay}` : `seed ${seed}, ${budgetMs !== undefined ? `budget ${Math.round(budgetMs / 1000)} s` : ''}${budgetMs !== undefined && programs !== undefined ? ', ' : ''}${programs !== undefined ? `${programs} programs` : ''}`}, results in ${out}`);
+    const finding = values.replay !== undefined ? await readFinding(values.replay) : undefined;
+    const session = await openRunSession(values.out);
+    const { say, out } = session;
+    const ref = values.kernel ?? finding?.kernel.ref ?? DEFAULT_RECIPE;
+    const kernel = await resolveKernelRef(ref);
+    say(`luo-harness fuzz: ${kernel.manifest.recipe} (${kernel.manifest.release}), ${finding ? `replay of finding ${finding.id} from ${values.replay}` : `seed ${seed}, ${budgetMs !== undefined ? `budget ${Math.round(budgetMs / 1000)} s` : ''}${budgetMs !== undefined && programs !== undefined ? ', ' : ''}${programs !== undefined ? `${programs} programs` : ''}`}, results in ${out}`);
 
-  let results;
-  if (finding) {
-    const progress = createProgress('fuzz replay');
-    progress.phase(`finding ${finding.id}`, `${replayProgram(finding).length} operations`);
-    const r = await replay(finding, kernel, join(out, 'replay'), (m) => progress.update(m));
-    progress.done(r.reproduced ? 'reproduced' : r.run.divergence ? `diverged differently: ${r.run.divergence.signature}` : 'did not reproduce');
-    results = replayResults(r);
-  } else {
-    const progress = createProgress('fuzz');
-    progress.phase(`seed ${seed}`, 'booting');
-    const findingsDir = join(out, 'findings');
-    const c = await runCampaign({
-      kernel,
-      kernelRef: ref,
-      seed,
-      ...(budgetMs !== undefined ? { budgetMs } : {}),
-      ...(programs !== undefined ? { programs } : {}),
-      ...(maxFindings !== undefined ? { maxFindings } : {}),
-      minimize: !values['no-minimize'],
-      findingsDir,
-      progress,
-      log: (m) => process.stderr.write(`[fuzz] ${m}\n`),
-    });
-    progress.done(`${c.stats.programs} programs, ${c.stats.kexecs} kexecs, ${c.findings.length} finding(s), ${c.stats.pairs.length} (operation, outcome) pairs`);
-    results = campaignResults(c, kernel.manifest.recipe, seed, relative(out, findingsDir));
-    if (!values.json) for (const f of c.findings) process.stdout.write(renderFinding(f) + `\n  file: ${join(findingsDir, `finding-${f.id}.json`)}\n\n`);
-  }
+    let results;
+    if (finding) {
+      const progress = createProgress('fuzz replay');
+      progress.phase(`finding ${finding.id}`, `${replayProgram(finding).length} operations`);
+      const r = await replay(finding, kernel, join(out, 'replay'), (m) => progress.update(m));
+      progress.done(r.reproduced ? 'reproduced' : r.run.divergence ? `diverged differently: ${r.run.divergence.signature}` : 'did not reproduce');
+      results = replayResults(r);
+    } else {
+      const progress = createProgress('fuzz');
+      progress.phase(`seed ${seed}`, 'booting');
+      const findingsDir = join(out, 'findings');
+      const c = await runCampaign({
+        kernel,
+        kernelRef: ref,
+        seed,
+        ...(budgetMs !== undefined ? { budgetMs } : {}),
+        ...(programs !== undefined ? { programs } : {}),
+        ...(maxFindings !== undefined ? { maxFindings } : {}),
+        minimize: !values['no-minimize'],
+        findingsDir,
+        progress,
+        log: (m) => process.stderr.write(`[fuzz] ${m}\n`),
+      });
+      progress.done(`${c.stats.programs} programs, ${c.stats.kexecs} kexecs, ${c.findings.length} finding(s), ${c.stats.pairs.length} (operation, outcome) pairs`);
+      results = campaignResults(c, kernel.manifest.recipe, seed, relative(out, findingsDir));
+      if (!values.json) for (const f of c.findings) process.stdout.write(renderFinding(f) + `\n  file: ${join(findingsDir, `finding-${f.id}.json`)}\n\n`);
+    }
 
-  const { result, verdict } = await finishRunSession(session, results, [kernel], values.junit ? { junit: values.junit } : {});
-  if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else {
-    if (finding) process.stdout.write(`replayed (${replayProgram(finding).length} operations):\n${renderProgram(replayProgram(finding))}\n\n`);
-    process.stdout.write(summaryTable(results, 'fuzz') + '\n\n');
-    process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
-  }
-  return verdict.exitCode;
-}
+    const { result, verdict } = await finishRunSession(session, results, [kernel], values.junit ? { junit: values.junit } : {});
+    if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else {
+      if (finding) process.stdout.write(`replayed (${replayProgram(finding).length} operations):\n${renderProgram(replayProgram(finding))}\n\n`);
+      process.stdout.write(summaryTable(results, 'fuzz') + '\n\n');
+      process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
+    }
+    return verdict.exitCode;
+  },
+});

@@ -7,7 +7,7 @@ import { findArtifact } from '../kernel/refs.ts';
 import { exportArtifact, fetchArtifact } from '../kernel/archive.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
-import { parse } from './args.ts';
+import { command, subcommands } from './command.ts';
 import { formatTable } from './table.ts';
 import { HANDLERS, hasHandler, type PreservedKind } from '../kernel/capabilities.ts';
 import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
@@ -15,8 +15,8 @@ import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './ke
 const HELP = `usage: luo-harness kernel <subcommand>
 
   build [NAME|FILE ...] [--json] [--quiet]        build (or find in the cache) kernels, one after the other;
-        [--tree PATH] [--series ID] ...           prints their directories (default: ${DEFAULT_RECIPE}); with
-                                                  --tree/--series, that kernel too (--kernel names the base)
+        [--recipe NAME|FILE ...]                  prints their directories (default: ${DEFAULT_RECIPE}); with
+        [--tree PATH] [--series ID] ...           --tree/--series, that kernel too (--kernel names the base)
   list [--json]                                   the kernels in the cache
   show NAME|KEY|DIR                               a kernel's manifest
   export NAME|KEY|DIR --out FILE                  write a kernel as a portable tarball
@@ -29,63 +29,74 @@ ${KERNEL_SOURCE_HELP}
 Recipes are kernels/NAME.json; the default is ${DEFAULT_RECIPE}. The cache is
 $LUO_HARNESS_CACHE, else $XDG_CACHE_HOME/luo-harness.`;
 
-const print = (s: string) => process.stdout.write(s + '\n');
-
-export async function kernelCommand(argv: string[]): Promise<number> {
-  const [sub, ...args] = argv;
-  const cache = cacheRoot();
-  switch (sub) {
-    case 'build': {
-      const { values, positionals } = parse(args, { recipe: { type: 'string', multiple: true }, kernel: { type: 'string' }, ...KERNEL_SOURCE_OPTIONS, json: { type: 'boolean' }, quiet: { type: 'boolean' } });
-      const derived = await kernelFromFlags(values);
-      if (values.kernel !== undefined && values.series === undefined) throw new ConfigError('kernel build --kernel names the recipe --series patches; name recipes to build as arguments');
-      const recipes = [...(values.recipe ?? []), ...positionals, ...(derived ? [derived] : [])];
-      const built: KernelArtifact[] = [];
-      // One after the other: each build uses every core.
-      for (const recipe of recipes.length ? recipes : [DEFAULT_RECIPE]) built.push(await buildKernel(recipe, { cache, quiet: values.quiet ?? false }));
-      if (values.json) print(JSON.stringify(built.length === 1 ? built[0]!.manifest : built.map((a) => a.manifest), null, 2));
-      else for (const a of built) print(a.dir);
-      return EXIT.ok;
-    }
-    case 'list': {
-      const { values } = parse(args, { json: { type: 'boolean' } }, false);
-      const all = await listArtifacts(cache);
-      if (values.json) print(JSON.stringify(all.map((a) => ({ dir: a.dir, ...a.manifest })), null, 2));
-      else if (all.length === 0) print(`no kernels in ${cache}; build one with \`luo-harness kernel build\``);
-      else print(formatTable(['recipe', 'key', 'release', 'LUO', 'preserves (file handlers in its config)', 'built'], all.map(row)));
-      return EXIT.ok;
-    }
-    case 'show': {
-      const { positionals } = parse(args, {});
-      const artifact = await need(cache, positionals[0]);
-      print(JSON.stringify({ dir: artifact.dir, ...artifact.manifest }, null, 2));
-      return EXIT.ok;
-    }
-    case 'export': {
-      const { values, positionals } = parse(args, { out: { type: 'string' } });
-      if (!values.out) throw new ConfigError('kernel export needs --out FILE');
-      const artifact = await need(cache, positionals[0]);
-      await exportArtifact(artifact, values.out);
-      print(values.out);
-      return EXIT.ok;
-    }
-    case 'fetch': {
-      const { values, positionals } = parse(args, { sha256: { type: 'string' }, 'allow-non-luo': { type: 'boolean' } });
-      if (!positionals[0]) throw new ConfigError('kernel fetch needs a path or an http(s) URL');
-      const opts = { ...(values.sha256 ? { sha256: values.sha256 } : {}), allowNonLuo: values['allow-non-luo'] ?? false };
-      const artifact = await fetchArtifact(cache, positionals[0], opts);
-      print(artifact.dir);
-      return EXIT.ok;
-    }
-    case undefined:
-    case '--help':
-    case '-h':
-      print(HELP);
-      return sub ? EXIT.ok : EXIT.badInput;
-    default:
-      throw new ConfigError(`unknown subcommand "kernel ${sub}"\n\n${HELP}`);
-  }
-}
+export const kernelCommand = subcommands({
+  name: 'kernel',
+  help: HELP,
+  subs: {
+    build: command({
+      help: HELP,
+      options: { recipe: { type: 'string', multiple: true }, kernel: { type: 'string' }, ...KERNEL_SOURCE_OPTIONS, json: { type: 'boolean' }, quiet: { type: 'boolean' } },
+      positionals: true,
+      run: async ({ values, positionals }, print) => {
+        const derived = await kernelFromFlags(values);
+        if (values.kernel !== undefined && values.series === undefined) throw new ConfigError('kernel build --kernel names the recipe --series patches; name recipes to build as arguments');
+        const recipes = [...(values.recipe ?? []), ...positionals, ...(derived ? [derived] : [])];
+        const built: KernelArtifact[] = [];
+        // One after the other: each build uses every core.
+        for (const recipe of recipes.length ? recipes : [DEFAULT_RECIPE]) built.push(await buildKernel(recipe, { cache: cacheRoot(), quiet: values.quiet ?? false }));
+        if (values.json) print(JSON.stringify(built.length === 1 ? built[0]!.manifest : built.map((a) => a.manifest), null, 2));
+        else for (const a of built) print(a.dir);
+        return EXIT.ok;
+      },
+    }),
+    list: command({
+      help: HELP,
+      options: { json: { type: 'boolean' } },
+      run: async ({ values }, print) => {
+        const cache = cacheRoot();
+        const all = await listArtifacts(cache);
+        if (values.json) print(JSON.stringify(all.map((a) => ({ dir: a.dir, ...a.manifest })), null, 2));
+        else if (all.length === 0) print(`no kernels in ${cache}; build one with \`luo-harness kernel build\``);
+        else print(formatTable(['recipe', 'key', 'release', 'LUO', 'preserves (file handlers in its config)', 'built'], all.map(row)));
+        return EXIT.ok;
+      },
+    }),
+    show: command({
+      help: HELP,
+      options: {},
+      positionals: true,
+      run: async ({ positionals }, print) => {
+        const artifact = await need(cacheRoot(), positionals[0]);
+        print(JSON.stringify({ dir: artifact.dir, ...artifact.manifest }, null, 2));
+        return EXIT.ok;
+      },
+    }),
+    export: command({
+      help: HELP,
+      options: { out: { type: 'string' } },
+      positionals: true,
+      run: async ({ values, positionals }, print) => {
+        if (!values.out) throw new ConfigError('kernel export needs --out FILE');
+        const artifact = await need(cacheRoot(), positionals[0]);
+        await exportArtifact(artifact, values.out);
+        print(values.out);
+        return EXIT.ok;
+      },
+    }),
+    fetch: command({
+      help: HELP,
+      options: { sha256: { type: 'string' }, 'allow-non-luo': { type: 'boolean' } },
+      positionals: true,
+      run: async ({ values, positionals }, print) => {
+        if (!positionals[0]) throw new ConfigError('kernel fetch needs a path or an http(s) URL');
+        const opts = { ...(values.sha256 ? { sha256: values.sha256 } : {}), allowNonLuo: values['allow-non-luo'] ?? false };
+        const artifact = await fetchArtifact(cacheRoot(), positionals[0], opts);
+        print(artifact.dir);
+        return EXIT.ok;
+      },
+    }),
+  },
+});
 
 async function need(cache: string, ref: string | undefined): Promise<KernelArtifact> {
   if (!ref) throw new ConfigError('name a kernel: a recipe name, a key (or prefix) or an artifact directory');

@@ -1,8 +1,9 @@
 // luo-harness kselftest: the kernel's own Live Update selftests, staged around
 // kexec in a harness guest, into the same results model as `run` (results.json,
 // JUnit, metrics history) with the same exit codes. Parses flags, runs, prints.
-import { ConfigError, EXIT } from '../errors.ts';
-import { parse, REPORT_OPTIONS, splitList } from './args.ts';
+import { ConfigError } from '../errors.ts';
+import { REPORT_OPTIONS, splitList } from './args.ts';
+import { command } from './command.ts';
 import { formatTable } from './table.ts';
 import { blackoutTable, summaryTable } from './summary.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
@@ -36,8 +37,9 @@ ${KERNEL_SOURCE_HELP}
 
 Exit codes: 0 passed, 1 failed, 2 bad input, 3 infrastructure error, 4 all skipped.`;
 
-export async function kselftestCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
+export const kselftestCommand = command({
+  help: HELP,
+  options: {
     kernel: { type: 'string' },
     ...KERNEL_SOURCE_OPTIONS,
     to: { type: 'string' },
@@ -46,45 +48,43 @@ export async function kselftestCommand(argv: string[]): Promise<number> {
     'strict-config': { type: 'boolean' },
     matrix: { type: 'string' },
     ...REPORT_OPTIONS,
-  }, false);
-  if (values.help) {
-    process.stdout.write(HELP + '\n');
-    return EXIT.ok;
-  }
-  if (values.matrix !== undefined && (values.kernel !== undefined || values.to !== undefined || values.tree !== undefined || values.series !== undefined)) {
-    throw new ConfigError('--matrix names the kernels itself; leave out --kernel, --tree, --series and --to');
-  }
-  const kernel = (await kernelFromFlags(values)) ?? values.kernel;
-  const tests = values.tests === undefined ? undefined : splitList(values.tests);
-  if (tests !== undefined && tests.length === 0) throw new ConfigError('--tests names no selftest');
-  const matrix = values.matrix === undefined ? undefined : splitList(values.matrix);
-  const pairs: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: kernel ?? DEFAULT_RECIPE, to: values.to ?? kernel ?? DEFAULT_RECIPE }];
-
-  const session = await openRunSession(values.out);
-  const { say, out } = session;
-  say(`luo-harness kselftest: ${pairs.map((p) => (p.from === p.to ? p.from : `${p.from} -> ${p.to}`)).join(', ')}, results in ${out}`);
-  const kernels = await resolveKernels(pairs.flatMap((p) => [p.from, p.to]), say);
-
-  const results = await runKselftestPairs(pairs, kernels, {
-    out,
-    ...(matrix ? { matrix: true } : {}),
-    ...(tests ? { tests } : {}),
-    ...(values['no-batch'] ? { batch: false } : {}),
-    ...(values['strict-config'] ? { strictConfig: true } : {}),
-  });
-
-  const built = [...kernels.values()].filter((k): k is KernelArtifact => !(k instanceof Error));
-  const { result, verdict } = await finishRunSession(session, results, built, values.junit ? { junit: values.junit } : {});
-
-  if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else {
-    process.stdout.write(summaryTable(results, 'selftest', { header: 'round', cell: (r) => (typeof r.params?.round === 'number' ? `${r.params.round}/${r.params.rounds}` : '-') }) + '\n\n');
-    process.stdout.write(blackoutTable(results, 'selftest', '; every test of a batch shares its kexec; restore ends at agent-ready') + '\n\n');
-    if (matrix) {
-      const [header, ...rows] = matrixRows(matrix, results);
-      process.stdout.write('stage 1 on (rows) -> stage 2 on (columns): selftests passed/run\n' + formatTable(header!, rows) + '\n\n');
+  },
+  run: async ({ values }) => {
+    if (values.matrix !== undefined && (values.kernel !== undefined || values.to !== undefined || values.tree !== undefined || values.series !== undefined)) {
+      throw new ConfigError('--matrix names the kernels itself; leave out --kernel, --tree, --series and --to');
     }
-    process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
-  }
-  return verdict.exitCode;
-}
+    const kernel = (await kernelFromFlags(values)) ?? values.kernel;
+    const tests = values.tests === undefined ? undefined : splitList(values.tests);
+    if (tests !== undefined && tests.length === 0) throw new ConfigError('--tests names no selftest');
+    const matrix = values.matrix === undefined ? undefined : splitList(values.matrix);
+    const pairs: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: kernel ?? DEFAULT_RECIPE, to: values.to ?? kernel ?? DEFAULT_RECIPE }];
+
+    const session = await openRunSession(values.out);
+    const { say, out } = session;
+    say(`luo-harness kselftest: ${pairs.map((p) => (p.from === p.to ? p.from : `${p.from} -> ${p.to}`)).join(', ')}, results in ${out}`);
+    const kernels = await resolveKernels(pairs.flatMap((p) => [p.from, p.to]), say);
+
+    const results = await runKselftestPairs(pairs, kernels, {
+      out,
+      ...(matrix ? { matrix: true } : {}),
+      ...(tests ? { tests } : {}),
+      ...(values['no-batch'] ? { batch: false } : {}),
+      ...(values['strict-config'] ? { strictConfig: true } : {}),
+    });
+
+    const built = [...kernels.values()].filter((k): k is KernelArtifact => !(k instanceof Error));
+    const { result, verdict } = await finishRunSession(session, results, built, values.junit ? { junit: values.junit } : {});
+
+    if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else {
+      process.stdout.write(summaryTable(results, 'selftest', { header: 'round', cell: (r) => (typeof r.params?.round === 'number' ? `${r.params.round}/${r.params.rounds}` : '-') }) + '\n\n');
+      process.stdout.write(blackoutTable(results, 'selftest', '; every test of a batch shares its kexec; restore ends at agent-ready') + '\n\n');
+      if (matrix) {
+        const [header, ...rows] = matrixRows(matrix, results);
+        process.stdout.write('stage 1 on (rows) -> stage 2 on (columns): selftests passed/run\n' + formatTable(header!, rows) + '\n\n');
+      }
+      process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
+    }
+    return verdict.exitCode;
+  },
+});

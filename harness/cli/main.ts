@@ -1,9 +1,8 @@
 // luo-harness: one file per command; this one only dispatches.
 import { ConfigError, EXIT, describeError, exitCodeOf } from '../errors.ts';
+import type { Command } from './command.ts';
 
-type Command = (args: string[]) => Promise<number>;
-
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   kernel: { summary: 'build, list, show, export or fetch LUO kernels', load: async () => (await import('./kernel.ts')).kernelCommand },
   report: { summary: 'render report.html from results, compare two runs, merge shards', load: async () => (await import('./report.ts')).reportCommand },
   baseline: { summary: 'save a baseline, or gate a run against one (exit 1 on regression)', load: async () => (await import('./baseline.ts')).baselineCommand },

@@ -3,7 +3,8 @@
 // plans, runs each planned scenario, prints.
 import { resolve } from 'node:path';
 import { ConfigError, EXIT, describeError } from '../errors.ts';
-import { parse, parseGate, parsePercent, REPORT_OPTIONS, splitList } from './args.ts';
+import { parseGate, parsePercent, REPORT_OPTIONS, splitList } from './args.ts';
+import { command } from './command.ts';
 import { formatTable } from './table.ts';
 import { matrixRows } from '../run/matrix.ts';
 import { blackoutTable, capabilityLines, gateLines, summaryTable } from './summary.ts';
@@ -45,8 +46,9 @@ ${REMOTE_HELP}
 
 Exit codes: 0 passed, 1 failed or regressed, 2 bad input, 3 infrastructure error, 4 all skipped/unsupported.`;
 
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
+export const runCommand = command({
+  help: HELP,
+  options: {
     suite: { type: 'string' },
     kernel: { type: 'string' },
     ...KERNEL_SOURCE_OPTIONS,
@@ -62,94 +64,92 @@ export async function runCommand(argv: string[]): Promise<number> {
     cmdline: { type: 'string', multiple: true },
     ...REMOTE_OPTIONS,
     ...REPORT_OPTIONS,
-  }, false);
-  if (values.help) {
-    process.stdout.write(HELP + '\n');
-    return EXIT.ok;
-  }
-  const suite = await loadSuite(values.suite ?? DEFAULT_SUITE);
-  const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
-  if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1)) throw new ConfigError(`--iterations must be a positive integer, got "${values.iterations}"`);
-  const threshold = values.threshold === undefined ? undefined : parsePercent(values.threshold, '--threshold');
-  const gate = parseGate(values.gate);
-  for (const arg of values.cmdline ?? []) if (!/^[^\s]+$/.test(arg)) throw new ConfigError(`--cmdline takes one kernel argument without spaces, got ${JSON.stringify(arg)}`);
-  let entries = suite.scenarios;
-  if (values.scenarios) {
-    const wanted = splitList(values.scenarios);
-    const unknown = wanted.filter((w) => !entries.some((e) => e.name === w));
-    if (unknown.length) throw new ConfigError(`--scenarios names ${unknown.join(', ')}, not in suite ${suite.name} (${entries.map((e) => e.name).join(', ')})`);
-    entries = entries.filter((e) => wanted.includes(e.name));
-  }
-  if (values.shard) {
-    const names = selectShard(entries.map((e) => e.name), parseShard(values.shard));
-    entries = entries.filter((e) => names.includes(e.name));
-  }
-  const remoteWanted = remoteOptions(values); // checked now, before any kernel is built
-  const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
-  if (values.matrix !== undefined && (values.tree !== undefined || values.series !== undefined)) throw new ConfigError('--matrix names the kernels itself; leave out --tree and --series');
-  const kernel = (await kernelFromFlags(values)) ?? values.kernel;
-  const planned = await planScenarios(entries, SCENARIOS, {
-    ...(kernel ? { kernel } : {}),
-    ...(values.to ? { to: values.to } : {}),
-    ...(values.matrix !== undefined ? { matrix: splitList(values.matrix) } : {}),
-    ...(suite.kernel ? { suiteKernel: suite.kernel } : {}),
-  });
-
-  const session = await openRunSession(values.out);
-  const { say, out } = session;
-  say(`luo-harness run: suite ${suite.name}, ${planned.length} scenario(s), results in ${out}`);
-  if (baseline) {
-    say(`gate: against ${values.baseline}; ${iterations ?? `at least ${MIN_SAMPLES}`} live update(s) per scenario${iterations ? ' (--iterations)' : ' (--iterations overrides)'}; gated: ${gate === 'all' ? 'every metric' : (gate ?? GATED_BY_DEFAULT).join(', ')}`);
-    for (const e of entries) if (!SCENARIOS[e.name]!.iterates) say(`gate: ${e.name} makes a fixed number of live updates per run; with fewer than ${MIN_SAMPLES} its verdict is "not enough evidence"`);
-  }
-  const kernels = await resolveKernels(plannedKernels(planned), say);
-
-  const remote = remoteWanted ? await openRemote(remoteWanted, say, values.cmdline ?? []) : undefined;
-  let results;
-  try {
-    results = await runPlanned(planned, kernels, {
-      out,
-      ...(iterations ? { iterations } : {}),
-      ...(baseline ? { minIterations: MIN_SAMPLES } : {}),
-      ...(values.cmdline?.length ? { cmdline: values.cmdline } : {}),
-      ...(remote ? { target: remote } : {}),
-    });
-  } finally {
-    // The host back on its own kernel whatever happened; a failure to get it there is loud, and exit 3 below.
-    await remote?.release().catch((e: unknown) => say(`[remote] ${describeError(e)}`));
-  }
-
-  const built = [...kernels.values()].filter((k): k is KernelArtifact => !(k instanceof Error));
-  const { result, verdict } = await finishRunSession(session, results, built, {
-    ...(values.junit ? { junit: values.junit } : {}),
-    ...(remote ? { target: remote.record() } : {}),
-    ...(baseline
-      ? {
-          gate: (r) => {
-            const comparison = compareToBaseline(baseline, r, { ...(threshold ? { relative: threshold } : {}), ...(gate ? { gate } : {}) });
-            const strict = values.strict ?? false;
-            return { baseline: resolve(values.baseline!), strict, line: gateLine(comparison, strict), comparison };
-          },
-        }
-      : {}),
-  });
-
-  if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else {
-    const print = (text: string) => text && process.stdout.write(text + '\n\n');
-    print(summaryTable(results));
-    print(capabilityLines(results));
-    print(blackoutTable(results));
-    if (values.matrix) {
-      const pairs = results.filter((r) => r.to !== undefined && planned.find((p) => p.entry.name + p.suffix === r.name)?.definition.needsTarget);
-      if (pairs.length) {
-        const [header, ...rows] = matrixRows(splitList(values.matrix), pairs);
-        print('upgrade: from (rows) -> to (columns), passed/run\n' + formatTable(header!, rows));
-      }
+  },
+  run: async ({ values }) => {
+    const suite = await loadSuite(values.suite ?? DEFAULT_SUITE);
+    const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
+    if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1)) throw new ConfigError(`--iterations must be a positive integer, got "${values.iterations}"`);
+    const threshold = values.threshold === undefined ? undefined : parsePercent(values.threshold, '--threshold');
+    const gate = parseGate(values.gate);
+    for (const arg of values.cmdline ?? []) if (!/^[^\s]+$/.test(arg)) throw new ConfigError(`--cmdline takes one kernel argument without spaces, got ${JSON.stringify(arg)}`);
+    let entries = suite.scenarios;
+    if (values.scenarios) {
+      const wanted = splitList(values.scenarios);
+      const unknown = wanted.filter((w) => !entries.some((e) => e.name === w));
+      if (unknown.length) throw new ConfigError(`--scenarios names ${unknown.join(', ')}, not in suite ${suite.name} (${entries.map((e) => e.name).join(', ')})`);
+      entries = entries.filter((e) => wanted.includes(e.name));
     }
-    if (result.gate) process.stdout.write(gateLines(result) + '\n');
-    process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
-  }
-  const stranded = remote && !['kexec', 'power-cycle', 'back on its own system'].includes(remote.record().after ?? '');
-  return stranded && verdict.exitCode === EXIT.ok ? EXIT.infra : verdict.exitCode;
-}
+    if (values.shard) {
+      const names = selectShard(entries.map((e) => e.name), parseShard(values.shard));
+      entries = entries.filter((e) => names.includes(e.name));
+    }
+    const remoteWanted = remoteOptions(values); // checked now, before any kernel is built
+    const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
+    if (values.matrix !== undefined && (values.tree !== undefined || values.series !== undefined)) throw new ConfigError('--matrix names the kernels itself; leave out --tree and --series');
+    const kernel = (await kernelFromFlags(values)) ?? values.kernel;
+    const planned = await planScenarios(entries, SCENARIOS, {
+      ...(kernel ? { kernel } : {}),
+      ...(values.to ? { to: values.to } : {}),
+      ...(values.matrix !== undefined ? { matrix: splitList(values.matrix) } : {}),
+      ...(suite.kernel ? { suiteKernel: suite.kernel } : {}),
+    });
+
+    const session = await openRunSession(values.out);
+    const { say, out } = session;
+    say(`luo-harness run: suite ${suite.name}, ${planned.length} scenario(s), results in ${out}`);
+    if (baseline) {
+      say(`gate: against ${values.baseline}; ${iterations ?? `at least ${MIN_SAMPLES}`} live update(s) per scenario${iterations ? ' (--iterations)' : ' (--iterations overrides)'}; gated: ${gate === 'all' ? 'every metric' : (gate ?? GATED_BY_DEFAULT).join(', ')}`);
+      for (const e of entries) if (!SCENARIOS[e.name]!.iterates) say(`gate: ${e.name} makes a fixed number of live updates per run; with fewer than ${MIN_SAMPLES} its verdict is "not enough evidence"`);
+    }
+    const kernels = await resolveKernels(plannedKernels(planned), say);
+
+    const remote = remoteWanted ? await openRemote(remoteWanted, say, values.cmdline ?? []) : undefined;
+    let results;
+    try {
+      results = await runPlanned(planned, kernels, {
+        out,
+        ...(iterations ? { iterations } : {}),
+        ...(baseline ? { minIterations: MIN_SAMPLES } : {}),
+        ...(values.cmdline?.length ? { cmdline: values.cmdline } : {}),
+        ...(remote ? { target: remote } : {}),
+      });
+    } finally {
+      // The host back on its own kernel whatever happened; a failure to get it there is loud, and exit 3 below.
+      await remote?.release().catch((e: unknown) => say(`[remote] ${describeError(e)}`));
+    }
+
+    const built = [...kernels.values()].filter((k): k is KernelArtifact => !(k instanceof Error));
+    const { result, verdict } = await finishRunSession(session, results, built, {
+      ...(values.junit ? { junit: values.junit } : {}),
+      ...(remote ? { target: remote.record() } : {}),
+      ...(baseline
+        ? {
+            gate: (r) => {
+              const comparison = compareToBaseline(baseline, r, { ...(threshold ? { relative: threshold } : {}), ...(gate ? { gate } : {}) });
+              const strict = values.strict ?? false;
+              return { baseline: resolve(values.baseline!), strict, line: gateLine(comparison, strict), comparison };
+            },
+          }
+        : {}),
+    });
+
+    if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else {
+      const print = (text: string) => text && process.stdout.write(text + '\n\n');
+      print(summaryTable(results));
+      print(capabilityLines(results));
+      print(blackoutTable(results));
+      if (values.matrix) {
+        const pairs = results.filter((r) => r.to !== undefined && planned.find((p) => p.entry.name + p.suffix === r.name)?.definition.needsTarget);
+        if (pairs.length) {
+          const [header, ...rows] = matrixRows(splitList(values.matrix), pairs);
+          print('upgrade: from (rows) -> to (columns), passed/run\n' + formatTable(header!, rows));
+        }
+      }
+      if (result.gate) process.stdout.write(gateLines(result) + '\n');
+      process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
+    }
+    const stranded = remote && !['kexec', 'power-cycle', 'back on its own system'].includes(remote.record().after ?? '');
+    return stranded && verdict.exitCode === EXIT.ok ? EXIT.infra : verdict.exitCode;
+  },
+});
