@@ -1,5 +1,6 @@
 // A campaign or a replay in the result model every report reads: one result
-// for the campaign (its figures, pass when it ran), one failed result per
+// for the campaign (its figures; pass when it ran and confirmed nothing, fail
+// beside a confirmed finding), one failed result per
 // confirmed finding, an error per divergence that did not come back on a
 // fresh machine (the harness could not judge it).
 import type { Artifact, Check, ScenarioResult } from '../report/result.ts';
@@ -52,13 +53,22 @@ function findingResult(f: Finding, dir: string): ScenarioResult {
 export function campaignResults(c: CampaignResult, recipe: string, seed: number, dir = 'findings'): ScenarioResult[] {
   const s = c.stats;
   const figures = `${s.programs} programs, ${s.kexecs} kexecs, ${s.calls} calls, ${s.pairs.length} distinct (operation, outcome) pairs, ${c.findings.length} finding(s)`;
+  const confirmed = c.findings.filter((f) => f.reproduced);
+  const named = confirmed.map((f) => `finding-${f.id}: ${f.title}`).join('; ');
   const summary: ScenarioResult = {
     name: `fuzz/${recipe}`,
-    status: c.stoppedBy === 'infra' ? 'error' : s.programs > 0 ? 'pass' : 'skip',
-    ...(c.stoppedBy === 'infra' ? { reason: `the campaign stopped after ${s.programs} programs: ${c.infraError}` } : s.programs === 0 ? { reason: 'no program ran' } : {}),
+    status: c.stoppedBy === 'infra' ? 'error' : confirmed.length ? 'fail' : s.programs > 0 ? 'pass' : 'skip',
+    ...(c.stoppedBy === 'infra'
+      ? { reason: `the campaign stopped after ${s.programs} programs: ${c.infraError}` }
+      : confirmed.length
+        ? { reason: `${confirmed.length} finding(s) confirmed on a fresh machine: ${named}` }
+        : s.programs === 0
+          ? { reason: 'no program ran' }
+          : {}),
     durationMs: s.elapsedMs,
     checks: [
       { name: figures, status: s.programs > 0 ? 'pass' : 'skip' },
+      { name: 'no divergence from the model confirmed on a fresh machine', status: confirmed.length ? 'fail' : 'pass', ...(confirmed.length ? { message: named } : {}) },
       { name: `stopped by ${c.stoppedBy}`, status: c.stoppedBy === 'infra' ? 'error' : 'pass', ...(c.infraError ? { message: c.infraError } : {}) },
       ...(s.infraRetries.length ? [{ name: `${s.infraRetries.length} program(s) re-run after a host failure`, status: 'pass' as const, message: s.infraRetries.join('\n') }] : []),
     ],

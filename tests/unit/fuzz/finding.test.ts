@@ -79,12 +79,18 @@ test('the rendering shows the divergence, the rule and the minimized program', (
 test('in the result model a confirmed finding is a failed result (exit 1), an unconfirmed one an error (exit 3), none a pass (exit 0)', (t) => {
   const stats = { programs: 12, kexecs: 20, calls: 400, boots: 2, findingRuns: 11, infraRetries: [], elapsedMs: 60_000, pairs: ['kexec -> ok'] };
   const results = campaignResults({ stats, findings: [finding], stoppedBy: 'budget' }, 'luo-7.2-memfd-bugs', 1);
-  t.deepEqual(results.map((r) => [r.name, r.status]), [['fuzz/luo-7.2-memfd-bugs', 'pass'], ['fuzz/finding-2: raw-retrieve returns the wrong size', 'fail']]);
+  // The campaign's own row fails beside a confirmed finding, naming it.
+  t.deepEqual(results.map((r) => [r.name, r.status]), [['fuzz/luo-7.2-memfd-bugs', 'fail'], ['fuzz/finding-2: raw-retrieve returns the wrong size', 'fail']]);
+  t.is(results[0]!.reason, '1 finding(s) confirmed on a fresh machine: finding-2: raw-retrieve returns the wrong size');
+  t.like(results[0]!.checks.find((c) => c.name.startsWith('no divergence')), { status: 'fail', message: 'finding-2: raw-retrieve returns the wrong size' });
   t.deepEqual(results[1]!.artifacts.map((a) => a.path), ['findings/finding-2.json', 'findings/finding-2-program-console-boot0.log', 'findings/finding-2-minimized-console-boot1.log']);
   t.is(overallVerdict({ scenarios: results }).exitCode, 1);
   const unconfirmed = campaignResults({ stats, findings: [{ ...finding, reproduced: false }], stoppedBy: 'budget' }, 'luo-7.2', 1);
   t.is(overallVerdict({ scenarios: unconfirmed }).exitCode, 3);
-  t.is(overallVerdict({ scenarios: campaignResults({ stats, findings: [], stoppedBy: 'budget' }, 'luo-7.2', 1) }).exitCode, 0);
+  t.is(unconfirmed[0]!.status, 'pass', 'a divergence that did not come back is the error row, not the campaign');
+  const clean = campaignResults({ stats, findings: [], stoppedBy: 'budget' }, 'luo-7.2', 1);
+  t.is(overallVerdict({ scenarios: clean }).exitCode, 0);
+  t.deepEqual(clean.map((r) => r.status), ['pass']);
   const infra = campaignResults({ stats, findings: [], stoppedBy: 'infra', infraError: 'QEMU exited' }, 'luo-7.2', 1);
   t.is(overallVerdict({ scenarios: infra }).exitCode, 3);
 });
