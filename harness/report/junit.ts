@@ -113,7 +113,7 @@ export function toJUnitXml(result: RunResult): string {
     property('host.kernel', result.host.kernel),
     property('host.cpus', result.host.cpus),
     ...(result.target
-      ? [property('target.address', result.target.address), property('target.cpu', result.target.cpu), property('target.cpus', result.target.cpus), property('target.memoryMiB', result.target.memoryMiB), property('target.kernelBefore', result.target.kernelBefore)]
+      ? [property('target.address', result.target.address), property('target.cpu', result.target.cpu), property('target.cpus', result.target.cpus), property('target.memoryMiB', result.target.memoryMiB), property('target.kernelBefore', result.target.kernelBefore), ...(result.target.platformEvidence ? [property('target.platformEvidence', result.target.platformEvidence)] : [])]
       : []),
     ...Object.keys(result.kernels).sort().map((k) => property(`kernel.${k}`, String(result.kernels[k]?.release ?? ''))),
   ];

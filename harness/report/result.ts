@@ -112,11 +112,15 @@ export interface TargetInfo {
   devices?: { bdf: string; vendorDevice?: string; driver?: string }[];
   /** How the host was brought back at the end (`kexec` into its own kernel, `power-cycle`), or what went wrong. */
   after?: string;
+  /** What it runs on, from its own words: `bare metal`, `virtual machine (KVM)`, `virtual machine`, `unknown`. */
+  platform?: string;
+  /** What that was read from: its CPU flags, the kernel's hypervisor line, DMI. */
+  platformEvidence?: string;
 }
 
 /** "root@lab-host: lab-host, 64 x Xeon..., 257000 MiB, kernel 6.1.0-28-amd64 before the first hop". */
 export const targetLine = (t: TargetInfo) =>
-  `${t.address}: ${t.hostname}, ${t.cpus} x ${t.cpu || 'CPU'}, ${t.memoryMiB} MiB, kernel ${t.kernelBefore} before the first hop${t.devices?.length ? `, devices ${t.devices.map((d) => d.bdf).join(' ')}` : ''}${t.after ? `; afterwards: ${t.after}` : ''}`;
+  `${t.address}: ${t.hostname}, ${t.cpus} x ${t.cpu || 'CPU'}, ${t.memoryMiB} MiB, kernel ${t.kernelBefore} before the first hop${t.devices?.length ? `, devices ${t.devices.map((d) => d.bdf).join(' ')}` : ''}${t.platformEvidence ? `; ${t.platform} (${t.platformEvidence})` : ''}${t.after ? `; afterwards: ${t.after}` : ''}`;
 
 export interface RunResult {
   schema: typeof RESULT_SCHEMA;
@@ -125,7 +129,7 @@ export interface RunResult {
   finishedAt: string;
   /** The machine the harness ran on. */
   host: HostInfo;
-  /** 'kvm' | 'tcg' | 'bare metal' (a remote target). */
+  /** 'kvm' | 'tcg' for QEMU; for a remote target what it runs on (TargetInfo.platform: 'bare metal', 'virtual machine (KVM)', ...). */
   accelerator: string;
   /** A remote target's host, when the scenarios ran there instead of in QEMU. */
   target?: TargetInfo;

@@ -59,8 +59,8 @@ export async function finishRunSession(
     scenarios,
     finishedAt: new Date().toISOString(),
     host: { hostname: hostname(), kernel: release(), cpus: availableParallelism() },
-    // A remote target is a physical host: no accelerator but its own CPU.
-    accelerator: options.target ? 'bare metal' : await detectAccelerator('auto').then((a) => a.accel, () => 'unknown'),
+    // A remote target: what it says it runs on (its CPU flags, the kernel's hypervisor line, DMI), never assumed.
+    accelerator: options.target ? (options.target.platform ?? 'unknown') : await detectAccelerator('auto').then((a) => a.accel, () => 'unknown'),
     ...(options.target ? { target: options.target } : {}),
     qemuVersion: await execa('qemu-system-x86_64', ['--version']).then((r) => r.stdout.match(/version (\S+)/)?.[1] ?? 'unknown', () => 'absent'),
   };

@@ -46,6 +46,17 @@ export interface HostFacts {
   /** The running system's own kernel and initrd files that exist, best candidate first, with their sizes. */
   bootKernels: { path: string; bytes: number }[];
   bootInitrds: { path: string; bytes: number }[];
+  /** What the host says of the machine under it: the evidence `platformOf` reads. */
+  platform: PlatformFacts;
+}
+
+export interface PlatformFacts {
+  /** Whether /proc/cpuinfo's flags carry `hypervisor` (the CPUID bit every hypervisor sets); undefined: no flags line read. */
+  cpuHypervisorFlag: boolean | undefined;
+  /** The kernel's own `Hypervisor detected: KVM` line, from dmesg. */
+  hypervisorDetected: string | undefined;
+  /** DMI's system vendor and product (`QEMU Standard PC (Q35 + ICH9, 2009)`), where the kernel exposes them. */
+  dmi: string | undefined;
 }
 
 /** The facts script; `bdfs` are the PCI functions asked about (--devices). */
@@ -69,6 +80,10 @@ p kexec "$k"
 [ -n "$k" ] && p kexec_file "$("$k" --help 2>&1 | grep -c -e '--kexec-file-syscall')"
 p lockdown "$(cat /sys/kernel/security/lockdown 2>/dev/null)"
 p ssh_connection "$SSH_CONNECTION"
+p cpu_flags_lines "$(grep -c '^flags' /proc/cpuinfo)"
+p cpu_hypervisor "$(grep -c '^flags.* hypervisor' /proc/cpuinfo)"
+p hypervisor_detected "$(dmesg 2>/dev/null | sed -n 's/.*\\(Hypervisor detected: .*\\)/\\1/p' | head -n 1)"
+p dmi "$(cat /sys/class/dmi/id/sys_vendor 2>/dev/null) $(cat /sys/class/dmi/id/product_name 2>/dev/null)"
 p iommu_groups "$(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l)"
 [ -d /run/systemd/system ] && p systemd yes
 ip -4 addr show 2>/dev/null | sed 's/^/ipaddr=/'
@@ -189,7 +204,35 @@ export function parseHostFacts(text: string): HostFacts {
     pci,
     bootKernels: files('boot_kernel'),
     bootInitrds: files('boot_initrd'),
+    platform: {
+      cpuHypervisorFlag: num('cpu_flags_lines') > 0 ? num('cpu_hypervisor') > 0 : undefined,
+      hypervisorDetected: opt('hypervisor_detected'),
+      dmi: opt('dmi'),
+    },
   };
+}
+
+// DMI vendors that are virtual machines (a hypervisor may hide the CPUID bit; its firmware still names it).
+const VIRTUAL_DMI = /\b(QEMU|KVM|VMware|VirtualBox|innotek|Xen|Microsoft Corporation Virtual Machine|Amazon EC2|Google Compute Engine|OpenStack|Bochs|Parallels)\b/i;
+
+/**
+ * What a remote target runs on, from its own words: `bare metal` only when its
+ * CPU flags were read and say no hypervisor; else `virtual machine` (named by
+ * the kernel's "Hypervisor detected" line where there is one), or `unknown`.
+ * The evidence goes with the label.
+ */
+export function platformOf(p: PlatformFacts): { label: string; evidence: string } {
+  const seen = [
+    p.cpuHypervisorFlag === undefined ? 'no CPU flags read from /proc/cpuinfo' : `/proc/cpuinfo flags ${p.cpuHypervisorFlag ? 'carry' : 'lack'} "hypervisor"`,
+    ...(p.hypervisorDetected ? [`dmesg: ${p.hypervisorDetected}`] : []),
+    ...(p.dmi ? [`DMI: ${p.dmi}`] : []),
+  ].join('; ');
+  const named = p.hypervisorDetected?.replace(/^Hypervisor detected:\s*/, '').trim();
+  if (p.cpuHypervisorFlag || named || (p.dmi && VIRTUAL_DMI.test(p.dmi))) {
+    return { label: named ? `virtual machine (${named})` : 'virtual machine', evidence: seen };
+  }
+  if (p.cpuHypervisorFlag === false) return { label: 'bare metal', evidence: seen };
+  return { label: 'unknown', evidence: seen };
 }
 
 /** Runs the facts script on the host. */

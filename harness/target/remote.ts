@@ -19,7 +19,7 @@ import { RUN_LOG, ConsoleLogWriter } from '../vm/console-log.ts';
 import { ConsoleMonitor } from '../vm/console-monitor.ts';
 import { EMULATED_IDS, type GuestDevice } from '../vm/qemu-args/devices.ts';
 import { ConsoleCommand } from './console-command.ts';
-import { readHostFacts, type HostFacts } from './host-facts.ts';
+import { platformOf, readHostFacts, type HostFacts } from './host-facts.ts';
 import { hostMachineCmdline } from './host-cmdline.ts';
 import { execLoaded, loadKernel } from './hop.ts';
 import { localIdentity, refuseSelf, type MachineIdentity } from './identity.ts';
@@ -94,6 +94,7 @@ export class RemoteHost implements TargetLauncher, AsyncDisposable {
   /** What results record of the target. */
   record(): TargetInfo {
     const f = this.#facts!;
+    const platform = platformOf(f.platform);
     const devices = this.#o.devices.map((bdf) => {
       const d = f.pci.find((p) => p.bdf === bdf);
       return { bdf, ...(d?.vendorDevice ? { vendorDevice: d.vendorDevice } : {}), ...(d?.driver ? { driver: d.driver } : {}) };
@@ -108,6 +109,8 @@ export class RemoteHost implements TargetLauncher, AsyncDisposable {
       kernelBefore: f.release,
       ...(devices.length ? { devices } : {}),
       ...(this.#after ? { after: this.#after } : {}),
+      platform: platform.label,
+      platformEvidence: platform.evidence,
     };
   }
 

@@ -6,7 +6,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../../harness/errors.ts';
-import { factsScript, parseHostFacts, routeHexToAddress, type HostFacts } from '../../../harness/target/host-facts.ts';
+import { factsScript, parseHostFacts, platformOf, routeHexToAddress, type HostFacts } from '../../../harness/target/host-facts.ts';
 import { hostMachineCmdline, ipArgument, prefixToMask, serialConsoles } from '../../../harness/target/host-cmdline.ts';
 import { assertPreflight, hostKernel, preflightProblems } from '../../../harness/target/preflight.ts';
 
@@ -39,6 +39,20 @@ test('a recorded lab host: identity, CPU, memory, kexec, the address SSH reached
   ]);
   t.deepEqual(hostKernel(f), { kernel: '/boot/vmlinuz-6.1.0-28-amd64', initrd: '/boot/initrd.img-6.1.0-28-amd64' });
   t.is(routeHexToAddress('0202000A'), '10.0.2.2');
+});
+
+test('what a host runs on is read from its own words: bare metal only when its CPU flags say no hypervisor', (t) => {
+  t.deepEqual(platformOf(lab().platform), { label: 'bare metal', evidence: '/proc/cpuinfo flags lack "hypervisor"; DMI: Dell Inc. PowerEdge R750' });
+  const facts = (lines: string) => parseHostFacts(lines).platform;
+  // The stand-in host under TCG: the CPUID bit, QEMU's DMI, and no hypervisor signature for the kernel to name.
+  t.deepEqual(platformOf(facts('cpu_flags_lines=2\ncpu_hypervisor=2\ndmi=QEMU Standard PC (Q35 + ICH9, 2009)\n')), {
+    label: 'virtual machine',
+    evidence: '/proc/cpuinfo flags carry "hypervisor"; DMI: QEMU Standard PC (Q35 + ICH9, 2009)',
+  });
+  t.is(platformOf(facts('cpu_flags_lines=8\ncpu_hypervisor=8\nhypervisor_detected=Hypervisor detected: KVM\n')).label, 'virtual machine (KVM)');
+  // A hypervisor that hides the CPUID bit is still named by its firmware.
+  t.is(platformOf(facts('cpu_flags_lines=8\ncpu_hypervisor=0\ndmi=VMware, Inc. VMware7,1\n')).label, 'virtual machine');
+  t.deepEqual(platformOf(facts('hostname=x\n')), { label: 'unknown', evidence: 'no CPU flags read from /proc/cpuinfo' });
 });
 
 test('the host part of the test kernel\'s command line: its serial console last, panic reboots, its IOMMU mode, its address for ip=', (t) => {
