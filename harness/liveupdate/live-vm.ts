@@ -16,6 +16,7 @@ import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { GuestSession, waitForSsh } from '../guest/session.ts';
 import { AgentClient } from '../agent/client.ts';
 import { AgentRelay } from '../agent/relay.ts';
+import { AGENT_BIN } from '../agent/protocol.ts';
 import { qemuLauncher, type Target, type TargetLauncher } from '../target/target.ts';
 import { explainFailure } from './explain.ts';
 import { newRunDir } from './machine-logs.ts';
@@ -24,6 +25,8 @@ import { guestArgs, renderCmdline, sharesOf, type KernelCmdline } from './cmdlin
 import { Waterfall } from './waterfall.ts';
 import { waitForGuestReady, type GuestReady } from './readiness.ts';
 import type { BlackoutTimeline } from '../report/result.ts';
+
+type AgentStatus = Awaited<ReturnType<AgentClient['status']>>;
 
 export interface BootOptions {
   /** Recipe name, artifact reference (key, directory) or artifact. Default: the default recipe. */
@@ -60,11 +63,31 @@ export interface VfioDevice {
   cdev: string;
 }
 
-export interface LiveUpdate {
+/** A kexec done: from which boot to which, into which kernel. */
+export interface Kexec {
   fromBoot: number;
   toBoot: number;
   kernel: KernelArtifact;
+}
+
+/** A measured live update: the kexec and its blackout timeline. */
+export interface LiveUpdate extends Kexec {
   blackout: BlackoutTimeline;
+}
+
+export interface LiveUpdateOptions {
+  to?: string | KernelArtifact;
+  deadlineMs?: number;
+  rebindVfio?: boolean;
+  cmdline?: string[];
+  /** Expect the agent to restore a plan (default); false when other programs hold the sessions. */
+  agentRestores?: boolean;
+  /**
+   * Read the blackout timeline from the console (default). false: nobody
+   * measures this kexec (the fuzzer), so a console that does not tell every
+   * phase is no failure of it.
+   */
+  measure?: boolean;
 }
 
 /** A kernel artifact, or one named by a kernel reference (kernel/refs.ts): a recipe is built or found in the cache. */
@@ -196,18 +219,11 @@ export class LiveVm implements AsyncDisposable {
   /**
    * kexec into `to` (default: the running kernel) through the agent's
    * kexec_file_load, wait for the new kernel's agent and sshd, reconnect,
-   * and return the blackout timeline.
+   * and return the blackout timeline (unless `measure: false`).
    */
-  async liveUpdate(
-    options: {
-      to?: string | KernelArtifact;
-      deadlineMs?: number;
-      rebindVfio?: boolean;
-      cmdline?: string[];
-      /** Expect the agent to restore a plan (default); false when other programs hold the sessions. */
-      agentRestores?: boolean;
-    } = {},
-  ): Promise<LiveUpdate> {
+  liveUpdate(options: LiveUpdateOptions & { measure: false }): Promise<Kexec>;
+  liveUpdate(options?: LiveUpdateOptions): Promise<LiveUpdate>;
+  async liveUpdate(options: LiveUpdateOptions = {}): Promise<Kexec | LiveUpdate> {
     const target = options.to ? await resolveKernel(options.to) : this.kernel;
     const deadlineMs = options.deadlineMs ?? 180_000;
     const fromBoot = this.#boot;
@@ -240,10 +256,23 @@ export class LiveVm implements AsyncDisposable {
     this.#boot = toBoot;
     this.kernel = target;
     this.#cmdline = { ...next, extra: this.#cmdline.extra };
-    const blackout = blackoutTimeline({ lines: this.console.lines(), fromBoot, sshReadyMs, guestReadyMs: this.ready.ms });
-    this.#recordBlackout(fromBoot, blackout);
+    const blackout = options.measure === false ? undefined : blackoutTimeline({ lines: this.console.lines(), fromBoot, sshReadyMs, guestReadyMs: this.ready.ms });
+    if (blackout) this.#recordBlackout(fromBoot, blackout);
     if (options.rebindVfio ?? true) await this.bindVfio();
-    return { fromBoot, toBoot, kernel: target, blackout };
+    return { fromBoot, toBoot, kernel: target, ...(blackout ? { blackout } : {}) };
+  }
+
+  /**
+   * SIGKILL the agent and start a new one, as a crashed VMM is replaced: every
+   * fd the old one held closes at once. The old one is waited for (its fds
+   * released) before the new one opens /dev/liveupdate, which admits one
+   * opener. Returns the new agent's status (whether it holds /dev/liveupdate).
+   */
+  async restartAgent(): Promise<AgentStatus> {
+    const { pid } = await this.agent.status();
+    await this.exec(`kill -9 ${pid}; while kill -0 ${pid} 2>/dev/null; do usleep 5000; done; ${AGENT_BIN} daemon`, 30_000);
+    this.agent.forgetAll();
+    return this.agent.status();
   }
 
   /** The cold boot's spans: QEMU up -> the kernel reaches init -> sshd -> SSH connected. */
