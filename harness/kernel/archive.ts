@@ -4,7 +4,7 @@
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { execa } from 'execa';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +13,7 @@ import tar from 'tar-stream';
 import pRetry, { AbortError } from 'p-retry';
 import { ConfigError, InfraError } from '../errors.ts';
 import { ARTIFACT_FILES, missingLuoCapabilities, type KernelArtifact, type KernelManifest } from './artifact.ts';
-import { publish, recordName, stagingDir, verifyFiles } from './store.ts';
+import { publish, recordImport, recordName, stagingDir, verifyFiles } from './store.ts';
 import { listFiles } from '../util/hash.ts';
 
 /** Writes `artifact` as a gzipped tarball: manifest.json first, then every file it lists. */
@@ -54,6 +54,8 @@ export async function fetchArtifact(cache: string, location: string, options: Fe
       }
       const artifact = await publish(cache, staging, manifest.key);
       await recordName(cache, manifest.recipe, manifest.key);
+      // Remembered so that a corrupt copy, later, is refused with the command that fetches it again.
+      await recordImport(cache, manifest.key, isUrl ? location : resolve(location));
       return artifact;
     } finally {
       await rm(staging, { recursive: true, force: true });

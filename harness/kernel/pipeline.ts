@@ -15,7 +15,8 @@ import { capabilitiesOf, mergeRequests, parseKconfig } from './kconfig.ts';
 import { compile, configure, definedSymbols, openLog, type BuildContext } from './build.ts';
 import { hasCcache, toolchainVersions } from './toolchain.ts';
 import { buildSelftests } from './selftest-build.ts';
-import { digestFiles, lookupKey, publish, recordName, stagingDir } from './store.ts';
+import { digestFiles, forgetImport, publish, recordName, stagingDir } from './store.ts';
+import { lookupIntact } from './integrity.ts';
 
 /** Bump when the way a kernel is built changes, so old cache entries are not reused. */
 const PIPELINE_VERSION = 3;
@@ -25,6 +26,8 @@ export interface BuildOptions {
   quiet?: boolean;
   /** Called with the phase name as the build advances (for callers that show their own progress). */
   onPhase?: (phase: string) => void;
+  /** Where a corrupt cache entry that is built again is reported (default: stderr, even when quiet). */
+  warn?: (message: string) => void;
 }
 
 export interface PlannedBuild {
@@ -94,7 +97,8 @@ export async function planBuild(recipeRef: string | Recipe | undefined, cache: s
 export async function buildKernel(recipeRef?: string | Recipe, options: BuildOptions = {}): Promise<KernelArtifact> {
   const cache = options.cache ?? cacheRoot();
   const plan = await planBuild(recipeRef, cache);
-  const hit = await lookupKey(cache, plan.key);
+  // A corrupt entry is moved aside (and built again below) or refused, when it was imported.
+  const hit = await lookupIntact(cache, plan.key, options.warn);
   if (hit) {
     await recordName(cache, plan.recipe.name, plan.key);
     return hit;
@@ -113,7 +117,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   const buildDir = join(dirs.build, recipe.buildDir ?? recipe.name);
   await mkdir(dirs.build, { recursive: true });
   await using _lock = await acquireLock(`${buildDir}.lock`, { onWait: (pid) => say(`waiting for pid ${pid}, which is building ${recipe.name}`) });
-  const raced = await lookupKey(cache, key);
+  const raced = await lookupIntact(cache, key, options.warn);
   if (raced) return raced;
 
   const source = await materializeSource(plan.inputs.source, recipe.source, cache, say);
@@ -203,6 +207,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
     await writeFile(join(staging, ARTIFACT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     const artifact = await publish(cache, staging, key);
     await recordName(cache, recipe.name, key);
+    await forgetImport(cache, key);
     progress.done(`built ${release} in ${manifest.buildSeconds}s: ${artifact.dir}`);
     return artifact;
   } catch (e) {

@@ -9,6 +9,7 @@ import type { KernelArtifact } from './artifact.ts';
 import { buildKernel } from './pipeline.ts';
 import { kernelsDir } from './recipe.ts';
 import { lookupKeyPrefix, lookupName, readArtifact } from './store.ts';
+import { ensureIntact } from './integrity.ts';
 
 export type KernelRef = { kind: 'recipe'; ref: string } | { kind: 'key'; prefix: string } | { kind: 'dir'; path: string };
 
@@ -33,20 +34,26 @@ export async function findArtifact(cache: string, text: string): Promise<KernelA
   return (await lookupName(cache, ref.ref)) ?? (KEY_PREFIX.test(ref.ref) ? lookupKeyPrefix(cache, ref.ref) : undefined);
 }
 
-/** The artifact a reference names: a recipe is built (or found in the cache by its content key), a key or directory must exist. */
-export async function resolveKernelRef(text: string, options: { cache?: string; quiet?: boolean } = {}): Promise<KernelArtifact> {
+/**
+ * The artifact a reference names: a recipe is built (or found in the cache by
+ * its content key), a key or directory must exist. The files a run reads are
+ * checked against the manifest (kernel/integrity.ts): a corrupt build of a
+ * recipe is built again; a corrupt kernel named by key or directory, or an
+ * imported one, is refused (CorruptKernel, a ConfigError).
+ */
+export async function resolveKernelRef(text: string, options: { cache?: string; quiet?: boolean; warn?: (message: string) => void } = {}): Promise<KernelArtifact> {
   const cache = options.cache ?? cacheRoot();
   const ref = parseKernelRef(text);
   switch (ref.kind) {
     case 'recipe':
-      return buildKernel(ref.ref, { cache, ...(options.quiet ? { quiet: true } : {}) });
+      return buildKernel(ref.ref, { cache, ...(options.quiet ? { quiet: true } : {}), ...(options.warn ? { warn: options.warn } : {}) });
     case 'key': {
       const found = await lookupKeyPrefix(cache, ref.prefix);
       if (!found) throw new ConfigError(`no kernel artifact with key ${ref.prefix} in ${cache}; \`luo-harness kernel list\` shows what there is`);
-      return found;
+      return (await ensureIntact(cache, found, { rebuildable: false }))!;
     }
     case 'dir':
       if (!existsSync(ref.path)) throw new ConfigError(`kernel artifact directory ${ref.path} does not exist`);
-      return readArtifact(ref.path);
+      return (await ensureIntact(cache, await readArtifact(ref.path), { rebuildable: false }))!;
   }
 }

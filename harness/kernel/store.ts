@@ -8,9 +8,11 @@ import { cacheLayout } from '../paths.ts';
 import { ConfigError } from '../errors.ts';
 import { ARTIFACT_FILES, type KernelArtifact, type KernelManifest } from './artifact.ts';
 import { listFiles, sha256File } from '../util/hash.ts';
+import { publishDir } from '../util/cache-entry.ts';
 
 export const kernelsRoot = (cache: string) => cacheLayout(cache).kernels;
 const namesDir = (cache: string) => join(kernelsRoot(cache), 'names');
+const importsDir = (cache: string) => join(kernelsRoot(cache), 'imported');
 const KEY = /^[0-9a-f]{24}$/;
 
 export async function readArtifact(dir: string): Promise<KernelArtifact> {
@@ -59,6 +61,30 @@ export async function recordName(cache: string, recipe: string, key: string): Pr
   await rename(tmp, join(namesDir(cache), `${recipe}.json`));
 }
 
+/** Where an imported artifact came from: what a refusal of it, once corrupt, tells the user to fetch again. */
+export interface ImportRecord {
+  key: string;
+  location: string;
+  importedAt: string;
+}
+
+export async function recordImport(cache: string, key: string, location: string): Promise<void> {
+  await mkdir(importsDir(cache), { recursive: true });
+  const tmp = join(importsDir(cache), `.${key}.${process.pid}`);
+  await writeFile(tmp, JSON.stringify({ key, location, importedAt: new Date().toISOString() } satisfies ImportRecord) + '\n');
+  await rename(tmp, join(importsDir(cache), `${key}.json`));
+}
+
+/** The import record of `key`, or undefined for a kernel built here. */
+export async function importRecord(cache: string, key: string): Promise<ImportRecord | undefined> {
+  return readFile(join(importsDir(cache), `${key}.json`), 'utf8').then((t) => JSON.parse(t) as ImportRecord, () => undefined);
+}
+
+/** A kernel built here under `key` is no longer the imported one. */
+export async function forgetImport(cache: string, key: string): Promise<void> {
+  await rm(join(importsDir(cache), `${key}.json`), { force: true });
+}
+
 /** A staging directory for `key`; removed by `publish` or `discard`. */
 export async function stagingDir(cache: string, key: string): Promise<string> {
   const dir = join(kernelsRoot(cache), `.staging-${key}-${process.pid}-${Date.now()}`);
@@ -66,16 +92,14 @@ export async function stagingDir(cache: string, key: string): Promise<string> {
   return dir;
 }
 
-/** Moves a complete staging directory into place; a concurrent winner is kept. */
+/** Moves a complete staging directory into place; an intact concurrent winner is kept, a corrupt entry there is moved aside. */
 export async function publish(cache: string, staging: string, key: string): Promise<KernelArtifact> {
   const dest = join(kernelsRoot(cache), key);
-  try {
-    await rename(staging, dest);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-    await rm(staging, { recursive: true, force: true });
-  }
+  await publishDir(staging, dest, async () => {
+    const there = await readArtifact(dest).catch(() => undefined);
+    return !there ? 'aside' : (await verifyFiles(dest, there.manifest)).length ? 'aside' : 'keep';
+  });
+  await rm(staging, { recursive: true, force: true });
   return readArtifact(dest);
 }
 
