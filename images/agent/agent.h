@@ -59,6 +59,19 @@ struct aerr {
 int fail(struct aerr *e, const char *op, int err, int fd, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 const char *errno_name(int err);
+/* ENOSPC from "ENOSPC", or a decimal number; 0 when neither. */
+int errno_by_name(const char *name);
+
+/* ---- switches.c: failures made on purpose, so that tests see each reported ---- */
+/* The tables whose limit luo_agent.slots= can lower. */
+enum table { TABLE_SESSIONS, TABLE_MEMFDS, TABLE_HELD, N_TABLES };
+/* Reads luo_agent.slots= and luo_agent.fault= from the command line; a malformed one is reported on the console. */
+void switches_read(const char *cmdline);
+int table_limit(enum table t);
+/* "the memfd table is full (256 slots)", naming the switch when it lowered the limit. */
+const char *table_full(enum table t);
+/* luo_agent.fault= names `call`: sets errno to the planted one and returns true (the caller then fails as if the call had). */
+bool fault_now(const char *call);
 
 /* ---- request: verb + --key value pairs ---- */
 struct req {
@@ -188,8 +201,11 @@ struct agent {
 	bool restore_found;
 	int restored_sessions, restored_files;
 	uint64_t restore_tsc, restore_realtime_ns, restore_us;
-	struct restore_err restore_errs[16];
-	int n_restore_errs;
+	/* The first RESTORE_ERRS_LISTED errors are kept for `status`; every one is counted
+	 * and printed on the console. */
+#define RESTORE_ERRS_LISTED 16
+	struct restore_err restore_errs[RESTORE_ERRS_LISTED];
+	int n_restore_errs; /* all of them, listed or not */
 
 	bool kexec_loaded;
 
@@ -201,7 +217,8 @@ extern struct agent g;
 
 /* ---- the daemon's wire (main.c) and its clients (client.c) ---- */
 void error_json(struct jw *w, const char *verb, const struct aerr *e);
-void write_all(int fd, const char *p, size_t n);
+/* 0, or -1 with errno (EIO when the peer took nothing). */
+int write_all(int fd, const char *p, size_t n);
 int client_main(int argc, char **argv);
 int relay_main(void);
 
@@ -215,8 +232,10 @@ int read_small_file(const char *path, char *buf, size_t cap);
 bool cmdline_has(const char *cmdline, const char *arg); /* arg is a whole word of the command line */
 struct session *session_find(const char *name);
 struct memfd *memfd_find(const char *id);
-/* A free entry of the memfd table, or NULL when it is full. */
+/* A free entry of each table (within luo_agent.slots=), or NULL when it is full. */
 struct memfd *memfd_slot(void);
+struct session *session_slot(void);
+struct held *held_slot(void);
 int luo_ensure_open(struct aerr *e);
 
 /* ---- verbs_iommu.c: PCI functions and vfio-pci ---- */
@@ -230,7 +249,7 @@ int plan_ensure_state(struct aerr *e);
 void restore_at_start(void);
 
 /* ---- heartbeat.c ---- */
-int heartbeat_resume(struct memfd *m, uint64_t interval_us);
+int heartbeat_resume(struct memfd *m, uint64_t interval_us, struct aerr *e);
 void heartbeat_json(struct jw *w);
 bool heartbeat_active(void);
 const char *heartbeat_memfd_id(void);

@@ -41,7 +41,7 @@ static char *round_trip(const char *verb, const char *req, size_t len)
 	char msg[256], rbuf[8192], *resp = NULL;
 	size_t rlen = 0;
 	ssize_t k;
-	int s;
+	int s, rerr = 0;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", agent_sock_path());
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -54,12 +54,18 @@ static char *round_trip(const char *verb, const char *req, size_t len)
 		close(s);
 		return fail_json(verb, "connect", err, msg);
 	}
-	write_all(s, req, len);
-	shutdown(s, SHUT_WR);
+	/* A request the daemon did not get whole would be answered as another one, or not at all. */
+	if (write_all(s, req, len) || shutdown(s, SHUT_WR) < 0) {
+		int err = errno;
+		snprintf(msg, sizeof(msg), "send the request (%zu bytes) to %s: %s", len, agent_sock_path(), strerror(err));
+		close(s);
+		return fail_json(verb, "send", err, msg);
+	}
 	while ((k = read(s, rbuf, sizeof(rbuf))) != 0) {
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
+			rerr = errno;
 			break;
 		}
 		resp = realloc(resp, rlen + (size_t)k + 1);
@@ -70,6 +76,12 @@ static char *round_trip(const char *verb, const char *req, size_t len)
 		resp[rlen] = 0;
 	}
 	close(s); /* tells a rebooting daemon the reply was taken */
+	if (rerr) {
+		/* Part of a reply is no reply: its JSON would be cut off. */
+		snprintf(msg, sizeof(msg), "read the daemon's reply (%zu bytes so far): %s", rlen, strerror(rerr));
+		free(resp);
+		return fail_json(verb, "recv", rerr, msg);
+	}
 	if (!rlen)
 		return fail_json(verb, "recv", ECONNRESET, "the daemon closed the connection without a reply");
 	while (rlen && resp[rlen - 1] == '\n')
@@ -91,12 +103,17 @@ static void put_word(char **buf, size_t *len, size_t *cap, const char *s)
 	*len += n;
 }
 
+/* 0 ok, 1 a failed reply, 2 when stdout took no reply (its reader is gone: say so on stderr). */
 static int print_reply(char *resp)
 {
 	int ok = !strncmp(resp, "{\"ok\":true", 10);
 
-	printf("%s\n", resp);
-	fflush(stdout);
+	if (printf("%s\n", resp) < 0 || fflush(stdout) == EOF) {
+		fprintf(stderr, "luo-agent: write the reply to stdout failed with %s (%d): %s\n", errno_name(errno), errno,
+			strerror(errno));
+		free(resp);
+		return 2;
+	}
 	free(resp);
 	return ok ? 0 : 1;
 }
@@ -161,10 +178,14 @@ int relay_main(void)
 			abort();
 		if (read_exact(req, len)) {
 			free(req);
+			print_reply(fail_json("", "relay", EPROTO, "the request ended before its byte count"));
 			return 2;
 		}
 		req[len] = 0; /* the verb is the first NUL-terminated word */
-		print_reply(round_trip(req, req, len));
+		if (print_reply(round_trip(req, req, len)) == 2) {
+			free(req);
+			return 2;
+		}
 		free(req);
 	}
 	return 0;

@@ -35,6 +35,9 @@ static volatile struct hb_page *hb;
 static struct memfd *hb_memfd;
 static pthread_t hb_thread;
 static bool hb_running;
+/* Why the heartbeat of the plan was not resumed after the live update: heartbeat-report says it. */
+static struct aerr hb_resume_err;
+static bool hb_resume_failed;
 
 static void *hb_loop(void *arg)
 {
@@ -67,27 +70,41 @@ static int hb_map_and_run(struct memfd *m, struct aerr *e)
 	int err;
 
 	if (p == MAP_FAILED)
-		return fail(e, "mmap", errno, m->fd, "map the heartbeat page: %s", strerror(errno));
+		return fail(e, "mmap", errno, m->fd, "map the heartbeat page of memfd '%s': %s", m->id, strerror(errno));
+	err = fault_now("pthread_create") ? errno : pthread_create(&hb_thread, NULL, hb_loop, NULL);
+	if (err) {
+		munmap(p, PATTERN_PAGE);
+		return fail(e, "pthread_create", err, -1, "start the heartbeat thread over memfd '%s': %s", m->id, strerror(err));
+	}
 	hb = p;
 	hb_memfd = m;
-	err = pthread_create(&hb_thread, NULL, hb_loop, NULL);
-	if (err)
-		return fail(e, "pthread_create", err, -1, "start the heartbeat thread: %s", strerror(err));
 	hb_running = true;
 	return 0;
 }
 
-int heartbeat_resume(struct memfd *m, uint64_t interval_us)
+static int resume_failed(struct aerr *e)
 {
-	struct aerr e;
+	/* The message says which live update it was about: heartbeat-report hands it on. */
+	snprintf(e->msg + strlen(e->msg), sizeof(e->msg) - strlen(e->msg), " (resuming the heartbeat after the live update)");
+	hb_resume_err = *e;
+	hb_resume_failed = true;
+	return -1;
+}
+
+int heartbeat_resume(struct memfd *m, uint64_t interval_us, struct aerr *e)
+{
 	void *p = mmap(NULL, PATTERN_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
 	volatile struct hb_page *pg = p;
 
-	if (p == MAP_FAILED)
-		return -1;
+	if (p == MAP_FAILED) {
+		fail(e, "mmap", errno, m->fd, "map the heartbeat page of memfd '%s': %s", m->id, strerror(errno));
+		return resume_failed(e);
+	}
 	if (pg->magic != HB_MAGIC) {
+		fail(e, "heartbeat", EBADMSG, m->fd, "memfd '%s' holds no heartbeat page: 0x%llx where the magic 0x%llx belongs",
+		     m->id, (unsigned long long)pg->magic, (unsigned long long)HB_MAGIC);
 		munmap(p, PATTERN_PAGE);
-		return -1;
+		return resume_failed(e);
 	}
 	pg->before_freeze_rt_ns = pg->last_rt_ns;
 	pg->before_freeze_tsc = pg->last_tsc;
@@ -97,7 +114,9 @@ int heartbeat_resume(struct memfd *m, uint64_t interval_us)
 	if (interval_us)
 		pg->interval_ns = interval_us * 1000;
 	munmap(p, PATTERN_PAGE);
-	return hb_map_and_run(m, &e);
+	if (hb_map_and_run(m, e))
+		return resume_failed(e);
+	return 0;
 }
 
 bool heartbeat_active(void)
@@ -167,7 +186,7 @@ static int v_heartbeat_start(const struct req *r, struct jw *w, struct aerr *e)
 	if (memfd_find("heartbeat"))
 		return fail(e, "lookup", EEXIST, -1, "a memfd named 'heartbeat' already exists");
 	if (!(m = memfd_slot()))
-		return fail(e, "lookup", ENOSPC, -1, "memfd table full");
+		return fail(e, "lookup", ENOSPC, -1, "no memfd for the heartbeat: %s", table_full(TABLE_MEMFDS));
 	fd = memfd_create("heartbeat", MFD_CLOEXEC);
 	if (fd < 0)
 		return fail(e, "memfd_create", errno, -1, "create the heartbeat memfd: %s", strerror(errno));
@@ -205,6 +224,7 @@ static int v_heartbeat_start(const struct req *r, struct jw *w, struct aerr *e)
 	snprintf(m->session, sizeof(m->session), "%s", s->name);
 	if (hb_map_and_run(m, e) || plan_save(e))
 		return -1;
+	hb_resume_failed = false; /* a fresh heartbeat runs: the old one's failure stays in the restore's errors */
 	jw_str(w, "session", s->name);
 	jw_str(w, "memfd", m->id);
 	jw_hex(w, "token", token);
@@ -215,6 +235,10 @@ static int v_heartbeat_start(const struct req *r, struct jw *w, struct aerr *e)
 static int v_heartbeat_report(const struct req *r, struct jw *w, struct aerr *e)
 {
 	(void)r;
+	if (!hb && hb_resume_failed) {
+		*e = hb_resume_err;
+		return -1;
+	}
 	if (!hb)
 		return fail(e, "lookup", ENOENT, -1, "no heartbeat is running (heartbeat-start first)");
 	heartbeat_json(w);

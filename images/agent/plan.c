@@ -132,17 +132,55 @@ int plan_save(struct aerr *e)
 	return 0;
 }
 
+/* Every error is counted and printed; the first RESTORE_ERRS_LISTED are kept for `status`, which says how many more there were. */
 static void restore_fail(const char *what, const struct aerr *e)
 {
 	struct restore_err *x;
 
 	console_mark("agent-restore-error what=%s op=%s errno=%d errno_name=%s", what, e->op, e->err,
 		     errno_name(e->err));
-	if (g.n_restore_errs >= (int)(sizeof(g.restore_errs) / sizeof(g.restore_errs[0])))
+	if (g.n_restore_errs++ >= RESTORE_ERRS_LISTED)
 		return;
-	x = &g.restore_errs[g.n_restore_errs++];
+	x = &g.restore_errs[g.n_restore_errs - 1];
 	snprintf(x->what, sizeof(x->what), "%s", what);
 	x->e = *e;
+}
+
+/* A line of the plan the restore cannot read: reported, never skipped. */
+static void plan_line_bad(const char *line, const char *expected)
+{
+	struct aerr e;
+
+	fail(&e, "plan", EBADMSG, g.state_memfd, "a plan line is not %s: '%.200s'", expected, line);
+	restore_fail("plan", &e);
+}
+
+/* The plan's lines, for telling a session that failed to come back (already reported) from one the plan never named. */
+static char *plan_lines[1024];
+static int plan_nlines;
+
+static bool plan_names_session(const char *name)
+{
+	for (int i = 0; i < plan_nlines; i++)
+		if (!strncmp(plan_lines[i], "session ", 8) && !strcmp(plan_lines[i] + 8, name))
+			return true;
+	return false;
+}
+
+/* The incoming session a file line names; NULL (reported when the plan never named it) when it did not come back. */
+static struct session *file_session(const char *what, const char *sess)
+{
+	struct session *s = session_find(sess);
+	struct aerr e;
+
+	if (s && s->incoming)
+		return s;
+	if (!plan_names_session(sess)) {
+		fail(&e, "plan", EBADMSG, -1, "the plan names session '%s' for this file but has no line for the session", sess);
+		restore_fail(what, &e);
+	}
+	/* Else its session failed to come back, and that error says so; the file stays in the kernel with it. */
+	return NULL;
 }
 
 static int retrieve_fd(int session_fd, uint64_t token, int *out, struct aerr *e)
@@ -159,58 +197,62 @@ static int retrieve_fd(int session_fd, uint64_t token, int *out, struct aerr *e)
 static struct session *restore_session(const char *name)
 {
 	struct liveupdate_ioctl_retrieve_session arg = { .size = sizeof(arg) };
+	struct session *s;
+	char what[96];
 	struct aerr e;
-	int i;
 
-	for (i = 0; i < MAX_SESSIONS; i++)
-		if (!g.sessions[i].used)
-			break;
-	if (i == MAX_SESSIONS)
-		return NULL;
-	snprintf((char *)arg.name, sizeof(arg.name), "%s", name);
-	if (ioctl(g.luo_fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &arg) < 0) {
-		char what[96];
-		fail(&e, "LIVEUPDATE_IOCTL_RETRIEVE_SESSION", errno, g.luo_fd, "retrieve session '%s': %s",
-		     name, strerror(errno));
-		snprintf(what, sizeof(what), "session:%s", name);
+	snprintf(what, sizeof(what), "session:%s", name);
+	if (!(s = session_slot())) {
+		fail(&e, "lookup", ENOSPC, -1, "session '%s' not retrieved: %s; it stays in the kernel with its files", name,
+		     table_full(TABLE_SESSIONS));
 		restore_fail(what, &e);
 		return NULL;
 	}
-	memset(&g.sessions[i], 0, sizeof(g.sessions[i]));
-	g.sessions[i].used = true;
-	g.sessions[i].incoming = true;
-	g.sessions[i].fd = arg.fd;
-	snprintf(g.sessions[i].name, sizeof(g.sessions[i].name), "%s", name);
+	snprintf((char *)arg.name, sizeof(arg.name), "%s", name);
+	if (ioctl(g.luo_fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &arg) < 0) {
+		fail(&e, "LIVEUPDATE_IOCTL_RETRIEVE_SESSION", errno, g.luo_fd, "retrieve session '%s': %s",
+		     name, strerror(errno));
+		restore_fail(what, &e);
+		return NULL;
+	}
+	memset(s, 0, sizeof(*s));
+	s->used = true;
+	s->incoming = true;
+	s->fd = arg.fd;
+	snprintf(s->name, sizeof(s->name), "%s", name);
 	g.restored_sessions++;
 	console_mark("agent-retrieved session=%s", name);
-	return &g.sessions[i];
+	return s;
 }
 
 static void restore_memfd(char *line)
 {
 	char id[NAME_LEN], sess[NAME_LEN], sha[65], what[96];
 	unsigned long long token, size, seed;
-	int flags, i, fd, end = 0;
+	int flags, fd, end = 0;
 	struct session *s;
+	struct memfd *m;
 	struct aerr e;
 
 	if (sscanf(line, "memfd %63s %63s %llx %llu %llu %d %64s%n", id, sess, &token, &size, &seed, &flags,
-		   sha, &end) != 7)
+		   sha, &end) != 7) {
+		plan_line_bad(line, "'memfd <id> <session> <token> <size> <seed> <flags> <sha256> <writes>'");
 		return;
+	}
 	snprintf(what, sizeof(what), "memfd:%s", id);
-	if (!(s = session_find(sess)) || !s->incoming)
-		return; /* its session failed to come back; already reported */
+	if (!(s = file_session(what, sess)))
+		return;
+	/* A slot first: a retrieved fd with nowhere to go would be lost for good. */
+	if (!(m = memfd_slot())) {
+		fail(&e, "lookup", ENOSPC, -1, "memfd '%s' (session '%s', token 0x%llx) not retrieved: %s; it stays in the session",
+		     id, sess, token, table_full(TABLE_MEMFDS));
+		restore_fail(what, &e);
+		return;
+	}
 	if (retrieve_fd(s->fd, token, &fd, &e)) {
 		restore_fail(what, &e);
 		return;
 	}
-	for (i = 0; i < MAX_MEMFDS && g.memfds[i].used; i++)
-		;
-	if (i == MAX_MEMFDS) {
-		close(fd);
-		return;
-	}
-	struct memfd *m = &g.memfds[i];
 	memset(m, 0, sizeof(*m));
 	m->used = true;
 	m->fd = fd;
@@ -234,12 +276,14 @@ static void restore_memfd(char *line)
 	g.restored_files++;
 }
 
-static struct held *held_slot(void)
+/* No held slot for a fd of the plan: reported before anything is retrieved or bound. */
+static void held_full(const char *what, const char *kind, const char *sess, unsigned long long token)
 {
-	for (int i = 0; i < MAX_HELD; i++)
-		if (!g.held[i].used)
-			return &g.held[i];
-	return NULL;
+	struct aerr e;
+
+	fail(&e, "lookup", ENOSPC, -1, "%s fd (session '%s', token 0x%llx) not retrieved: %s; it stays in the session", kind,
+	     sess, token, table_full(TABLE_HELD));
+	restore_fail(what, &e);
 }
 
 /* Takes a retrieved fd into a held slot (zeroed by the caller, or fresh). */
@@ -263,17 +307,19 @@ static void restore_held(char *line)
 	struct aerr e;
 	int fd;
 
-	if (sscanf(line, "fd %15s %63s %llx", kind, sess, &token) != 3)
-		return;
-	snprintf(what, sizeof(what), "fd:%s:%s:0x%llx", kind, sess, token);
-	if (!(s = session_find(sess)) || !s->incoming)
-		return;
-	if (retrieve_fd(s->fd, token, &fd, &e)) {
-		restore_fail(what, &e);
+	if (sscanf(line, "fd %15s %63s %llx", kind, sess, &token) != 3) {
+		plan_line_bad(line, "'fd <kind> <session> <token> [<bdf>]'");
 		return;
 	}
+	snprintf(what, sizeof(what), "fd:%s:%s:0x%llx", kind, sess, token);
+	if (!(s = file_session(what, sess)))
+		return;
 	if (!(h = held_slot())) {
-		close(fd);
+		held_full(what, kind, sess, token);
+		return;
+	}
+	if (retrieve_fd(s->fd, token, &fd, &e)) {
+		restore_fail(what, &e);
 		return;
 	}
 	memset(h, 0, sizeof(*h));
@@ -295,13 +341,19 @@ static void restore_device(char *line)
 	struct aerr e;
 	int fd, guard;
 
-	if (sscanf(line, "fd %15s %63s %llx %31s", kind, sess, &token, bdf) != 4)
+	if (sscanf(line, "fd %15s %63s %llx %31s", kind, sess, &token, bdf) != 4) {
+		plan_line_bad(line, "'fd <kind> <session> <token> <bdf>'");
 		return;
+	}
 	snprintf(what, sizeof(what), "device:%s:%s:0x%llx", bdf, sess, token);
-	if (!(s = session_find(sess)) || !s->incoming)
+	if (!(s = file_session(what, sess)))
 		return;
-	if (!(h = held_slot()))
+	if (!(h = held_slot())) {
+		char dev[96];
+		snprintf(dev, sizeof(dev), "VFIO device %s: its %s", bdf, kind);
+		held_full(what, dev, sess, token);
 		return;
+	}
 	memset(h, 0, sizeof(*h));
 	snprintf(h->bdf, sizeof(h->bdf), "%s", bdf);
 	/*
@@ -378,14 +430,18 @@ void restore_at_start(void)
 	static char plan[STATE_SIZE];
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), hb_interval = 0;
 	char *line, *save, hb_id[NAME_LEN] = "";
+	unsigned long long hb_interval_ull = 0;
 	struct aerr e;
 	int mfd;
 	ssize_t n;
 
 	/* Where the blackout's userspace-init ends and its restore begins. */
 	console_mark("agent-restore-start boot=%ld", g.boot);
-	if (luo_ensure_open(&e))
+	if (luo_ensure_open(&e)) {
+		/* Nothing to restore from (a kernel without LUO: ENOENT); `status` keeps the error too. */
+		console_mark("agent-restore-skipped op=%s errno=%d errno_name=%s", e.op, e.err, errno_name(e.err));
 		return;
+	}
 	snprintf((char *)rs.name, sizeof(rs.name), "%s", STATE_SESSION);
 	if (ioctl(g.luo_fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &rs) < 0) {
 		if (errno != ENOENT) {
@@ -404,7 +460,10 @@ void restore_at_start(void)
 	}
 	n = pread(mfd, plan, sizeof(plan) - 1, 0);
 	plan[n > 0 ? n : 0] = 0;
-	if (strncmp(plan, PLAN_MAGIC "\n", strlen(PLAN_MAGIC) + 1)) {
+	if (n < 0) {
+		fail(&e, "pread", errno, mfd, "read the plan from the state memfd: %s", strerror(errno));
+		restore_fail("plan", &e);
+	} else if (strncmp(plan, PLAN_MAGIC "\n", strlen(PLAN_MAGIC) + 1)) {
 		fail(&e, "plan", EBADMSG, mfd, "the state memfd does not hold a plan");
 		restore_fail("plan", &e);
 	} else {
@@ -412,12 +471,18 @@ void restore_at_start(void)
 		 * fd is retrieved), files, heartbeat. With luo_agent.restore=reverse
 		 * on the command line each class goes in the opposite order to its
 		 * preservation, so a test can show retrieval does not depend on order. */
-		static char *lines[1024];
+		char **lines = plan_lines;
 		static int order[1024];
 		int nl = 0, i, n, rev = cmdline_has(g.cmdline, "luo_agent.restore=reverse");
 
 		for (line = strtok_r(plan, "\n", &save); line && nl < 1024; line = strtok_r(NULL, "\n", &save))
 			lines[nl++] = line;
+		plan_nlines = nl;
+		if (line) {
+			fail(&e, "plan", E2BIG, mfd, "the plan has more than %d lines; the restore reads the first %d, from '%.100s' on nothing",
+			     nl, nl, line);
+			restore_fail("plan", &e);
+		}
 		n = restore_order(lines, nl, rev, order);
 		for (i = 0; i < n; i++) {
 			line = lines[order[i]];
@@ -435,7 +500,11 @@ void restore_at_start(void)
 					restore_held(line);
 				break;
 			case STEP_HEARTBEAT:
-				sscanf(line, "heartbeat %63s %llu", hb_id, (unsigned long long *)&hb_interval);
+				if (sscanf(line, "heartbeat %63s %llu", hb_id, &hb_interval_ull) != 2) {
+					hb_id[0] = 0;
+					plan_line_bad(line, "'heartbeat <memfd> <interval_us>'");
+				}
+				hb_interval = hb_interval_ull;
 				break;
 			case STEP_NONE:
 				break;
@@ -451,8 +520,14 @@ void restore_at_start(void)
 		     (unsigned long long)g.restore_us);
 	if (hb_id[0]) {
 		struct memfd *m = memfd_find(hb_id);
-		if (m)
-			heartbeat_resume(m, hb_interval);
+		char what[96];
+		snprintf(what, sizeof(what), "heartbeat:%s", hb_id);
+		if (!m) {
+			fail(&e, "lookup", ENOENT, -1, "the heartbeat's memfd '%s' was not restored (its own error says why): the heartbeat is not resumed", hb_id);
+			restore_fail(what, &e);
+		} else if (heartbeat_resume(m, hb_interval, &e)) {
+			restore_fail(what, &e);
+		}
 	}
 	/* The plan is in memory now; a fresh state session is made for the next update. */
 	if (ioctl(rs.fd, LIVEUPDATE_SESSION_FINISH, &fin) < 0) {

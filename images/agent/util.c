@@ -24,31 +24,45 @@ int fail(struct aerr *e, const char *op, int err, int fd, const char *fmt, ...)
 	return -1;
 }
 
+static const struct { int n; const char *s; } errnos[] = {
+#define E(x) { x, #x }
+	E(EPERM), E(ENOENT), E(ESRCH), E(EINTR), E(EIO), E(ENXIO), E(E2BIG),
+	E(ENOEXEC), E(EBADF), E(ECHILD), E(EAGAIN), E(ENOMEM), E(EACCES),
+	E(EFAULT), E(EBUSY), E(EEXIST), E(EXDEV), E(ENODEV), E(ENOTDIR),
+	E(EISDIR), E(EINVAL), E(ENFILE), E(EMFILE), E(ENOTTY), E(ETXTBSY),
+	E(EFBIG), E(ENOSPC), E(ESPIPE), E(EROFS), E(EPIPE), E(EDOM), E(ERANGE),
+	E(EDEADLK), E(ENAMETOOLONG), E(ENOSYS), E(ENOTEMPTY), E(ELOOP),
+	E(ENODATA), E(ETIME), E(EOVERFLOW), E(EBADFD), E(EILSEQ), E(ENOTSOCK),
+	E(EMSGSIZE), E(EPROTO), E(EOPNOTSUPP), E(EADDRINUSE),
+	E(EADDRNOTAVAIL), E(ENETDOWN), E(ECONNRESET), E(ETIMEDOUT),
+	E(ECONNREFUSED), E(EHOSTUNREACH), E(EALREADY), E(EINPROGRESS),
+	E(ECANCELED), E(EKEYREJECTED), E(EOWNERDEAD), E(ERFKILL), E(EHWPOISON),
+	E(EBADMSG), E(ENOLINK), E(ENOMSG), E(ENOSR), E(ENOSTR), E(EUCLEAN),
+	E(EREMOTEIO), E(EDQUOT), E(ENOMEDIUM), E(ENOKEY),
+#undef E
+};
+
 const char *errno_name(int err)
 {
-	static const struct { int n; const char *s; } t[] = {
-#define E(x) { x, #x }
-		E(EPERM), E(ENOENT), E(ESRCH), E(EINTR), E(EIO), E(ENXIO), E(E2BIG),
-		E(ENOEXEC), E(EBADF), E(ECHILD), E(EAGAIN), E(ENOMEM), E(EACCES),
-		E(EFAULT), E(EBUSY), E(EEXIST), E(EXDEV), E(ENODEV), E(ENOTDIR),
-		E(EISDIR), E(EINVAL), E(ENFILE), E(EMFILE), E(ENOTTY), E(ETXTBSY),
-		E(EFBIG), E(ENOSPC), E(ESPIPE), E(EROFS), E(EPIPE), E(EDOM), E(ERANGE),
-		E(EDEADLK), E(ENAMETOOLONG), E(ENOSYS), E(ENOTEMPTY), E(ELOOP),
-		E(ENODATA), E(ETIME), E(EOVERFLOW), E(EBADFD), E(EILSEQ), E(ENOTSOCK),
-		E(EMSGSIZE), E(EPROTO), E(EOPNOTSUPP), E(EADDRINUSE),
-		E(EADDRNOTAVAIL), E(ENETDOWN), E(ECONNRESET), E(ETIMEDOUT),
-		E(ECONNREFUSED), E(EHOSTUNREACH), E(EALREADY), E(EINPROGRESS),
-		E(ECANCELED), E(EKEYREJECTED), E(EOWNERDEAD), E(ERFKILL), E(EHWPOISON),
-		E(EBADMSG), E(ENOLINK), E(ENOMSG), E(ENOSR), E(ENOSTR), E(EUCLEAN),
-		E(EREMOTEIO), E(EDQUOT), E(ENOMEDIUM), E(ENOKEY),
-#undef E
-	};
 	size_t i;
 
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (t[i].n == err)
-			return t[i].s;
+	for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
+		if (errnos[i].n == err)
+			return errnos[i].s;
 	return "EUNKNOWN";
+}
+
+int errno_by_name(const char *name)
+{
+	char *end;
+	long n;
+	size_t i;
+
+	for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
+		if (!strcmp(errnos[i].s, name))
+			return errnos[i].n;
+	n = strtol(name, &end, 10);
+	return end != name && !*end && n > 0 && n < 4096 ? (int)n : 0;
 }
 
 const char *req_get(const struct req *r, const char *k)
@@ -249,9 +263,29 @@ struct memfd *memfd_slot(void)
 {
 	int i;
 
-	for (i = 0; i < MAX_MEMFDS; i++)
+	for (i = 0; i < table_limit(TABLE_MEMFDS); i++)
 		if (!g.memfds[i].used)
 			return &g.memfds[i];
+	return NULL;
+}
+
+struct session *session_slot(void)
+{
+	int i;
+
+	for (i = 0; i < table_limit(TABLE_SESSIONS); i++)
+		if (!g.sessions[i].used)
+			return &g.sessions[i];
+	return NULL;
+}
+
+struct held *held_slot(void)
+{
+	int i;
+
+	for (i = 0; i < table_limit(TABLE_HELD); i++)
+		if (!g.held[i].used)
+			return &g.held[i];
 	return NULL;
 }
 

@@ -77,8 +77,12 @@ static int open_ro(const char *what, const char *path, int *fd, off_t *size, str
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
 		return fail(e, "open", errno, -1, "open %s %s: %s", what, path, strerror(errno));
-	if (fstat(*fd, &st) == 0)
-		*size = st.st_size;
+	if (fault_now("fstat") || fstat(*fd, &st) < 0) {
+		fail(e, "fstat", errno, *fd, "fstat %s %s: %s", what, path, strerror(errno));
+		close(*fd);
+		return -1;
+	}
+	*size = st.st_size;
 	return 0;
 }
 

@@ -14,16 +14,6 @@
 #define MFD_HUGETLB 0x0004U
 #endif
 
-static struct session *session_slot(void)
-{
-	int i;
-
-	for (i = 0; i < MAX_SESSIONS; i++)
-		if (!g.sessions[i].used)
-			return &g.sessions[i];
-	return NULL;
-}
-
 static struct session *need_session(const struct req *r, const char *key, struct aerr *e)
 {
 	const char *name;
@@ -91,7 +81,7 @@ static void json_memfd(struct jw *w, const struct memfd *m)
 static int v_status(const struct req *r, struct jw *w, struct aerr *e)
 {
 	char kl[16];
-	int i;
+	int i, listed;
 
 	(void)r; (void)e;
 	jw_i64(w, "pid", getpid());
@@ -136,17 +126,26 @@ static int v_status(const struct req *r, struct jw *w, struct aerr *e)
 	jw_u64(w, "realtime_ns", g.restore_realtime_ns);
 	jw_u64(w, "elapsed_us", g.restore_us);
 	jw_arr(w, "errors");
-	for (i = 0; i < g.n_restore_errs; i++) {
+	listed = g.n_restore_errs < RESTORE_ERRS_LISTED ? g.n_restore_errs : RESTORE_ERRS_LISTED;
+	for (i = 0; i < listed; i++) {
 		const struct restore_err *x = &g.restore_errs[i];
+		char msg[sizeof(x->e.msg) + 200];
+		/* The last one listed says how many follow it unlisted, so no reader takes the list for all. */
+		if (i == listed - 1 && g.n_restore_errs > listed)
+			snprintf(msg, sizeof(msg), "%s (and %d more restore errors after this one, not listed: the agent lists the first %d; the console has each as agent-restore-error)",
+				 x->e.msg, g.n_restore_errs - listed, RESTORE_ERRS_LISTED);
+		else
+			snprintf(msg, sizeof(msg), "%s", x->e.msg);
 		jw_obj(w, NULL);
 		jw_str(w, "what", x->what);
 		jw_str(w, "op", x->e.op);
 		jw_i64(w, "errno", x->e.err);
 		jw_str(w, "errno_name", errno_name(x->e.err));
-		jw_str(w, "message", x->e.msg);
+		jw_str(w, "message", msg);
 		jw_end_obj(w);
 	}
 	jw_end_arr(w);
+	jw_i64(w, "errors_not_listed", g.n_restore_errs - listed);
 	/* Preserved devices the restore brought back: bound to vfio-pci, then retrieved. */
 	jw_arr(w, "devices");
 	for (i = 0; i < MAX_HELD; i++) {
@@ -226,7 +225,7 @@ static int v_session_create(const struct req *r, struct jw *w, struct aerr *e)
 	if (session_find(name))
 		return fail(e, "lookup", EEXIST, -1, "the agent already holds a session named '%s'", name);
 	if (!(s = session_slot()))
-		return fail(e, "lookup", ENOSPC, -1, "too many sessions (max %d)", MAX_SESSIONS);
+		return fail(e, "lookup", ENOSPC, -1, "no session '%s': %s", name, table_full(TABLE_SESSIONS));
 	if (luo_ensure_open(e))
 		return -1;
 	/* The plan must be preserved before anything it describes. */
@@ -255,7 +254,7 @@ static int v_session_retrieve(const struct req *r, struct jw *w, struct aerr *e)
 	if (req_str(r, "name", &name, e) || check_name("session name", name, e))
 		return -1;
 	if (!(s = session_slot()))
-		return fail(e, "lookup", ENOSPC, -1, "too many sessions (max %d)", MAX_SESSIONS);
+		return fail(e, "lookup", ENOSPC, -1, "no session '%s': %s", name, table_full(TABLE_SESSIONS));
 	if (luo_ensure_open(e))
 		return -1;
 	snprintf((char *)arg.name, sizeof(arg.name), "%s", name);
@@ -333,7 +332,7 @@ static int v_memfd_create(const struct req *r, struct jw *w, struct aerr *e)
 	if (memfd_find(id))
 		return fail(e, "lookup", EEXIST, -1, "the agent already holds a memfd named '%s'", id);
 	if (!(m = memfd_slot()))
-		return fail(e, "lookup", ENOSPC, -1, "too many memfds (max %d)", MAX_MEMFDS);
+		return fail(e, "lookup", ENOSPC, -1, "no memfd '%s': %s", id, table_full(TABLE_MEMFDS));
 	if (tmp && huge)
 		return fail(e, "argument", EINVAL, -1, "--tmpfile and --hugetlb exclude each other");
 	/* --fill hole: never written (pages come when touched); fallocate: allocated, never written (not uptodate). */
@@ -442,7 +441,7 @@ static int v_memfd_retrieve(const struct req *r, struct jw *w, struct aerr *e)
 	struct session *s = need_session(r, "session", e);
 	const char *id = req_get(r, "id");
 	char autoid[NAME_LEN];
-	struct memfd *m = NULL;
+	struct memfd *m = NULL, *slot = NULL;
 	struct stat st;
 	uint64_t token;
 	int i;
@@ -451,26 +450,32 @@ static int v_memfd_retrieve(const struct req *r, struct jw *w, struct aerr *e)
 		return -1;
 	if (id && check_name("memfd id", id, e))
 		return -1;
+	for (i = 0; i < MAX_MEMFDS; i++)
+		if (g.memfds[i].used && !strcmp(g.memfds[i].session, s->name) && g.memfds[i].token == token)
+			m = &g.memfds[i];
+	/* Where the fd goes is settled before the kernel hands it out: a retrieved fd is never dropped. */
+	if (!m) {
+		if (!id) {
+			snprintf(autoid, sizeof(autoid), "%.40s-0x%llx", s->name, (unsigned long long)token);
+			id = autoid;
+		}
+		if (memfd_find(id))
+			return fail(e, "lookup", EEXIST, -1, "memfd id '%s' is taken; token 0x%llx stays in session '%s'", id,
+				    (unsigned long long)token, s->name);
+		if (!(slot = memfd_slot()))
+			return fail(e, "lookup", ENOSPC, -1, "no memfd '%s': %s; token 0x%llx stays in session '%s'", id,
+				    table_full(TABLE_MEMFDS), (unsigned long long)token, s->name);
+	}
 	arg.token = token;
 	if (ioctl(s->fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &arg) < 0)
 		return fail(e, "LIVEUPDATE_SESSION_RETRIEVE_FD", errno, s->fd,
 			    "retrieve token 0x%llx from session '%s': %s", (unsigned long long)token,
 			    s->name, strerror(errno));
-	for (i = 0; i < MAX_MEMFDS; i++)
-		if (g.memfds[i].used && !strcmp(g.memfds[i].session, s->name) && g.memfds[i].token == token)
-			m = &g.memfds[i];
 	if (m) {
 		/* Already held (restored at start): the kernel handed out another reference. */
 		close(m->fd);
 	} else {
-		if (!id) {
-			snprintf(autoid, sizeof(autoid), "%.40s-0x%llx", s->name, (unsigned long long)token);
-			id = autoid;
-		}
-		if (memfd_find(id) || !(m = memfd_slot())) {
-			close(arg.fd);
-			return fail(e, "lookup", EEXIST, -1, "memfd id '%s' is taken or the table is full", id);
-		}
+		m = slot;
 		memset(m, 0, sizeof(*m));
 		m->used = true;
 		snprintf(m->id, sizeof(m->id), "%s", id);
@@ -479,8 +484,11 @@ static int v_memfd_retrieve(const struct req *r, struct jw *w, struct aerr *e)
 		m->restored = true;
 	}
 	m->fd = arg.fd;
-	if (fstat(m->fd, &st) == 0)
-		m->size = (uint64_t)st.st_size;
+	if (fault_now("fstat") || fstat(m->fd, &st) < 0)
+		return fail(e, "fstat", errno, m->fd,
+			    "fstat memfd '%s' (token 0x%llx, retrieved from session '%s' as fd %d): %s; the agent holds it, its size unknown",
+			    m->id, (unsigned long long)token, s->name, m->fd, strerror(errno));
+	m->size = (uint64_t)st.st_size;
 	json_memfd(w, m);
 	return 0;
 }
@@ -532,7 +540,7 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 	if ((writes = req_get(r, "writes")) && memfd_extents_parse(&view, writes))
 		return fail(e, "argument", EINVAL, -1, "--writes is \"<n> first:pages:seed:zero ...\" with at most %d entries", MAX_EXTENTS);
 	m = &view;
-	if (fstat(m->fd, &st) < 0)
+	if (fault_now("fstat") || fstat(m->fd, &st) < 0)
 		return fail(e, "fstat", errno, m->fd, "fstat memfd '%s': %s", id, strerror(errno));
 	size = (uint64_t)st.st_size;
 	/* The caller's record is of the file as it is: its hash over the size it has. */
@@ -579,7 +587,9 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 		munmap(map, size);
 	}
 	sha256_hex(&h, hex);
-	seals = fcntl(m->fd, F_GET_SEALS);
+	/* The seals are part of what came back: unread, they are a failure, not a null. */
+	if (fault_now("F_GET_SEALS") || (seals = fcntl(m->fd, F_GET_SEALS)) < 0)
+		return fail(e, "fcntl(F_GET_SEALS)", errno, m->fd, "read the seals of memfd '%s': %s", id, strerror(errno));
 	sha_ok = m->sha256[0] && !strcmp(hex, m->sha256);
 	jw_str(w, "id", m->id);
 	jw_i64(w, "fd", m->fd);
@@ -608,10 +618,7 @@ static int v_memfd_verify(const struct req *r, struct jw *w, struct aerr *e)
 	jw_str(w, "sha256", hex);
 	jw_str(w, "expected_sha256", m->sha256[0] ? m->sha256 : NULL);
 	jw_bool(w, "sha256_match", sha_ok);
-	if (seals >= 0)
-		jw_i64(w, "seals", seals);
-	else
-		jw_null(w, "seals");
+	jw_i64(w, "seals", seals);
 	jw_bool(w, "intact", mism == 0 && size == m->size && (sha_ok || !m->sha256[0]));
 	jw_u64(w, "elapsed_us", (now_ns(CLOCK_MONOTONIC) - t0) / 1000);
 	return 0;
@@ -657,12 +664,25 @@ static int v_fd_preserve(const struct req *r, struct jw *w, struct aerr *e)
 	const char *kind, *cdev = NULL;
 	uint64_t token;
 	struct held *h = NULL;
-	int fd = -1, i;
+	char bdf[32];
+	int fd = -1;
 
 	if (!s || req_str(r, "fd-kind", &kind, e) || req_u64(r, "token", &token, e) || held_fd(r, kind, &fd, &cdev, e))
 		return -1;
 	if (!strcmp(kind, "memfd"))
 		return fail(e, "argument", EINVAL, -1, "use memfd-preserve for memfds (it records the plan)");
+	/*
+	 * Everything the plan needs is settled before PRESERVE_FD: a fd the
+	 * kernel carries but the plan leaves out would come back to nobody.
+	 */
+	if (!(h = held_slot()))
+		return fail(e, "lookup", ENOSPC, -1, "%s fd %d not preserved in session '%s' (token 0x%llx): %s", kind, fd,
+			    s->name, (unsigned long long)token, table_full(TABLE_HELD));
+	/* The plan keeps the device's address: the next kernel binds it to vfio-pci before retrieving the fd. */
+	if (cdev && (fault_now("readlink") || vfio_bdf_of_cdev(cdev, bdf, sizeof(bdf))))
+		return fail(e, "readlink", errno, -1,
+			    "the PCI address of %s (/sys/class/vfio-dev/<vfioN>/device), which the plan must carry: %s; not preserved",
+			    cdev, strerror(errno));
 	arg.fd = fd;
 	arg.token = token;
 	if (ioctl(s->fd, LIVEUPDATE_SESSION_PRESERVE_FD, &arg) < 0) {
@@ -672,22 +692,15 @@ static int v_fd_preserve(const struct req *r, struct jw *w, struct aerr *e)
 		e->target_fd = fd;
 		return -1;
 	}
-	for (i = 0; i < MAX_HELD && !h; i++)
-		if (!g.held[i].used)
-			h = &g.held[i];
-	if (h) {
-		memset(h, 0, sizeof(*h));
-		h->used = true;
-		snprintf(h->kind, sizeof(h->kind), "%s", kind);
-		snprintf(h->session, sizeof(h->session), "%s", s->name);
-		h->token = token;
-		h->fd = fd;
-		/* The plan keeps the device's address: the next kernel binds it to vfio-pci before retrieving the fd. */
-		if (cdev) {
-			snprintf(h->cdev, sizeof(h->cdev), "%s", cdev);
-			if (vfio_bdf_of_cdev(cdev, h->bdf, sizeof(h->bdf)))
-				h->bdf[0] = 0;
-		}
+	memset(h, 0, sizeof(*h));
+	h->used = true;
+	snprintf(h->kind, sizeof(h->kind), "%s", kind);
+	snprintf(h->session, sizeof(h->session), "%s", s->name);
+	h->token = token;
+	h->fd = fd;
+	if (cdev) {
+		snprintf(h->cdev, sizeof(h->cdev), "%s", cdev);
+		snprintf(h->bdf, sizeof(h->bdf), "%s", bdf);
 	}
 	if (plan_save(e))
 		return -1;
@@ -695,7 +708,7 @@ static int v_fd_preserve(const struct req *r, struct jw *w, struct aerr *e)
 	jw_str(w, "fd_kind", kind);
 	jw_i64(w, "fd", fd);
 	jw_hex(w, "token", token);
-	jw_str(w, "bdf", h && h->bdf[0] ? h->bdf : NULL);
+	jw_str(w, "bdf", h->bdf[0] ? h->bdf : NULL);
 	return 0;
 }
 

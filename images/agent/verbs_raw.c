@@ -284,7 +284,8 @@ static int v_raw_retrieve_fd(const struct req *r, struct jw *w, struct aerr *e)
 	if (memfd_find(id))
 		return fail(e, "lookup", EEXIST, -1, "memfd id '%s' is taken", id);
 	if (!(m = memfd_slot()))
-		return fail(e, "lookup", ENOSPC, -1, "too many memfds (max %d)", MAX_MEMFDS);
+		return fail(e, "lookup", ENOSPC, -1, "no memfd '%s': %s; token 0x%llx stays in session '%s'", id,
+			    table_full(TABLE_MEMFDS), (unsigned long long)token, s->handle);
 	arg.token = token;
 	if (ioctl(s->fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &arg) < 0)
 		return fail(e, "LIVEUPDATE_SESSION_RETRIEVE_FD", errno, s->fd, "retrieve token 0x%llx from session '%s': %s",
@@ -295,18 +296,22 @@ static int v_raw_retrieve_fd(const struct req *r, struct jw *w, struct aerr *e)
 	m->fd = arg.fd;
 	m->token = token;
 	m->restored = true;
-	if (fstat(m->fd, &st) == 0)
-		m->size = (uint64_t)st.st_size;
-	seals = fcntl(m->fd, F_GET_SEALS);
+	/* The file is retrieved and held whatever follows; what could not be read of it fails the reply. */
+	if (fault_now("fstat") || fstat(m->fd, &st) < 0)
+		return fail(e, "fstat", errno, m->fd,
+			    "fstat the file of token 0x%llx (retrieved from session '%s' as memfd '%s', fd %d): %s; the agent holds it, its size unknown",
+			    (unsigned long long)token, s->handle, m->id, m->fd, strerror(errno));
+	m->size = (uint64_t)st.st_size;
+	if (fault_now("F_GET_SEALS") || (seals = fcntl(m->fd, F_GET_SEALS)) < 0)
+		return fail(e, "fcntl(F_GET_SEALS)", errno, m->fd,
+			    "read the seals of the file of token 0x%llx (retrieved from session '%s' as memfd '%s', fd %d): %s; the agent holds it",
+			    (unsigned long long)token, s->handle, m->id, m->fd, strerror(errno));
 	json_raw(w, s);
 	jw_hex(w, "token", token);
 	jw_str(w, "id", m->id);
 	jw_i64(w, "memfd_fd", m->fd);
 	jw_u64(w, "size", m->size);
-	if (seals >= 0)
-		jw_i64(w, "seals", seals);
-	else
-		jw_null(w, "seals");
+	jw_i64(w, "seals", seals);
 	return 0;
 }
 
@@ -325,10 +330,12 @@ static int v_memfd_truncate(const struct req *r, struct jw *w, struct aerr *e)
 	if (ftruncate(m->fd, (off_t)size) < 0)
 		return fail(e, "ftruncate", errno, m->fd, "ftruncate memfd '%s' to %llu bytes: %s", id, (unsigned long long)size,
 			    strerror(errno));
-	if (fstat(m->fd, &st) == 0)
-		m->size = (uint64_t)st.st_size;
 	/* The hash taken at creation no longer describes the content. */
 	m->sha256[0] = 0;
+	if (fault_now("fstat") || fstat(m->fd, &st) < 0)
+		return fail(e, "fstat", errno, m->fd, "fstat memfd '%s' after ftruncate to %llu bytes: %s; its size is unknown",
+			    id, (unsigned long long)size, strerror(errno));
+	m->size = (uint64_t)st.st_size;
 	jw_str(w, "id", m->id);
 	jw_i64(w, "fd", m->fd);
 	jw_u64(w, "size", m->size);
@@ -348,9 +355,10 @@ static int v_memfd_close(const struct req *r, struct jw *w, struct aerr *e)
 		return fail(e, "argument", EBUSY, -1, "memfd '%s' is the heartbeat's", id);
 	jw_str(w, "id", m->id);
 	jw_i64(w, "fd", m->fd);
-	/* A preserved memfd lives on: the kernel holds its own reference. */
-	close(m->fd);
+	/* A preserved memfd lives on: the kernel holds its own reference. The fd is gone even when close() fails. */
 	m->used = false;
+	if (close(m->fd) < 0)
+		return fail(e, "close", errno, m->fd, "close memfd '%s': %s (the agent no longer holds it)", id, strerror(errno));
 	return 0;
 }
 
