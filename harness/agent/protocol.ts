@@ -73,7 +73,10 @@ const responseSpecs = {
       tsc: 'u64',
       realtime_ns: 'u64',
       elapsed_us: 'number',
+      /** The first 16 errors; past that the last one's message says how many follow (`errors_not_listed`). */
       errors: { array: { what: 'string', op: 'string', errno: 'number', errno_name: 'string', message: 'string' } },
+      /** Errors counted but not in `errors` (each is still on the console as agent-restore-error). */
+      errors_not_listed: { optional: 'number' },
       /** Preserved VFIO devices brought back: bound to vfio-pci first, then their fd retrieved. */
       devices: { optional: { array: { bdf: 'string', cdev: 'string', session: 'string', token: 'hex', fd: 'number', bound_before_retrieve: 'boolean', guard_errno: 'number', guard_errno_name: 'string|null' } } },
     },
@@ -110,7 +113,8 @@ const responseSpecs = {
     sha256: 'string',
     expected_sha256: 'string|null',
     sha256_match: 'boolean',
-    seals: 'number|null',
+    /** F_GET_SEALS; a failure to read them fails the reply instead. */
+    seals: 'number',
     /** No mismatched page, the expected size, and the creation-time hash. */
     intact: 'boolean',
     elapsed_us: 'number',
@@ -181,7 +185,7 @@ const responseSpecs = {
   'raw-session-name': { ...rawSessionSpec, name: 'string' },
   'raw-preserve': { ...rawSessionSpec, token: 'hex', target: 'string', target_fd: 'number' },
   /** The retrieved fd joins the agent's memfd table under `id`. */
-  'raw-retrieve': { ...rawSessionSpec, token: 'hex', id: 'string', memfd_fd: 'number', size: 'number', seals: 'number|null' },
+  'raw-retrieve': { ...rawSessionSpec, token: 'hex', id: 'string', memfd_fd: 'number', size: 'number', seals: 'number' },
   'raw-reset': { sessions: 'number', memfds: 'number' },
   'memfd-close': { id: 'string', fd: 'number' },
   'memfd-write': { id: 'string', first: 'number', pages: 'number', seed: 'u64', via: { enum: ['mmap', 'write'] }, preserved: 'boolean', sha256: 'string', elapsed_us: 'number' },
