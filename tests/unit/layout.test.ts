@@ -20,12 +20,20 @@ test('every folder of harness/ is a room with a rank and a README saying what it
   }
 });
 
+// A relative import in either quote style, static or dynamic.
+const IMPORT = /(?:from|import)\s*\(?\s*(['"])(\.[^'"]+\.ts)\1/g;
+
+test('the import pattern sees both quote styles, static and dynamic imports', (t) => {
+  const seen = [...`import { a } from '../x/a.ts';\nimport { b } from "../y/b.ts";\nawait import("./c.ts");\nimport('./d.ts')`.matchAll(IMPORT)].map((m) => m[2]);
+  t.deepEqual(seen, ['../x/a.ts', '../y/b.ts', './c.ts', './d.ts']);
+});
+
 test('no import goes from a lower room to a higher one, or sideways between rooms of one rank', (t) => {
   const wrong: string[] = [];
   for (const file of files(harness)) {
     const from = roomOf(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+\.ts)'/g)) {
-      const target = resolve(dirname(file), m[1]!);
+    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+      const target = resolve(dirname(file), m[2]!);
       const to = roomOf(target);
       if (to === 'root' || to === from) continue;
       if (from === 'root' || ROOMS[to] >= ROOMS[from]) wrong.push(`${relative(repoRoot, file)} (${from}) imports ${relative(repoRoot, target)} (${to})`);
