@@ -1,14 +1,19 @@
 // buildGuestImage: plan the guest tree, key it by content, and build the
 // gzip-compressed newc archive into the cache once per key. Concurrent
 // builders are tolerated: each builds in its own temp directory and the
-// first rename wins; the others use the winner's result.
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+// first rename wins; the others use the winner's result. A cached archive
+// is checked against the sha256 its manifest recorded whenever it is used
+// (hashed once per process): a corrupt one is named, moved aside and built
+// again.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { InfraError } from '../errors.ts';
 import { cacheLayout } from '../paths.ts';
 import { sha256 } from '../util/hash.ts';
+import { checkFiles, describeMismatch, moveAside, publishDir, type Mismatch } from '../util/cache-entry.ts';
 import { writeCpio } from './cpio.ts';
 import { IMAGE_FORMAT, imageKey } from './image-key.ts';
 import { planRootfs, type HostSource, type PlanOptions } from './plan.ts';
@@ -44,6 +49,8 @@ export interface BuildImageOptions extends PlanOptions {
   recipePath?: string;
   /** Defaults to the cache's images folder. */
   cacheDir?: string;
+  /** Where a corrupt cache entry is reported (default: stderr). */
+  warn?: (message: string) => void;
 }
 
 export const IMAGE_FILES = { initramfs: 'initramfs.cpio.gz', manifest: 'manifest.json' } as const;
@@ -59,8 +66,15 @@ export async function buildGuestImage(options: BuildImageOptions = {}): Promise<
   const cacheDir = options.cacheDir ?? cacheLayout().images;
   const dir = join(cacheDir, key);
 
-  const existing = await loadCachedImage(dir, key);
-  if (existing) return existing;
+  const existing = await inspectCachedImage(dir, key);
+  if (existing.kind === 'intact') return existing.image;
+  if (existing.kind === 'corrupt') {
+    const aside = await moveAside(dir);
+    const why = 'mismatch' in existing ? describeMismatch(existing.mismatch) : existing.reason;
+    (options.warn ?? ((m: string) => process.stderr.write(m + '\n')))(
+      `The cached guest image ${key} is corrupt: ${why}. ${aside ? `Moved it aside to ${aside}` : 'Another process moved it aside'}; building it again.`,
+    );
+  }
 
   const cpio = writeCpio(tree.entries());
   const compressed = await gzipAsync(cpio, { level: 6 });
@@ -95,32 +109,44 @@ export async function buildGuestImage(options: BuildImageOptions = {}): Promise<
   return { ...published, cached: false };
 }
 
-/** Rename the finished temp dir into place. Losing the race to another builder is fine. */
+/**
+ * Rename the finished temp dir into place. Losing the race to another
+ * builder is fine: theirs is kept when intact; a corrupt one is moved
+ * aside, and one from an older format is replaced.
+ */
 async function publish(tmp: string, dir: string): Promise<void> {
+  await publishDir(tmp, dir, async () => {
+    const there = await inspectCachedImage(dir, undefined);
+    return there.kind === 'intact' ? 'keep' : there.kind === 'corrupt' ? 'aside' : 'remove';
+  });
+}
+
+type CachedImageState =
+  | { kind: 'absent' }
+  | { kind: 'intact'; image: GuestImage }
+  /** Another format or key: not this harness's entry to judge, only to replace. */
+  | { kind: 'stale' }
+  | { kind: 'corrupt'; mismatch: Mismatch }
+  | { kind: 'corrupt'; reason: string };
+
+/** What the cache holds at `dir`: checked against its manifest's sha256 (hashed once per process while the file is unchanged). */
+async function inspectCachedImage(dir: string, key: string | undefined): Promise<CachedImageState> {
+  const manifestFile = join(dir, IMAGE_FILES.manifest);
+  if (!existsSync(dir)) return { kind: 'absent' };
+  let manifest: ImageManifest;
   try {
-    await rename(tmp, dir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-    // Someone else finished first. If theirs is broken (a crash mid-copy by
-    // an old builder), replace it; otherwise keep theirs.
-    if (await loadCachedImage(dir, undefined)) return;
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
+    manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as ImageManifest;
+  } catch {
+    return existsSync(manifestFile) ? { kind: 'corrupt', reason: `${manifestFile} cannot be read as a manifest` } : { kind: 'stale' };
   }
+  if (manifest.schema !== 1 || (key !== undefined && manifest.key !== key) || typeof manifest.initramfs?.sha256 !== 'string') return { kind: 'stale' };
+  const [mismatch] = await checkFiles({ [join(dir, IMAGE_FILES.initramfs)]: manifest.initramfs.sha256 });
+  if (mismatch) return { kind: 'corrupt', mismatch };
+  return { kind: 'intact', image: { key: manifest.key, dir, initramfs: join(dir, IMAGE_FILES.initramfs), manifest, cached: true } };
 }
 
 /** A complete, intact cached image, or undefined. */
 export async function loadCachedImage(dir: string, key: string | undefined): Promise<GuestImage | undefined> {
-  let manifest: ImageManifest;
-  let archive: Buffer;
-  try {
-    manifest = JSON.parse(await readFile(join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
-    archive = await readFile(join(dir, IMAGE_FILES.initramfs));
-  } catch {
-    return undefined;
-  }
-  if (manifest.schema !== 1 || (key !== undefined && manifest.key !== key)) return undefined;
-  if (archive.length !== manifest.initramfs.bytes || sha256(archive) !== manifest.initramfs.sha256) return undefined;
-  return { key: manifest.key, dir, initramfs: join(dir, IMAGE_FILES.initramfs), manifest, cached: true };
+  const state = await inspectCachedImage(dir, key);
+  return state.kind === 'intact' ? state.image : undefined;
 }
