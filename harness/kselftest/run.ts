@@ -7,6 +7,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BootError, BuildFailure, ConfigError, HarnessError, KernelFault, TestFailure } from '../errors.ts';
 import { artifactPath, type KernelArtifact } from '../kernel/artifact.ts';
+import { ensureIntact } from '../kernel/integrity.ts';
+import { cacheRoot } from '../paths.ts';
 import { readSelftestBuild, type SelftestBuild } from './discovery.ts';
 import { parseKconfig } from '../kernel/kconfig.ts';
 import { collectMachineLogs, newRunDir } from '../liveupdate/machine-logs.ts';
@@ -153,6 +155,8 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
   if (!st) throw new ConfigError(`kernel ${first.manifest.recipe} (${first.manifest.key}) carries no selftests; rebuild it with the current pipeline`);
   if ('error' in st) throw new BuildFailure(`the liveupdate selftests of ${first.manifest.recipe} did not build: ${st.error}`);
   const guestDir = options.guestDir ?? DEFAULT_GUEST_SELFTEST_DIR;
+  // The programs the guest runs, as the manifest recorded them: a corrupt one is named and moved aside, never run.
+  await ensureIntact(cacheRoot(), first, { parts: ['selftests'], rebuildable: false });
   const build = await readSelftestBuild(artifactPath(first, 'selftests'));
   const plan = planKselftests(build, await optionsAsked(first, build), {
     ...(options.tests ? { tests: options.tests } : {}),

@@ -102,3 +102,19 @@ test.serial('an imported kernel with 8 zeroed bytes in its bzImage refuses the r
   t.is(again.exitCode, 0, again.stderr);
   t.is(sha256(readFileSync(bz)), before);
 });
+
+test.serial('kselftest: a corrupt selftest program of the kernel is named and never run; the run is refused as bad input', async (t) => {
+  const kernel = await readArtifact(kernelDir);
+  const program = 'selftests/luo_kexec_simple';
+  if (!kernel.manifest.files[program]) return t.fail(`${program} is not in the manifest of ${kernelDir}`);
+  const path = join(kernelDir, program);
+  const { before, after } = zero8(path, 64);
+  const asideBefore = aside(layout.kernels, key).length;
+  const r = await harness('kselftest', '--kernel', key, '--out', join(work, 'kselftest'));
+  t.is(r.exitCode, EXIT.badInput, r.stdout + r.stderr);
+  t.true(r.stderr.includes(`The cached kernel luo-7.2 (${key.slice(0, 12)}) is corrupt: ${path} has sha256 ${after}, its manifest says ${before}.`), r.stderr);
+  t.is(aside(layout.kernels, key).length, asideBefore + 1, 'the entry is moved aside');
+  t.notRegex(r.stderr + r.stdout, /QEMU|infrastructure|luo_kexec_simple: (pass|fail)/i);
+  const again = await harness('kernel', 'fetch', tarball);
+  t.is(again.exitCode, 0, again.stderr);
+});
