@@ -33,11 +33,24 @@ export async function lookupKey(cache: string, key: string): Promise<KernelArtif
   return existsSync(join(dir, ARTIFACT_FILES.manifest)) ? readArtifact(dir) : undefined;
 }
 
-export async function listArtifacts(cache: string): Promise<KernelArtifact[]> {
+/**
+ * Every kernel in the cache, newest first. An entry whose manifest cannot be
+ * read is left out with a warning that names it, so one bad entry does not
+ * hide the others (a run that needs it meets it by key and says more).
+ */
+export async function listArtifacts(cache: string, warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): Promise<KernelArtifact[]> {
   const root = kernelsRoot(cache);
   if (!existsSync(root)) return [];
   const keys = (await readdir(root)).filter((k) => KEY.test(k));
-  const found = await Promise.all(keys.map((k) => lookupKey(cache, k)));
+  const found = await Promise.all(
+    keys.map((k) =>
+      lookupKey(cache, k).catch((e: unknown) => {
+        if (!(e instanceof ConfigError)) throw e;
+        warn(`${e.message}; left out of the cached kernels`);
+        return undefined;
+      }),
+    ),
+  );
   return found.filter((a): a is KernelArtifact => a !== undefined).sort((a, b) => b.manifest.builtAt.localeCompare(a.manifest.builtAt));
 }
 

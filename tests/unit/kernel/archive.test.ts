@@ -182,3 +182,14 @@ test('a link inside the archive becomes a copy; links out of it, absolute names,
   await t.throwsAsync(fetchArtifact(fresh, withFifo), { instanceOf: ConfigError, message: /unsafe entry "pipe" \(a fifo/ });
   t.deepEqual(await listArtifacts(fresh), [], 'nothing refused lands in the cache');
 });
+
+test('an entry whose manifest cannot be read is left out of the list with a warning naming it; the others are listed', async (t) => {
+  const { cache, key } = await makeArtifact();
+  const broken = join(cache, 'kernels', 'b'.repeat(24));
+  mkdirSync(broken, { recursive: true });
+  writeFileSync(join(broken, 'manifest.json'), '{"schema": 1, "key"');
+  const warnings: string[] = [];
+  const listed = await listArtifacts(cache, (m) => warnings.push(m));
+  t.deepEqual(listed.map((a) => a.manifest.key), [key]);
+  t.deepEqual(warnings, [`${broken} is not a kernel artifact (no readable manifest.json); left out of the cached kernels`]);
+});
