@@ -71,13 +71,15 @@ static int hb_map_and_run(struct memfd *m, struct aerr *e)
 
 	if (p == MAP_FAILED)
 		return fail(e, "mmap", errno, m->fd, "map the heartbeat page of memfd '%s': %s", m->id, strerror(errno));
+	hb = p; /* before the thread starts: it stamps through it */
+	hb_memfd = m;
 	err = fault_now("pthread_create") ? errno : pthread_create(&hb_thread, NULL, hb_loop, NULL);
 	if (err) {
+		hb = NULL;
+		hb_memfd = NULL;
 		munmap(p, PATTERN_PAGE);
 		return fail(e, "pthread_create", err, -1, "start the heartbeat thread over memfd '%s': %s", m->id, strerror(err));
 	}
-	hb = p;
-	hb_memfd = m;
 	hb_running = true;
 	return 0;
 }
