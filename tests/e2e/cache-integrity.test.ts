@@ -8,7 +8,7 @@
 // "exit with status 0" and the run report an infrastructure error (exit 3).
 import test from 'ava';
 import { execa } from 'execa';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheLayout, cacheRoot, repoRoot } from '../../harness/paths.ts';
@@ -19,6 +19,7 @@ import { AGENT_FILE, agentBinaryFor } from '../../harness/image/agent-binary.ts'
 import { buildGuestImage, IMAGE_FILES } from '../../harness/image/build.ts';
 import { EXIT } from '../../harness/errors.ts';
 import { sha256 } from '../../harness/util/hash.ts';
+import { movedAside, zero8 } from '../helpers/corrupt.ts';
 
 const cli = join(repoRoot, 'bin', 'luo-harness.js');
 const work = mkdtempSync(join(tmpdir(), 'e2e-cache-integrity-'));
@@ -29,16 +30,7 @@ test.after.always(() => rmSync(work, { recursive: true, force: true }));
 
 const harness = (...args: string[]) => execa('node', [cli, ...args], { reject: false, env: { LUO_HARNESS_CACHE: cache } });
 
-/** Zeroes 8 bytes in place, as a bad disk or an interrupted copy would. */
-function zero8(path: string, at: number): { before: string; after: string } {
-  const before = sha256(readFileSync(path));
-  const fd = openSync(path, 'r+');
-  writeSync(fd, Buffer.alloc(8), 0, 8, at);
-  closeSync(fd);
-  return { before, after: sha256(readFileSync(path)) };
-}
-
-const aside = (root: string, key: string) => readdirSync(root).filter((f) => f.startsWith(`${key}.corrupt-`));
+const aside = movedAside;
 
 let kernelDir = '';
 let key = '';

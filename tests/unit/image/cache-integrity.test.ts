@@ -5,7 +5,7 @@
 // by a stand-in gcc first on PATH (this file runs in its own process): the
 // real compile is the e2e's (tests/e2e/cache-integrity.test.ts).
 import test from 'ava';
-import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGuestImage, IMAGE_FILES } from '../../../harness/image/build.ts';
@@ -18,6 +18,7 @@ import { cacheLayout } from '../../../harness/paths.ts';
 import { EXIT, exitCodeOf } from '../../../harness/errors.ts';
 import { sha256 } from '../../../harness/util/hash.ts';
 import { scratchDir } from '../../helpers/scratch.ts';
+import { movedAside, zero8 } from '../../helpers/corrupt.ts';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/image/', import.meta.url));
 
@@ -31,16 +32,7 @@ writeFileSync(
 chmodSync(join(bin, 'gcc'), 0o755);
 process.env.PATH = `${bin}:${process.env.PATH}`;
 
-/** Zeroes 8 bytes in place, as a bad disk or an interrupted copy would. */
-function zero8(path: string, at = 64): { before: string; after: string } {
-  const before = sha256(readFileSync(path));
-  const fd = openSync(path, 'r+');
-  writeSync(fd, Buffer.alloc(8), 0, 8, at);
-  closeSync(fd);
-  return { before, after: sha256(readFileSync(path)) };
-}
-
-const asideIn = (root: string, key: string) => readdirSync(root).filter((f) => f.startsWith(`${key}.corrupt-`));
+const asideIn = movedAside;
 
 function imageWorkspace() {
   const dir = scratchDir('luo-image-');
@@ -54,7 +46,7 @@ test('a guest image with 8 zeroed bytes is named with both hashes, moved aside a
   const first = await buildGuestImage({ ...opts, warn: () => t.fail('nothing to warn about') });
   t.true((await buildGuestImage({ ...opts, warn: () => t.fail('nothing to warn about') })).cached);
   const archive = join(first.dir, IMAGE_FILES.initramfs);
-  const { before, after } = zero8(archive);
+  const { before, after } = zero8(archive, 64);
   t.is(before, first.manifest.initramfs.sha256);
 
   const warnings: string[] = [];
@@ -103,7 +95,7 @@ test('an agent binary with 8 zeroed bytes is named with both hashes, moved aside
   const agents = cacheLayout(cache).agents;
   const key = await agentKey(kernel);
   t.is(path, join(agents, key, AGENT_FILE));
-  const { before, after } = zero8(path);
+  const { before, after } = zero8(path, 64);
 
   const warnings: string[] = [];
   t.is(await agentBinaryFor(kernel, cache, { warn: (m) => warnings.push(m) }), path);

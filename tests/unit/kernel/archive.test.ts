@@ -4,35 +4,13 @@ import { mkdirSync, readFileSync, linkSync, lstatSync, renameSync, symlinkSync, 
 import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { exportArtifact, fetchArtifact } from '../../../harness/kernel/archive.ts';
-import { digestFiles, listArtifacts, publish, recordName, stagingDir } from '../../../harness/kernel/store.ts';
+import { listArtifacts } from '../../../harness/kernel/store.ts';
 import { findArtifact } from '../../../harness/kernel/refs.ts';
-import { CAPABILITY_OPTIONS, type KernelManifest } from '../../../harness/kernel/artifact.ts';
+import type { KernelManifest } from '../../../harness/kernel/artifact.ts';
 import { ConfigError } from '../../../harness/errors.ts';
 import { sha256 } from '../../../harness/util/hash.ts';
 import { scratchDir } from '../../helpers/scratch.ts';
-
-const caps = (on: string[]) => Object.fromEntries(CAPABILITY_OPTIONS.map((c) => [c, on.includes(c)])) as KernelManifest['capabilities'];
-
-/** A small but complete artifact in a fresh cache. */
-async function makeArtifact(capabilities = ['KEXEC_FILE', 'KEXEC_HANDOVER', 'LIVEUPDATE', 'LIVEUPDATE_MEMFD']) {
-  const cache = scratchDir('cache-');
-  const key = sha256(String(Math.random())).slice(0, 24);
-  const staging = await stagingDir(cache, key);
-  writeFileSync(join(staging, 'bzImage'), Buffer.alloc(4096, 7));
-  writeFileSync(join(staging, 'config'), 'CONFIG_LIVEUPDATE=y\n');
-  mkdirSync(join(staging, 'headers', 'include', 'linux'), { recursive: true });
-  writeFileSync(join(staging, 'headers', 'include', 'linux', 'liveupdate.h'), '#define LIVEUPDATE_IOCTL_TYPE 0xBA\n');
-  const manifest: KernelManifest = {
-    schema: 1, key, recipe: 'unit', release: '7.2.13', arch: 'x86_64',
-    source: { kind: 'tarball', location: 'unit.tar', sha256: 'a'.repeat(64) },
-    patches: [], fragments: [], cmdline: ['liveupdate=on'], toolchain: { gcc: 'gcc 12' },
-    buildSeconds: 1, builtAt: new Date().toISOString(), files: await digestFiles(staging), capabilities: caps(capabilities),
-  };
-  writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest));
-  const artifact = await publish(cache, staging, key);
-  await recordName(cache, 'unit', key);
-  return { cache, artifact, key };
-}
+import { makeArtifact } from '../../helpers/artifact.ts';
 
 test('export then fetch round-trips an artifact into another cache', async (t) => {
   const { artifact, key } = await makeArtifact();
@@ -79,7 +57,7 @@ test('a wrong tarball checksum, a truncated archive and a non-archive are reject
 });
 
 test('a kernel without LUO is refused unless asked for as a negative control', async (t) => {
-  const { artifact } = await makeArtifact(['KEXEC_FILE', 'KEXEC_HANDOVER']);
+  const { artifact } = await makeArtifact({ capabilities: ['KEXEC_FILE', 'KEXEC_HANDOVER'] });
   const tarball = join(scratchDir('tar-'), 'nolu.tar.gz');
   await exportArtifact(artifact, tarball);
   const other = scratchDir('cache-');

@@ -5,51 +5,22 @@
 // command that brings it back, as bad input (exit 2), never as an
 // infrastructure error.
 import test from 'ava';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportArtifact, fetchArtifact } from '../../../harness/kernel/archive.ts';
 import { buildKernel } from '../../../harness/kernel/pipeline.ts';
 import { resolveKernelRef } from '../../../harness/kernel/refs.ts';
 import { checkArtifact, CorruptKernel } from '../../../harness/kernel/integrity.ts';
-import { digestFiles, kernelsRoot, listArtifacts, publish, recordName, stagingDir } from '../../../harness/kernel/store.ts';
-import { CAPABILITY_OPTIONS, type KernelArtifact, type KernelManifest } from '../../../harness/kernel/artifact.ts';
+import { kernelsRoot, listArtifacts } from '../../../harness/kernel/store.ts';
+import { type KernelArtifact } from '../../../harness/kernel/artifact.ts';
 import { ConfigError, EXIT, exitCodeOf } from '../../../harness/errors.ts';
 import { sha256 } from '../../../harness/util/hash.ts';
 import { scratchDir } from '../../helpers/scratch.ts';
+import { makeArtifact } from '../../helpers/artifact.ts';
+import { movedAside, zero8 } from '../../helpers/corrupt.ts';
 
-const caps = (on: string[]) => Object.fromEntries(CAPABILITY_OPTIONS.map((c) => [c, on.includes(c)])) as KernelManifest['capabilities'];
-
-/** Zeroes 8 bytes in place, as a bad disk or an interrupted copy would. */
-function zero8(path: string, at = 512): { before: string; after: string } {
-  const before = sha256(readFileSync(path));
-  const fd = openSync(path, 'r+');
-  writeSync(fd, Buffer.alloc(8), 0, 8, at);
-  closeSync(fd);
-  return { before, after: sha256(readFileSync(path)) };
-}
-
-/** A small but complete artifact in a fresh cache, as a build would leave it. */
-async function makeArtifact(cache = scratchDir('cache-')) {
-  const key = sha256(String(Math.random())).slice(0, 24);
-  const staging = await stagingDir(cache, key);
-  writeFileSync(join(staging, 'bzImage'), Buffer.alloc(4096, 7));
-  writeFileSync(join(staging, 'config'), 'CONFIG_LIVEUPDATE=y\n');
-  mkdirSync(join(staging, 'headers', 'include', 'linux'), { recursive: true });
-  writeFileSync(join(staging, 'headers', 'include', 'linux', 'liveupdate.h'), '#define LIVEUPDATE_IOCTL_TYPE 0xBA\n');
-  const manifest: KernelManifest = {
-    schema: 1, key, recipe: 'unit', release: '7.2.13', arch: 'x86_64',
-    source: { kind: 'tarball', location: 'unit.tar', sha256: 'a'.repeat(64) },
-    patches: [], fragments: [], cmdline: ['liveupdate=on'], toolchain: { gcc: 'gcc 12' },
-    buildSeconds: 1, builtAt: new Date().toISOString(), files: await digestFiles(staging),
-    capabilities: caps(['KEXEC_FILE', 'KEXEC_HANDOVER', 'LIVEUPDATE', 'LIVEUPDATE_MEMFD']),
-  };
-  writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest));
-  const artifact = await publish(cache, staging, key);
-  await recordName(cache, 'unit', key);
-  return { cache, artifact, key };
-}
-
-const asideOf = (cache: string, key: string) => readdirSync(kernelsRoot(cache)).filter((f) => f.startsWith(`${key}.corrupt-`));
+const asideOf = (cache: string, key: string) => movedAside(kernelsRoot(cache), key);
+const zero = (path: string) => zero8(path, 512);
 
 test('an intact kernel named by key resolves as it is, and nothing is moved', async (t) => {
   const { cache, artifact, key } = await makeArtifact();
@@ -62,7 +33,7 @@ test('an intact kernel named by key resolves as it is, and nothing is moved', as
 test('a kernel named by key with 8 zeroed bytes in its bzImage is refused as bad input, naming the file and both hashes; the entry is moved aside', async (t) => {
   const { cache, artifact, key } = await makeArtifact();
   const bz = join(artifact.dir, 'bzImage');
-  const { before, after } = zero8(bz);
+  const { before, after } = zero(bz);
   const e = await t.throwsAsync(resolveKernelRef(key, { cache }), { instanceOf: CorruptKernel });
   t.true(e instanceof ConfigError);
   t.is(exitCodeOf(e), EXIT.badInput, 'never an infrastructure error');
@@ -96,7 +67,7 @@ test('an imported kernel that is corrupt is refused with the command that import
   const cache = scratchDir('cache-');
   const imported = await fetchArtifact(cache, tarball);
   const bz = join(imported.dir, 'bzImage');
-  const { before, after } = zero8(bz);
+  const { before, after } = zero(bz);
   const e = await t.throwsAsync(resolveKernelRef(key.slice(0, 10), { cache }), { instanceOf: CorruptKernel });
   t.is(exitCodeOf(e), EXIT.badInput);
   const [aside] = asideOf(cache, key);
@@ -118,7 +89,7 @@ test('fetching a kernel whose cached copy is corrupt replaces that copy (moved a
   await exportArtifact(artifact, tarball);
   const cache = scratchDir('cache-');
   const first = await fetchArtifact(cache, tarball);
-  zero8(join(first.dir, 'bzImage'));
+  zero(join(first.dir, 'bzImage'));
   const second = await fetchArtifact(cache, tarball);
   t.deepEqual(await checkArtifact(second), []);
   t.is(asideOf(cache, key).length, 1);
@@ -128,7 +99,7 @@ test('an artifact directory outside the cache that is corrupt is refused and lef
   const { artifact } = await makeArtifact();
   const dir = join(scratchDir('mine-'), 'kernel');
   cpSync(artifact.dir, dir, { recursive: true });
-  const { before, after } = zero8(join(dir, 'bzImage'));
+  const { before, after } = zero(join(dir, 'bzImage'));
   const e = await t.throwsAsync(resolveKernelRef(dir, { cache: scratchDir('cache-') }), { instanceOf: CorruptKernel });
   t.true(e!.message.includes(`${dir}/bzImage has sha256 ${after}, its manifest says ${before}. Replace ${dir} with an intact copy`), e!.message);
   t.true(existsSync(join(dir, 'bzImage')));
@@ -171,7 +142,7 @@ test('a corrupt build of a recipe is named with both hashes, moved aside and bui
   const again = await buildKernel(recipe, quiet);
   t.is(again.dir, built.dir, 'the cache serves an intact build');
   const bz = join(built.dir, 'bzImage');
-  const { before, after } = zero8(bz);
+  const { before, after } = zero(bz);
 
   const warnings: string[] = [];
   const rebuilt: KernelArtifact = await resolveKernelRef(recipe, { cache, quiet: true, warn: (m) => warnings.push(m) });
