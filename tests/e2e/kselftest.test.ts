@@ -5,6 +5,7 @@ import test from 'ava';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sha256 } from '../../harness/util/hash.ts';
 import { runKselftests } from '../../harness/kselftest/run.ts';
 import { buildKernel } from '../../harness/kernel/pipeline.ts';
 import { BLACKOUT_PHASES, type ScenarioResult } from '../../harness/report/result.ts';
@@ -50,7 +51,9 @@ test.serial('a kernel panic in a stage 1 fails the tests waiting for stage 2; th
   const crasher = join(dir, 'selftests', 'luo_stress_sessions');
   chmodSync(crasher, 0o755);
   writeFileSync(crasher, '#!/bin/sh\necho c > /proc/sysrq-trigger\nsleep 30\n');
+  // The copy's manifest records the program it now holds: a run checks the selftests against it.
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  manifest.files['selftests/luo_stress_sessions'] = sha256(readFileSync(crasher));
   const rs = await runKselftests({
     kernel: { dir, manifest },
     tests: ['luo_kexec_simple', 'luo_multi_session', 'luo_stress_sessions', 'luo_stress_files'],
