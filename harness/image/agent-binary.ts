@@ -25,9 +25,9 @@ export interface AgentBinaryOptions {
 const agentSources = async () => (await readdir(agentSourceDir())).filter((f) => /\.[ch]$/.test(f)).sort();
 
 /** The cache key of the agent for this kernel: its sources, the kernel's headers (by the manifest's hashes) and the compiler. */
-export async function agentKey(artifact: KernelArtifact): Promise<string> {
+export async function agentKey(artifact: KernelArtifact, sources?: string[]): Promise<string> {
   const dir = agentSourceDir();
-  const sourceDigest = sha256((await Promise.all((await agentSources()).map(async (f) => `${f}:${sha256(await readFile(join(dir, f)))}`))).join('\n'));
+  const sourceDigest = sha256((await Promise.all((sources ?? (await agentSources())).map(async (f) => `${f}:${sha256(await readFile(join(dir, f)))}`))).join('\n'));
   const headers = Object.entries(artifact.manifest.files).filter(([f]) => f.startsWith('headers/')).map(([f, s]) => `${f}:${s}`).join('\n');
   return contentKey({ sources: sourceDigest, headers: sha256(headers), gcc: (await toolchainVersions()).gcc });
 }
@@ -36,7 +36,7 @@ export async function agentKey(artifact: KernelArtifact): Promise<string> {
 export async function agentBinaryFor(artifact: KernelArtifact, cache = cacheRoot(), options: AgentBinaryOptions = {}): Promise<string> {
   const dir = agentSourceDir();
   const sources = await agentSources();
-  const key = await agentKey(artifact);
+  const key = await agentKey(artifact, sources);
   return cachedBuild({
     root: cacheLayout(cache).agents,
     key,

@@ -13,7 +13,7 @@ import { gzip } from 'node:zlib';
 import { InfraError } from '../errors.ts';
 import { cacheLayout } from '../paths.ts';
 import { sha256 } from '../util/hash.ts';
-import { checkFiles, describeMismatch, moveAside, publishDir, type Mismatch } from '../util/cache-entry.ts';
+import { checkFiles, describeMismatch, publishDir, setAsideToRebuild, type Mismatch } from '../util/cache-entry.ts';
 import { writeCpio } from './cpio.ts';
 import { IMAGE_FORMAT, imageKey } from './image-key.ts';
 import { planRootfs, type HostSource, type PlanOptions } from './plan.ts';
@@ -69,11 +69,7 @@ export async function buildGuestImage(options: BuildImageOptions = {}): Promise<
   const existing = await inspectCachedImage(dir, key);
   if (existing.kind === 'intact') return existing.image;
   if (existing.kind === 'corrupt') {
-    const aside = await moveAside(dir);
-    const why = 'mismatch' in existing ? describeMismatch(existing.mismatch) : existing.reason;
-    (options.warn ?? ((m: string) => process.stderr.write(m + '\n')))(
-      `The cached guest image ${key} is corrupt: ${why}. ${aside ? `Moved it aside to ${aside}` : 'Another process moved it aside'}; building it again.`,
-    );
+    await setAsideToRebuild(dir, 'guest image', key, 'mismatch' in existing ? describeMismatch(existing.mismatch) : existing.reason, options.warn);
   }
 
   const cpio = writeCpio(tree.entries());

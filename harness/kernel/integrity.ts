@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { cacheLayout } from '../paths.ts';
-import { checkFiles, describeMismatch, moveAside, type Mismatch } from '../util/cache-entry.ts';
+import { checkFiles, describeMismatch, moveAside, warnOnStderr, type Mismatch } from '../util/cache-entry.ts';
 import { ARTIFACT_FILES, type KernelArtifact } from './artifact.ts';
 import { kernelsDir } from './recipe.ts';
 import { importRecord, kernelsRoot, readArtifact } from './store.ts';
@@ -18,8 +18,6 @@ export type ArtifactPart = 'bzImage' | 'config' | 'headers' | 'selftests';
 
 /** What booting a kernel reads: checked whenever a kernel is resolved. */
 export const RUN_PARTS: readonly ArtifactPart[] = ['bzImage', 'config'];
-
-const stderrWarn = (m: string) => process.stderr.write(m + '\n');
 
 /** A cached kernel whose files are not what its manifest says, and that cannot be built again here. Bad input: exit 2. */
 export class CorruptKernel extends ConfigError {}
@@ -67,7 +65,7 @@ export async function ensureIntact(cache: string, a: KernelArtifact, options: En
   const aside = inCache ? await moveAside(a.dir) : undefined;
   const moved = aside ? ` Moved it aside to ${aside}.` : inCache ? ' Another process moved it aside.' : '';
   if (options.rebuildable && !imported) {
-    (options.warn ?? stderrWarn)(`${sentence}${moved} Building it again from its recipe.`);
+    (options.warn ?? warnOnStderr)(`${sentence}${moved} Building it again from its recipe.`);
     return undefined;
   }
   throw new CorruptKernel(`${sentence}${moved} ${howToGetBack(cache, a, imported?.location, inCache)}`);
@@ -87,7 +85,7 @@ export async function lookupIntact(cache: string, key: string, warn?: (message: 
     const imported = await importRecord(cache, key);
     const sentence = `The cached kernel ${key.slice(0, 12)} is corrupt: ${join(dir, ARTIFACT_FILES.manifest)} cannot be read as a manifest.${aside ? ` Moved it aside to ${aside}.` : ''}`;
     if (imported) throw new CorruptKernel(`${sentence} It was imported, so it is not built here: import it again with \`luo-harness kernel fetch ${imported.location}\`.`, { cause: found });
-    (warn ?? stderrWarn)(`${sentence} Building it again from its recipe.`);
+    (warn ?? warnOnStderr)(`${sentence} Building it again from its recipe.`);
     return undefined;
   }
   return ensureIntact(cache, found, { rebuildable: true, ...(warn ? { warn } : {}) });

@@ -67,12 +67,15 @@ export async function lookupKeyPrefix(cache: string, prefix: string): Promise<Ke
   return matches[0];
 }
 
-export async function recordName(cache: string, recipe: string, key: string): Promise<void> {
-  await mkdir(namesDir(cache), { recursive: true });
-  const tmp = join(namesDir(cache), `.${recipe}.${process.pid}`);
-  await writeFile(tmp, JSON.stringify({ key }) + '\n');
-  await rename(tmp, join(namesDir(cache), `${recipe}.json`));
+/** `dir/name.json`, written whole or not at all (a reader never sees half of it). */
+async function writeRecord(dir: string, name: string, value: unknown): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${name}.${process.pid}`);
+  await writeFile(tmp, JSON.stringify(value) + '\n');
+  await rename(tmp, join(dir, `${name}.json`));
 }
+
+export const recordName = (cache: string, recipe: string, key: string): Promise<void> => writeRecord(namesDir(cache), recipe, { key });
 
 /** Where an imported artifact came from: what a refusal of it, once corrupt, tells the user to fetch again. */
 export interface ImportRecord {
@@ -81,12 +84,8 @@ export interface ImportRecord {
   importedAt: string;
 }
 
-export async function recordImport(cache: string, key: string, location: string): Promise<void> {
-  await mkdir(importsDir(cache), { recursive: true });
-  const tmp = join(importsDir(cache), `.${key}.${process.pid}`);
-  await writeFile(tmp, JSON.stringify({ key, location, importedAt: new Date().toISOString() } satisfies ImportRecord) + '\n');
-  await rename(tmp, join(importsDir(cache), `${key}.json`));
-}
+export const recordImport = (cache: string, key: string, location: string): Promise<void> =>
+  writeRecord(importsDir(cache), key, { key, location, importedAt: new Date().toISOString() } satisfies ImportRecord);
 
 /** The import record of `key`, or undefined for a kernel built here. */
 export async function importRecord(cache: string, key: string): Promise<ImportRecord | undefined> {

@@ -119,7 +119,17 @@ export interface CachedBuildOptions {
   warn?: (message: string) => void;
 }
 
-const stderrWarn = (message: string) => process.stderr.write(message + '\n');
+/** Where a corrupt entry is reported unless a caller says otherwise. */
+export const warnOnStderr = (message: string) => void process.stderr.write(message + '\n');
+
+/**
+ * A corrupt entry moved aside and said so: "The cached <what> <key> is
+ * corrupt: <why>. Moved it aside to <where>; building it again."
+ */
+export async function setAsideToRebuild(dir: string, what: string, key: string, why: string, warn: (message: string) => void = warnOnStderr): Promise<void> {
+  const aside = await moveAside(dir);
+  warn(`The cached ${what} ${key} is corrupt: ${why}. ${aside ? `Moved it aside to ${aside}` : 'Another process moved it aside'}; building it again.`);
+}
 
 /**
  * The path of the entry's file, checked against the sha256 recorded when it
@@ -130,12 +140,11 @@ const stderrWarn = (message: string) => process.stderr.write(message + '\n');
 export async function cachedBuild(o: CachedBuildOptions): Promise<string> {
   const dir = join(o.root, o.key);
   const path = join(dir, o.file);
-  const warn = o.warn ?? stderrWarn;
+  const warn = o.warn ?? warnOnStderr;
   const state = await entryState(dir, o.file);
   if (state.kind === 'intact') return path;
   if (state.kind === 'corrupt') {
-    const aside = await moveAside(dir);
-    warn(`The cached ${o.what} ${o.key} is corrupt: ${describeMismatch(state.mismatch, 'its manifest')}. ${aside ? `Moved it aside to ${aside}` : 'Another process moved it aside'}; building it again.`);
+    await setAsideToRebuild(dir, o.what, o.key, describeMismatch(state.mismatch), warn);
   } else if (state.kind === 'unrecorded') {
     // Written before entries recorded their sha256: nothing to check it against, and it is cheap to build.
     warn(`The cached ${o.what} ${o.key} has no recorded sha256 (an older harness wrote it); building it again.`);
