@@ -9,6 +9,7 @@ export const ROOMS = {
   kernel: 1, //    recipe -> source -> patches -> config -> build -> artifact store; refs, capabilities, selftest build
   image: 2, //     guest initramfs, the agent binary, per-run keys
   vm: 2, //        QEMU: command line, machine lifecycle, console monitor
+  coverage: 2, //  a coverage kernel's counters: read at the kexec (QEMU's debugger stub) and from debugfs, lcov tracefiles, per-patch lines
   guest: 3, //     SSH sessions into a guest, reconnect across kexec
   target: 4, //    the machine under test as scenarios see it: a QEMU machine, or a remote host over SSH and its serial console
   agent: 4, //     the host half of the in-guest agent: protocol, errors, client

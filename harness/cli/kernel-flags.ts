@@ -28,6 +28,12 @@ export const KERNEL_SOURCE_HELP = `  --tree PATH           your kernel tree (\`.
                         every patch that needed it is listed in the manifest and the summary
   --archive URL         lore-compatible archive for --series (default $${ARCHIVE_ENV}, else ${DEFAULT_ARCHIVE})`;
 
+export const COVERAGE_HELP = `  --coverage            build each kernel again with gcov on the live-update code and the files the patches
+                        touch (its own artifact; timings not comparable, kept out of the metrics history),
+                        count both sides of every kexec (the outgoing kernel read at machine_kexec, inside
+                        reboot), and write coverage/<kernel>.info, an HTML report, and per patch the added
+                        lines that ran and did not`;
+
 export interface KernelSourceValues {
   kernel?: string | undefined;
   tree?: string | undefined;

@@ -12,7 +12,9 @@ import { matrixPairs, matrixRows, type KernelPair } from '../run/matrix.ts';
 import { runKselftestPairs } from '../run/kselftests.ts';
 import { resolveKernels } from '../run/plan.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
-import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
+import { COVERAGE_HELP, KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
+import { coverageRef } from '../run/coverage.ts';
+import { coverageSummary } from '../report/coverage-text.ts';
 
 const HELP = `usage: luo-harness kselftest [options]
 
@@ -31,6 +33,7 @@ ${KERNEL_SOURCE_HELP}
                         (what vmtest.sh does); by default such a miss is a warning
   --matrix R1,R2,...    every ordered pair of these kernels (R1->R1, R1->R2, R2->R1, ...):
                         stage 1 on the first, stage 2 on the second; not with --kernel/--to
+${COVERAGE_HELP}
   --out DIR             results directory (default: results/<run id>)
   --junit FILE          also write the JUnit XML here
   --json                print results.json on stdout instead of the summary
@@ -47,6 +50,7 @@ export const kselftestCommand = command({
     'no-batch': { type: 'boolean' },
     'strict-config': { type: 'boolean' },
     matrix: { type: 'string' },
+    coverage: { type: 'boolean' },
     ...REPORT_OPTIONS,
   },
   run: async ({ values }) => {
@@ -57,7 +61,8 @@ export const kselftestCommand = command({
     const tests = values.tests === undefined ? undefined : splitList(values.tests);
     if (tests !== undefined && tests.length === 0) throw new ConfigError('--tests names no selftest');
     const matrix = values.matrix === undefined ? undefined : splitList(values.matrix);
-    const pairs: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: kernel ?? DEFAULT_RECIPE, to: values.to ?? kernel ?? DEFAULT_RECIPE }];
+    const asked: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: kernel ?? DEFAULT_RECIPE, to: values.to ?? kernel ?? DEFAULT_RECIPE }];
+    const pairs = values.coverage ? await Promise.all(asked.map(async (p) => ({ from: await coverageRef(p.from), to: await coverageRef(p.to) }))) : asked;
 
     const session = await openRunSession(values.out);
     const { say, out } = session;
@@ -83,6 +88,7 @@ export const kselftestCommand = command({
         const [header, ...rows] = matrixRows(matrix, results);
         process.stdout.write('stage 1 on (rows) -> stage 2 on (columns): selftests passed/run\n' + formatTable(header!, rows) + '\n\n');
       }
+      if (result.coverage) process.stdout.write(coverageSummary(result.coverage, formatTable) + '\n\n');
       process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
     }
     return verdict.exitCode;

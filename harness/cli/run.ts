@@ -17,7 +17,9 @@ import { parseShard, selectShard } from '../report/shard.ts';
 import { plannedKernels, planScenarios, resolveKernels } from '../run/plan.ts';
 import { runPlanned } from '../run/scenarios.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
-import { KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
+import { COVERAGE_HELP, KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
+import { coveragePlan } from '../run/coverage.ts';
+import { coverageSummary } from '../report/coverage-text.ts';
 import { REMOTE_HELP, REMOTE_OPTIONS, openRemote, remoteOptions } from './remote-flags.ts';
 
 const HELP = `usage: luo-harness run [options]
@@ -42,6 +44,7 @@ ${KERNEL_SOURCE_HELP}
   --junit FILE          also write the JUnit XML here
   --json                print results.json on stdout instead of the summary
   --matrix R1,R2        every scenario on each kernel, and upgrade for every ordered pair (A->A, A->B, B->A, B->B)
+${COVERAGE_HELP}
 ${REMOTE_HELP}
 
 Exit codes: 0 passed, 1 failed or regressed, 2 bad input, 3 infrastructure error, 4 all skipped/unsupported.`;
@@ -62,6 +65,7 @@ export const runCommand = command({
     strict: { type: 'boolean' },
     matrix: { type: 'string' },
     cmdline: { type: 'string', multiple: true },
+    coverage: { type: 'boolean' },
     ...REMOTE_OPTIONS,
     ...REPORT_OPTIONS,
   },
@@ -86,13 +90,15 @@ export const runCommand = command({
     const remoteWanted = remoteOptions(values); // checked now, before any kernel is built
     const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
     if (values.matrix !== undefined && (values.tree !== undefined || values.series !== undefined)) throw new ConfigError('--matrix names the kernels itself; leave out --tree and --series');
+    if (values.coverage && baseline) throw new ConfigError('--coverage runs instrumented kernels, whose timings are not comparable: leave out --baseline');
     const kernel = (await kernelFromFlags(values)) ?? values.kernel;
-    const planned = await planScenarios(entries, SCENARIOS, {
+    const plan = await planScenarios(entries, SCENARIOS, {
       ...(kernel ? { kernel } : {}),
       ...(values.to ? { to: values.to } : {}),
       ...(values.matrix !== undefined ? { matrix: splitList(values.matrix) } : {}),
       ...(suite.kernel ? { suiteKernel: suite.kernel } : {}),
     });
+    const planned = values.coverage ? await coveragePlan(plan) : plan;
 
     const session = await openRunSession(values.out);
     const { say, out } = session;
@@ -146,6 +152,7 @@ export const runCommand = command({
           print('upgrade: from (rows) -> to (columns), passed/run\n' + formatTable(header!, rows));
         }
       }
+      if (result.coverage) print(coverageSummary(result.coverage, formatTable));
       if (result.gate) process.stdout.write(gateLines(result) + '\n');
       process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
     }

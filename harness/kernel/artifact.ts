@@ -20,6 +20,7 @@ export const CAPABILITY_OPTIONS = [
   'VIRTIO_IOMMU',
   'RELOCATABLE',
   'HUGETLBFS',
+  'GCOV_KERNEL',
 ] as const;
 export type Capability = (typeof CAPABILITY_OPTIONS)[number];
 
@@ -73,6 +74,8 @@ export interface KernelManifest {
   fuzzed?: { patch: string; hunks: string[] }[];
   /** Options of the recipe's `whenDefined` fragments that this tree does not define, so were not asked for. */
   notDefined?: string[];
+  /** A coverage build: the C files it instruments (coverage/ holds their notes and sources), and those its config does not compile. */
+  coverage?: { files: string[]; notBuilt?: string[] };
 }
 
 /** Relative paths inside an artifact directory. */
@@ -81,6 +84,7 @@ export const ARTIFACT_FILES = {
   config: 'config',
   headers: 'headers', // the `make headers_install` tree: headers/include/linux/...
   selftests: 'selftests', // static live-update selftests, their sources (src/) and build.json
+  coverage: 'coverage', // a coverage build's notes, sources, System.map (kernel/coverage-build.ts)
   manifest: 'manifest.json',
 } as const;
 

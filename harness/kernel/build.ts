@@ -19,6 +19,8 @@ export interface BuildContext {
   sourceStepsFile: string;
   say: (phase: string) => void;
   tick: (detail: string) => void;
+  /** More make variables for the kernel's compile (a coverage build's GCOV_PROFILE_<object>.o=y). */
+  makeArgs?: string[];
 }
 
 const LOG_TAIL = 40;
@@ -112,7 +114,7 @@ export async function compile(ctx: BuildContext, log: WriteStream, headersDir: s
   const about = own ? '' : '~';
   let steps = 0;
   ctx.say('building');
-  await make(ctx, [`-j${availableParallelism()}`, 'bzImage'], log, 'make bzImage', (line) => {
+  await make(ctx, [`-j${availableParallelism()}`, ...(ctx.makeArgs ?? []), 'bzImage'], log, 'make bzImage', (line) => {
     if (!/^\s+[A-Z][A-Z0-9_]*\s+\S/.test(line)) return;
     steps++;
     ctx.tick(expected > steps ? `${steps}/${about}${expected} steps (${Math.floor((100 * steps) / expected)}%)` : `${steps} steps${expected ? '' : ' (first build of this source: no total known yet)'}`);

@@ -167,3 +167,26 @@ export async function patchDirRecipe(baseRef: string, dir: string, options: { ca
     prefix: first === files.length ? undefined : String(first),
   }, options);
 }
+
+/**
+ * The coverage twin of a recipe (`--coverage`): the same kernel with gcov on
+ * the live-update code and the files its patches touch, in a build
+ * directory of its own beside the plain one's (same tree, same compiler
+ * cache). Its upgrade target is that recipe's twin, so an A -> B live
+ * update is counted on both kernels. Never measured for blackout.
+ */
+export async function coverageRecipe(baseRef: string, options: { cache: string }): Promise<string> {
+  const base: Recipe = await loadRecipe(baseRef);
+  if (base.coverage) return base.file;
+  const json = recipeToJson(base);
+  const upgradeTo = base.upgradeTo ? await coverageRecipe(base.upgradeTo, options).catch(() => undefined) : undefined;
+  return writeRecipe(options.cache, {
+    ...json,
+    name: `${base.name}-coverage`,
+    description: `${base.description ?? base.name}, built for coverage (gcov on the live-update code)`,
+    config: { ...(json.config as Record<string, unknown>), fragments: [...base.config.fragments, join(fragmentsDir(), 'coverage.config')] },
+    buildDir: `${base.buildDir ?? base.name}-coverage`,
+    coverage: true,
+    ...(upgradeTo ? { upgradeTo } : {}),
+  });
+}

@@ -17,9 +17,12 @@ import { hasCcache, toolchainVersions } from './toolchain.ts';
 import { buildSelftests } from './selftest-build.ts';
 import { digestFiles, forgetImport, publish, recordName, stagingDir } from './store.ts';
 import { lookupIntact } from './integrity.ts';
+import { COVERAGE_DIR, collectCoverageNotes, filesToInstrument, gcovMakeArgs, patchUnits } from './coverage-build.ts';
 
 /** Bump when the way a kernel is built changes, so old cache entries are not reused. */
 const PIPELINE_VERSION = 3;
+/** Bump when what a coverage build instruments or keeps changes. */
+const COVERAGE_VERSION = 1;
 
 export interface BuildOptions {
   cache?: string;
@@ -80,7 +83,8 @@ export async function planBuild(recipeRef: string | Recipe | undefined, cache: s
   const firsts = resolved.inputs.some((p) => p.first !== undefined) ? { firsts: resolved.inputs.map((p) => p.first ?? null) } : {};
   const fuzz = recipe.patchFuzz ? { patchFuzz: recipe.patchFuzz } : {};
   const conditional = whenDefinedText.length ? { whenDefined: whenDefinedText.map(({ name, text }) => ({ name, sha256: sha256(text) })) } : {};
-  const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, ...firsts, ...fuzz, fragments, ...conditional, toolchain });
+  const coverage = recipe.coverage ? { coverage: COVERAGE_VERSION } : {};
+  const key = contentKey({ pipeline: PIPELINE_VERSION, name: recipe.name, base, cmdline: recipe.cmdline, source, patches, ...firsts, ...fuzz, fragments, ...conditional, ...coverage, toolchain });
   return {
     recipe,
     key,
@@ -150,6 +154,10 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
   if (notDefined.length) say(`not asking for ${notDefined.map((o) => `CONFIG_${o}`).join(', ')}: this tree does not define ${notDefined.length > 1 ? 'them' : 'it'} (the recipe's whenDefined)`);
   const requests = mergeRequests([...plan.fragmentText.map(parseFragment), conditional.filter((r) => defined.has(r.option))]);
   await mkdir(dirs.logs, { recursive: true });
+  // A coverage build: gcov on the live-update files and the C files the patches touch.
+  const units = recipe.coverage ? await patchUnits(plan.patchInputs) : [];
+  const instrument = recipe.coverage ? await filesToInstrument(tree, units) : [];
+  if (recipe.coverage) say(`instrumenting ${instrument.length} file(s) for coverage`);
   const ctx: BuildContext = {
     recipe: recipe.name,
     tree,
@@ -159,12 +167,14 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
     sourceStepsFile: join(dirs.build, `.steps-${sourceId(plan.inputs.source)}`),
     say,
     tick: (d) => progress.update(d),
+    ...(recipe.coverage ? { makeArgs: gcovMakeArgs(instrument) } : {}),
   };
   const log = await openLog(ctx);
   const staging = await stagingDir(cache, key);
   try {
     const config = await configure(ctx, log, recipe.config.base, requests);
     const release = await compile(ctx, log, join(staging, ARTIFACT_FILES.headers));
+    const coverage = recipe.coverage ? await collectCoverageNotes({ tree, buildDir, files: instrument, units, outDir: join(staging, COVERAGE_DIR) }) : undefined;
     say('building selftests');
     const selftests = await buildSelftests({
       tree,
@@ -203,6 +213,7 @@ export async function buildKernel(recipeRef?: string | Recipe, options: BuildOpt
       ...(recipe.patchFuzz ? { patchFuzz: recipe.patchFuzz } : {}),
       ...(fuzzed.length ? { fuzzed } : {}),
       ...(notDefined.length ? { notDefined } : {}),
+      ...(coverage ? { coverage: { files: coverage.files, ...(coverage.notBuilt.length ? { notBuilt: coverage.notBuilt } : {}) } } : {}),
     };
     await writeFile(join(staging, ARTIFACT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     const artifact = await publish(cache, staging, key);

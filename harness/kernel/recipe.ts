@@ -43,6 +43,8 @@ export interface Recipe {
   cmdline: string[];
   /** The recipe an A -> B live update from this one goes to by default (upgrade scenarios, kselftest --to). */
   upgradeTo?: string;
+  /** Build for coverage: gcov on the live-update files and the files the patches touch (kernel/coverage-build.ts). */
+  coverage?: boolean;
   /** The file the recipe came from, for error messages and relative paths. */
   file: string;
 }
@@ -95,7 +97,7 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
   };
   if (!isObject(raw)) fail('(top level)', 'must be a JSON object');
   const r = raw as Record<string, unknown>;
-  const known = ['name', 'description', 'source', 'patches', 'patchFuzz', 'buildDir', 'config', 'cmdline', 'upgradeTo'];
+  const known = ['name', 'description', 'source', 'patches', 'patchFuzz', 'buildDir', 'config', 'cmdline', 'upgradeTo', 'coverage'];
   for (const key of Object.keys(r)) if (!known.includes(key)) fail(key, `is not a recipe field (known: ${known.join(', ')})`);
 
   const name = r.name ?? basename(file).replace(/\.json$/, '');
@@ -133,6 +135,7 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
   cmdline.forEach((a, i) => KERNEL_ARG.test(a) || fail(`cmdline[${i}]`, 'must be one kernel argument without spaces'));
 
   if (r.upgradeTo !== undefined && (typeof r.upgradeTo !== 'string' || !r.upgradeTo)) fail('upgradeTo', 'must name a recipe');
+  if (r.coverage !== undefined && typeof r.coverage !== 'boolean') fail('coverage', 'must be true or false');
   return {
     name: name as string,
     ...(r.description ? { description: r.description as string } : {}),
@@ -143,6 +146,7 @@ export function parseRecipe(raw: unknown, file: string): Recipe {
     config: { base: configBase!, fragments, whenDefined },
     cmdline,
     ...(r.upgradeTo ? { upgradeTo: r.upgradeTo as string } : {}),
+    ...(r.coverage ? { coverage: true } : {}),
     file,
   };
 }
@@ -252,5 +256,6 @@ export function recipeToJson(r: Recipe): Record<string, unknown> {
     config: { base: typeof r.config.base === 'string' ? r.config.base : r.config.base.file, fragments: r.config.fragments, ...(r.config.whenDefined.length ? { whenDefined: r.config.whenDefined } : {}) },
     ...(r.cmdline.length ? { cmdline: r.cmdline } : {}),
     ...(upgradeTo ? { upgradeTo } : {}),
+    ...(r.coverage ? { coverage: true } : {}),
   };
 }

@@ -258,6 +258,8 @@ export async function runKselftests(options: RunKselftestsOptions): Promise<Scen
         bindVfio: false,
         bootTimeoutMs,
         log,
+        // A coverage kernel's counters, both sides of every kexec, land with the results.
+        ...(first.manifest.coverage ? { coverageDir: join(options.resultsDir, 'kselftest', 'coverage', `${suffix.replace(/[^A-Za-z0-9._-]+/g, '_')}vm${n}`) } : {}),
       });
       vmAlive = true;
     } catch (error) {

@@ -25,6 +25,7 @@ import { guestArgs, renderCmdline, sharesOf, type KernelCmdline } from './cmdlin
 import { Waterfall } from './waterfall.ts';
 import { waitForGuestReady, type GuestReady } from './readiness.ts';
 import type { BlackoutTimeline } from '../report/result.ts';
+import { CoverageCaptures } from './coverage-captures.ts';
 
 type AgentStatus = Awaited<ReturnType<AgentClient['status']>>;
 
@@ -54,6 +55,11 @@ export interface BootOptions {
   waterfall?: Waterfall;
   /** Where the machine comes from (default: a new QEMU machine; a remote host: target/remote.ts). */
   target?: TargetLauncher;
+  /**
+   * A coverage kernel's counters go here, one capture per boot (coverage/capture.ts):
+   * read at each kexec through QEMU's debugger stub, and from debugfs when the machine stops.
+   */
+  coverageDir?: string;
   log?: (message: string) => void;
 }
 
@@ -128,6 +134,7 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
       ...(options.memoryMiB ? { memoryMiB: options.memoryMiB } : {}),
       ...(options.cpus ? { cpus: options.cpus } : {}),
       ...(options.auxSerial ? { auxSerial: true } : {}),
+      ...(options.coverageDir ? { debugStub: true } : {}),
     }),
   );
   const deadlineMs = options.bootTimeoutMs ?? 180_000;
@@ -149,6 +156,7 @@ export async function boot(options: BootOptions = {}): Promise<LiveVm> {
     });
     const connected = waterfall.now();
     const vm = new LiveVm(target, ssh, kernel, { ...parts, machine: target.machineCmdline }, runDir, log, waterfall, initrd);
+    if (options.coverageDir) vm.coverage = new CoverageCaptures(options.coverageDir, target.debugStub);
     // Nothing runs before the guest says everything is in place (SSH answers before the shares are mounted).
     vm.ready = await ready;
     vm.recordBoot(0, connectStart, connected);
@@ -169,6 +177,8 @@ export class LiveVm implements AsyncDisposable {
   ready: GuestReady | undefined;
   /** The kernel running now (changes with an A -> B live update). */
   kernel: KernelArtifact;
+  /** Where a coverage kernel's counters go, boot by boot (boot() sets it when asked for coverage). */
+  coverage: CoverageCaptures | undefined;
   #boot = 0;
   #stopped = false;
 
@@ -244,9 +254,13 @@ export class LiveVm implements AsyncDisposable {
     const userspace = this.console.waitForMarker('init', { deadlineMs, boot: toBoot });
     for (const p of [restored, ready, userspace]) p.catch(() => {});
     this.log(`kexec ${this.kernel.manifest.release} -> ${target.manifest.release} (boot ${fromBoot} -> ${toBoot})`);
+    // A coverage kernel: stop at machine_kexec and read its counters there (the reboot path included).
+    const probe = this.coverage ? await this.coverage.armKexec(this.kernel, fromBoot, (c) => this.ssh.exec(c).then((r) => r.stdout)) : undefined;
     // The reply leaves before the freeze; the pause only lets it reach the host.
     await this.agent.call('kexec-exec', { 'delay-ms': 20 });
+    const captured = probe?.collect(deadlineMs);
     await this.ssh.reconnect({ consoleReady: userspace, deadlineMs, retryEveryMs: 10, attemptTimeoutMs: 3000 });
+    await captured;
     await this.ssh.exec('true');
     const sshReadyMs = Number(process.hrtime.bigint() - this.console.origin) / 1e6;
     await restored.catch((e: unknown) => {
@@ -315,6 +329,8 @@ export class LiveVm implements AsyncDisposable {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    // The last kernel's counters, while its SSH still answers (a crashed kernel's miss is recorded).
+    await this.coverage?.atEnd(this.kernel, this.#boot, (c) => this.ssh.exec(c, { timeoutMs: 30_000 }).then((r) => (r.exitCode === 0 ? r.stdout : Promise.reject(new Error(r.stderr.trim() || `exit ${r.exitCode}`)))));
     await this.ssh.stop().catch(() => {});
     await this.target.stop();
   }

@@ -139,6 +139,52 @@ export interface RunResult {
   scenarios: ScenarioResult[];
   /** The baseline gate, when the run was compared with one (`run --baseline`). */
   gate?: GateRecord;
+  /** `--coverage`: which lines of the instrumented code ran, per kernel, both sides of every kexec. */
+  coverage?: CoverageResult;
+}
+
+/** Line and function counts of one file (or a total). */
+export interface CoverageCounts {
+  lines: { found: number; hit: number };
+  functions: { found: number; hit: number };
+}
+
+/** One boot's counters: read at its kexec (inside reboot(), at machine_kexec), at the end (debugfs), or missing and why. */
+export interface CoverageSide {
+  /** Where the capture lies, relative to the results directory. */
+  capture: string;
+  boot: number;
+  when: 'at-kexec' | 'at-end';
+  files: number;
+  missing?: string;
+}
+
+/** One patch's added lines in the instrumented files: which ran, which did not (file -> line numbers). */
+export interface PatchCoverage {
+  patch: string;
+  run: Record<string, number[]>;
+  notRun: Record<string, number[]>;
+  /** Added lines in files the kernel does not instrument (headers, Kconfig, other objects): not counted. */
+  outside: Record<string, number>;
+}
+
+export interface KernelCoverage {
+  recipe: string;
+  release: string;
+  key: string;
+  sides: CoverageSide[];
+  /** The merged lcov tracefile and genhtml's report, relative to the results directory. */
+  tracefile?: string;
+  html?: string;
+  total: CoverageCounts;
+  files: (CoverageCounts & { path: string })[];
+  patches: PatchCoverage[];
+  /** Why no tracefile could be made (no side was read, or lcov failed). */
+  error?: string;
+}
+
+export interface CoverageResult {
+  kernels: KernelCoverage[];
 }
 
 export interface GateRecord {

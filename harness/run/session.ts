@@ -10,6 +10,7 @@ import type { KernelArtifact } from '../kernel/artifact.ts';
 import { detectAccelerator } from '../vm/accel.ts';
 import { sweepStaleMachines } from '../vm/sweep.ts';
 import { writeReportFiles } from '../report/output.ts';
+import { buildCoverageReport } from '../coverage/report.ts';
 import { overallVerdict, RESULT_SCHEMA, type GateRecord, type OverallVerdict, type RunResult, type ScenarioResult, type TargetInfo } from '../report/result.ts';
 
 export const newRunId = () => `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}`;
@@ -50,7 +51,8 @@ export async function finishRunSession(
   options: { junit?: string; gate?: (result: RunResult) => GateRecord; target?: TargetInfo } = {},
 ): Promise<FinishedRun> {
   const record: RunResult['kernels'] = {};
-  for (const k of kernels) record[k.manifest.recipe] ??= kernelRecord(k);
+  const kernelList = [...kernels];
+  for (const k of kernelList) record[k.manifest.recipe] ??= kernelRecord(k);
   const result: RunResult = {
     schema: RESULT_SCHEMA,
     runId: session.runId,
@@ -64,8 +66,12 @@ export async function finishRunSession(
     ...(options.target ? { target: options.target } : {}),
     qemuVersion: await execa('qemu-system-x86_64', ['--version']).then((r) => r.stdout.match(/version (\S+)/)?.[1] ?? 'unknown', () => 'absent'),
   };
+  // A coverage kernel's counters, every boot's, made into one tracefile and HTML report per kernel.
+  const coverage = [...kernelList].some((k) => k.manifest.coverage) ? await buildCoverageReport(session.out, session.say) : undefined;
+  if (coverage) result.coverage = coverage;
   if (options.gate) result.gate = options.gate(result);
-  const files = await writeReportFiles(session.out, result, { metricsFile: cacheLayout().metrics });
+  // Instrumented kernels run slower: their timings never enter the downtime history.
+  const files = await writeReportFiles(session.out, result, coverage ? {} : { metricsFile: cacheLayout().metrics });
   if (options.junit) await copyFile(files.junit, options.junit);
   return { result, verdict: overallVerdict(result) };
 }

@@ -13,6 +13,7 @@ import type { ConsoleMonitor } from '../vm/console-monitor.ts';
 import type { AuxSerial } from '../vm/aux-serial.ts';
 import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { Machine } from '../vm/machine.ts';
+import { freeLoopbackPort } from '../vm/ports.ts';
 import { machineCmdline } from '../vm/qemu-args/command.ts';
 import type { AccelRequest, DeviceRequest, IommuKind } from '../vm/spec.ts';
 
@@ -33,6 +34,8 @@ export interface Target {
    * upload over `ssh` to a remote host.
    */
   stage(file: string, name: string, ssh: GuestSession): Promise<string>;
+  /** QEMU's debugger stub, where the launch asked for one (QEMU only): reads the kernel inside reboot(). */
+  readonly debugStub?: { host: string; port: number };
   stop(): Promise<void>;
 }
 
@@ -57,6 +60,8 @@ export interface LaunchRequest {
   shares?: { hostPath: string; tag: string; mount: string }[];
   /** A second serial line (ttyS1) the harness reads, timestamped: QEMU only. */
   auxSerial?: boolean;
+  /** QEMU's debugger stub on a loopback port (coverage): QEMU only; a remote host has none. */
+  debugStub?: boolean;
   log?: (message: string) => void;
 }
 
@@ -79,6 +84,7 @@ export function qemuTarget(machine: Machine, kexecDir: string): Target {
     kind: `qemu-${machine.accel}`,
     console: machine.console,
     ...(machine.auxSerial ? { auxSerial: machine.auxSerial } : {}),
+    ...(machine.spec.debugStubPort !== undefined ? { debugStub: { host: '127.0.0.1', port: machine.spec.debugStubPort } } : {}),
     ssh: { host: '127.0.0.1', port: machine.sshPort },
     devices: machine.devices,
     machineCmdline: [...machineCmdline(machine.spec, machine.accel), KEXEC_SHARE_ARG],
@@ -112,6 +118,7 @@ export const qemuLauncher: TargetLauncher = {
       ...(r.memoryMiB ? { memoryMiB: r.memoryMiB } : {}),
       ...(r.cpus ? { cpus: r.cpus } : {}),
       ...(r.auxSerial ? { auxSerial: true } : {}),
+      ...(r.debugStub ? { debugStubPort: await freeLoopbackPort() } : {}),
     });
     try {
       await machine.start();

@@ -47,13 +47,18 @@ export interface MachineSpec {
   serialTcpPort?: number;
   /** A QEMU human monitor on a TCP server at 127.0.0.1:port: a stand-in host's power button. */
   monitorTcpPort?: number;
+  /**
+   * QEMU's debugger stub (GDB remote protocol) on 127.0.0.1:port: how the
+   * harness reads the outgoing kernel's coverage counters inside reboot().
+   */
+  debugStubPort?: number;
   /** A guest reboot (or a panic with panic=-1) resets the machine, as on a real host, instead of ending QEMU. Default false. */
   rebootResets?: boolean;
   /** ttyS1 to the harness over a pipe of its own, timestamped on arrival (a nested VM's serial port). Default false. */
   auxSerial?: boolean;
 }
 
-type OptionalFields = 'initrd' | 'serialTcpPort' | 'monitorTcpPort' | 'rebootResets' | 'auxSerial';
+type OptionalFields = 'initrd' | 'serialTcpPort' | 'monitorTcpPort' | 'debugStubPort' | 'rebootResets' | 'auxSerial';
 
 /** A MachineSpec with every default applied and every field checked. */
 export interface ResolvedSpec extends Required<Omit<MachineSpec, OptionalFields>>, Pick<MachineSpec, OptionalFields> {}
@@ -107,13 +112,14 @@ export function resolveSpec(spec: MachineSpec): ResolvedSpec {
   if (spec.initrd !== undefined) resolved.initrd = spec.initrd;
   if (spec.serialTcpPort !== undefined) resolved.serialTcpPort = spec.serialTcpPort;
   if (spec.monitorTcpPort !== undefined) resolved.monitorTcpPort = spec.monitorTcpPort;
+  if (spec.debugStubPort !== undefined) resolved.debugStubPort = spec.debugStubPort;
   if (spec.rebootResets !== undefined) resolved.rebootResets = spec.rebootResets;
   if (spec.auxSerial !== undefined) resolved.auxSerial = spec.auxSerial;
   if (!resolved.kernel) throw new ConfigError('MachineSpec.kernel is required (a bzImage path).');
   if (!resolved.runDir) throw new ConfigError('MachineSpec.runDir is required (a directory for logs and the pidfile).');
   checkInt('memoryMiB', resolved.memoryMiB, 64, 1024 * 1024);
   checkInt('cpus', resolved.cpus, 1, 255);
-  for (const name of ['serialTcpPort', 'monitorTcpPort'] as const) if (resolved[name] !== undefined) checkInt(name, resolved[name], 1, 65535);
+  for (const name of ['serialTcpPort', 'monitorTcpPort', 'debugStubPort'] as const) if (resolved[name] !== undefined) checkInt(name, resolved[name], 1, 65535);
   if (!['auto', 'kvm', 'tcg'].includes(resolved.accel)) {
     throw new ConfigError(`MachineSpec.accel must be auto, kvm or tcg, got "${resolved.accel}".`);
   }

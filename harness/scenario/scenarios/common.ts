@@ -1,5 +1,6 @@
 // Steps most scenarios share: boot a machine the runner will stop, check
 // that the kernel can live-update at all, and one verified live update.
+import { join } from 'node:path';
 import type { ScenarioContext } from '../scenario.ts';
 import { boot, type BootOptions, type LiveUpdate, type LiveVm } from '../../liveupdate/live-vm.ts';
 import type { PreservedMemfd } from '../../agent/client.ts';
@@ -17,7 +18,9 @@ export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): 
   };
   let vm: LiveVm;
   try {
-    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, liveUpdate: ctx.liveUpdate, waterfall: ctx.waterfall, ...(ctx.target ? { target: ctx.target } : {}), ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
+    // A coverage kernel's counters, both sides of every kexec, land with the scenario's results.
+    const coverage = ctx.kernel.manifest.coverage ? { coverageDir: join(ctx.dir, 'coverage', `vm${n}`) } : {};
+    vm = await boot({ kernel: ctx.kernel, log: ctx.log, runDir, liveUpdate: ctx.liveUpdate, waterfall: ctx.waterfall, ...(ctx.target ? { target: ctx.target } : {}), ...coverage, ...options, cmdline: [...(options.cmdline ?? []), ...ctx.cmdline] });
   } catch (error) {
     await saveLogs();
     throw error;

@@ -2,7 +2,7 @@
 import type { Accel, ResolvedSpec } from '../spec.ts';
 import { BASE_CMDLINE } from '../spec.ts';
 import { bootArgs } from './boot.ts';
-import { auxSerialArgs, consoleArgs, monitorArgs } from './console.ts';
+import { auxSerialArgs, consoleArgs, debugStubArgs, monitorArgs } from './console.ts';
 import { cpuMemoryArgs } from './cpu-memory.ts';
 import { deviceArgs, type GuestDevice } from './devices.ts';
 import { iommuArgs, iommuCmdline } from './iommu.ts';
@@ -37,6 +37,7 @@ export function qemuArgs(plan: QemuPlan): string[] {
     ...consoleArgs(spec.serialTcpPort),
     ...auxSerialArgs(spec.auxSerial),
     ...monitorArgs(spec.monitorTcpPort),
+    ...debugStubArgs(spec.debugStubPort),
     ...iommuArgs(spec.iommu),
     ...networkArgs(plan.sshPort),
     ...shareArgs(spec.shares),

@@ -26,6 +26,11 @@ export function monitorArgs(port: number | undefined): string[] {
   return port === undefined ? [] : ['-monitor', `tcp:127.0.0.1:${port},server=on,wait=off`];
 }
 
+/** QEMU's debugger stub on a loopback TCP server; nothing stops until a debugger connects. */
+export function debugStubArgs(port: number | undefined): string[] {
+  return port === undefined ? [] : ['-gdb', `tcp:127.0.0.1:${port},server=on,wait=off`];
+}
+
 /** The fd a machine with a second serial line hands QEMU for it (stdio's three come first). */
 export const AUX_SERIAL_FD = 3;
 
