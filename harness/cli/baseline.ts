@@ -39,6 +39,12 @@ export function parseThresholdFor(items: readonly string[]): Record<string, Metr
   return out;
 }
 
+/** A run on coverage kernels measured instrumented code: its timings are never a baseline's or a gate's. */
+function refuseCoverageRuns(runs: readonly { result: { coverage?: unknown } }[], dirs: readonly string[]): void {
+  const bad = dirs.filter((_, i) => runs[i]!.result.coverage);
+  if (bad.length) throw new ConfigError(`${bad.join(', ')} ran coverage kernels (--coverage): instrumented timings are not blackout figures; give results of plain kernels`);
+}
+
 export const baselineCommand = subcommands({
   name: 'baseline',
   help: HELP,
@@ -51,6 +57,7 @@ export const baselineCommand = subcommands({
         if (!values.out) throw new ConfigError('baseline save needs --out FILE');
         if (!positionals.length) throw new ConfigError('baseline save needs at least one results directory');
         const runs = await Promise.all(positionals.map(loadResultsDir));
+        refuseCoverageRuns(runs, positionals);
         const baseline = saveBaseline(runs.map((r) => r.result));
         const keys = Object.keys(baseline.metrics);
         if (!keys.length) {
@@ -84,6 +91,7 @@ export const baselineCommand = subcommands({
         };
         const baseline = await readBaselineFile(values.baseline);
         const runs = await Promise.all(positionals.map(loadResultsDir));
+        refuseCoverageRuns(runs, positionals);
         const comparison = compareToBaseline(baseline, runs.map((r) => r.result), thresholds);
         for (const v of comparison.verdicts) out(v.sentence);
         const strict = values.strict ?? false;

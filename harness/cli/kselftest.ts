@@ -14,7 +14,7 @@ import { resolveKernels } from '../run/plan.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
 import { COVERAGE_HELP, KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
 import { coverageRef } from '../run/coverage.ts';
-import { coverageSummary } from '../report/coverage-text.ts';
+import { COVERAGE_TIMINGS_NOTE, coverageSummary } from '../report/coverage-text.ts';
 
 const HELP = `usage: luo-harness kselftest [options]
 
@@ -83,7 +83,7 @@ export const kselftestCommand = command({
     if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else {
       process.stdout.write(summaryTable(results, 'selftest', { header: 'round', cell: (r) => (typeof r.params?.round === 'number' ? `${r.params.round}/${r.params.rounds}` : '-') }) + '\n\n');
-      process.stdout.write(blackoutTable(results, 'selftest', '; every test of a batch shares its kexec; restore ends at agent-ready') + '\n\n');
+      process.stdout.write(blackoutTable(results, 'selftest', `; every test of a batch shares its kexec; restore ends at agent-ready${result.coverage ? COVERAGE_TIMINGS_NOTE : ''}`) + '\n\n');
       if (matrix) {
         const [header, ...rows] = matrixRows(matrix, results);
         process.stdout.write('stage 1 on (rows) -> stage 2 on (columns): selftests passed/run\n' + formatTable(header!, rows) + '\n\n');

@@ -19,7 +19,7 @@ import { runPlanned } from '../run/scenarios.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
 import { COVERAGE_HELP, KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
 import { coveragePlan } from '../run/coverage.ts';
-import { coverageSummary } from '../report/coverage-text.ts';
+import { COVERAGE_TIMINGS_NOTE, coverageSummary } from '../report/coverage-text.ts';
 import { REMOTE_HELP, REMOTE_OPTIONS, openRemote, remoteOptions } from './remote-flags.ts';
 
 const HELP = `usage: luo-harness run [options]
@@ -144,7 +144,7 @@ export const runCommand = command({
       const print = (text: string) => text && process.stdout.write(text + '\n\n');
       print(summaryTable(results));
       print(capabilityLines(results));
-      print(blackoutTable(results));
+      print(blackoutTable(results, 'scenario', result.coverage ? COVERAGE_TIMINGS_NOTE : ''));
       if (values.matrix) {
         const pairs = results.filter((r) => r.to !== undefined && planned.find((p) => p.entry.name + p.suffix === r.name)?.definition.needsTarget);
         if (pairs.length) {

@@ -4,6 +4,9 @@
 // that ran and those that did not.
 import type { CoverageResult, KernelCoverage, PatchCoverage } from './result.ts';
 
+/** What a blackout caption says of coverage kernels' timings. */
+export const COVERAGE_TIMINGS_NOTE = '; coverage kernels: NOT blackout figures (gcov, and the machine stopped at machine_kexec while its counters are read)';
+
 const pct = (hit: number, found: number) => (found ? `${((100 * hit) / found).toFixed(1)}%` : '-');
 
 /** 3,4,5,9 -> "3-5, 9". */

@@ -1,8 +1,9 @@
 // report.html: one self-contained page (inline CSS and SVG, no script, no
 // network) that a CI artifact viewer or a browser on a laptop opens as is.
+import { fileRows, patchLine, sidesLine } from './coverage-text.ts';
 import { gateLine, type Comparison, type MetricVerdict } from './baseline.ts';
 import type { MetricsRow } from './history.ts';
-import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, targetLine, type RunResult, type ScenarioResult, type Status, type WaterfallSpan } from './result.ts';
+import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, targetLine, type KernelCoverage, type RunResult, type ScenarioResult, type Status, type WaterfallSpan } from './result.ts';
 import { median, p95 } from './stats.ts';
 import { pairedBarChart, stackedBarChart, waterfallChart, xyChart, type Series, type StackedRow } from './svg.ts';
 import { escapeAttr, escapeText } from './xml.ts';
@@ -334,6 +335,16 @@ function scenarioDetail(s: ScenarioResult): string {
   );
 }
 
+/** A kernel's coverage: a link to genhtml's report, the files' table, how each boot was counted, per patch its lines. */
+function coverageCard(k: KernelCoverage): string {
+  const link = k.html ? ` · <a href="${h(k.html)}">line by line (genhtml)</a>` : '';
+  const table = k.error
+    ? `<p>No coverage: ${h(k.error)}</p>`
+    : `<table><thead><tr><th>File</th><th>Lines</th><th>Functions</th></tr></thead><tbody>${fileRows(k).map((r) => `<tr>${r.map((c) => `<td>${h(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const patches = k.patches.length ? `<ul>${k.patches.map((p) => `<li>${h(patchLine(p))}</li>`).join('')}</ul>` : '';
+  return `<div class="card"><p><strong>${h(k.recipe)}</strong> ${h(k.release)}${k.tracefile ? ` · <code>${h(k.tracefile)}</code>` : ''}${link}</p>${table}<p class="meta">Counted: ${h(sidesLine(k))}</p>${patches}</div>`;
+}
+
 export function renderHtml(input: HtmlReportInput): string {
   const { result } = input;
   const title = input.title ?? `luo-harness report — ${result.runId}`;
@@ -347,10 +358,12 @@ export function renderHtml(input: HtmlReportInput): string {
     '<h2>Summary</h2>',
     summaryTable(result),
     '<h2>Blackout phases</h2>',
+    ...(result.coverage ? ['<p class="meta">Coverage kernels: gcov slows every instrumented function and the counters are read with the machine stopped at machine_kexec (inside kexec-jump), so these timings are not blackout figures.</p>'] : []),
     `<div class="card">${phaseChart(result)}</div>`,
     '<h2>Blackout vs preserved size</h2>',
     `<div class="card">${sizeChart(result)}</div>`,
   ];
+  if (result.coverage) sections.push('<h2>Coverage</h2>', ...result.coverage.kernels.map(coverageCard));
   if (input.history) sections.push('<h2>History</h2>', `<div class="card">${historyChart(input.history)}</div>`);
   if (input.previous) sections.push('<h2>Comparison with the previous run</h2>', `<div class="card">${comparisonSection(result, input.previous)}</div>`);
   const comparison = input.comparison ?? result.gate?.comparison;

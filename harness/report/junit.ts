@@ -1,6 +1,7 @@
 // JUnit XML, the format every CI system renders: one testsuite per run, one
 // testcase per scenario; blackout figures as properties, console log paths in
 // system-out.
+import { fileRows, patchLine, sidesLine } from './coverage-text.ts';
 import { blackoutSamples, countStatuses, iterationMetrics, type RunResult, type ScenarioResult } from './result.ts';
 import { median } from './stats.ts';
 import { attrs, escapeText } from './xml.ts';
@@ -59,6 +60,25 @@ function testcase(s: ScenarioResult, classname: string): string {
 }
 
 /** One testcase per gated metric: a regression fails it, not enough evidence skips it (fails it with --strict). */
+/**
+ * `--coverage`: one test case per kernel (its files' counts and how each boot
+ * was counted) and one per patch (its added lines run and not run), as
+ * output a CI shows a reviewer; coverage is information, never a failure.
+ */
+function coverageSuite(result: RunResult): { xml: string[]; tests: number } {
+  if (!result.coverage) return { xml: [], tests: 0 };
+  const cases = result.coverage.kernels.flatMap((k) => {
+    const table = k.error ? `no coverage: ${k.error}` : fileRows(k).map((r) => r.join('  ')).join('\n');
+    const kernelCase = [`    <testcase${attrs({ name: `${k.recipe} (${k.release})`, classname: 'luo-harness.coverage', time: '0.000' })}>`, `      <system-out>${escapeText(`${table}\ncounted: ${sidesLine(k)}`)}</system-out>`, '    </testcase>'].join('\n');
+    const patchCases = k.patches.map((p) => [`    <testcase${attrs({ name: p.patch, classname: `luo-harness.coverage.${k.recipe}`, time: '0.000' })}>`, `      <system-out>${escapeText(patchLine(p))}</system-out>`, '    </testcase>'].join('\n'));
+    return [kernelCase, ...patchCases];
+  });
+  return {
+    xml: [`  <testsuite${attrs({ name: 'luo-harness coverage', tests: cases.length, failures: 0, errors: 0, skipped: 0, time: '0.000', timestamp: result.finishedAt, hostname: result.host.hostname })}>`, ...cases, '  </testsuite>'],
+    tests: cases.length,
+  };
+}
+
 function gateSuite(result: RunResult): { xml: string[]; tests: number; failures: number; skipped: number } {
   const gate = result.gate;
   if (!gate) return { xml: [], tests: 0, failures: 0, skipped: 0 };
@@ -105,7 +125,8 @@ export function toJUnitXml(result: RunResult): string {
     time: secondsBetween(result.startedAt, result.finishedAt),
   };
   const gate = gateSuite(result);
-  const totals = { ...suite, tests: suite.tests + gate.tests, failures: suite.failures + gate.failures, skipped: suite.skipped + gate.skipped };
+  const coverage = coverageSuite(result);
+  const totals = { ...suite, tests: suite.tests + gate.tests + coverage.tests, failures: suite.failures + gate.failures, skipped: suite.skipped + gate.skipped };
   const runProps = [
     property('runId', result.runId),
     property('accelerator', result.accelerator),
@@ -127,6 +148,7 @@ export function toJUnitXml(result: RunResult): string {
     ...result.scenarios.map((s) => testcase(s, `luo-harness.${s.kernel ?? 'kernel'}${s.to ? '-to-' + s.to : ''}`)),
     '  </testsuite>',
     ...gate.xml,
+    ...coverage.xml,
     '</testsuites>',
     '',
   ].join('\n');

@@ -1,5 +1,6 @@
 // A Markdown summary for a CI job summary or a PR comment: the first line
 // says what broke, then one table row per scenario.
+import { fileRows, patchLine, sidesLine } from './coverage-text.ts';
 import { gateLine, type Comparison } from './baseline.ts';
 import { blackoutSamples, overallVerdict, targetLine, type RunResult, type Status } from './result.ts';
 import { median } from './stats.ts';
@@ -9,6 +10,19 @@ const ICON: Record<Status, string> = { pass: '✅', fail: '❌', error: '⚠️'
 /** Table cells cannot hold `|` or newlines. */
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 const ms = (x: number) => `${x.toFixed(x >= 100 ? 0 : 1)} ms`;
+
+/** Per kernel: the files' table, how each boot was counted, and per patch its added lines run and not run. */
+function coverageMarkdown(c: NonNullable<RunResult['coverage']>): string[] {
+  return c.kernels.flatMap((k) => [
+    `**Coverage of ${cell(k.recipe)} (${cell(k.release)})**, every boot added together${k.tracefile ? ` (\`${cell(k.tracefile)}\`)` : ''}:`,
+    '',
+    ...(k.error ? [`No coverage: ${cell(k.error)}`] : ['| File | Lines | Functions |', '| --- | ---: | ---: |', ...fileRows(k).map((r) => `| ${r.map(cell).join(' | ')} |`)]),
+    '',
+    `Counted: ${cell(sidesLine(k))}`,
+    ...(k.patches.length ? ['', ...k.patches.map((p) => `- ${cell(patchLine(p))}`)] : []),
+    '',
+  ]);
+}
 
 export function toMarkdown(result: RunResult, given?: Comparison): string {
   const comparison = given ?? result.gate?.comparison;
@@ -32,6 +46,7 @@ export function toMarkdown(result: RunResult, given?: Comparison): string {
     const caps = (s.capabilities ?? []).map((c) => `${c.name} ${ICON[c.status]} ${c.status}`).join(', ') || '—';
     lines.push(`| ${cell(s.name)} | ${ICON[s.status]} ${s.status} | ${cell(caps)} | ${b} | ${s.iterations.length} | ${cell(s.reason ?? '')} |`);
   }
+  if (result.coverage) lines.push('', ...coverageMarkdown(result.coverage));
   if (comparison) {
     const notable = comparison.verdicts.filter((x) => x.kind !== 'unchanged').sort((a, b) => Number(b.gated) - Number(a.gated));
     lines.push('', `**Baseline gate:** ${cell(gateLine(comparison, result.gate?.strict))}`);
