@@ -15,6 +15,9 @@ import { replay, runCampaign } from '../fuzz/campaign.ts';
 import { readFinding, renderFinding, replayProgram } from '../fuzz/finding.ts';
 import { campaignResults, replayResults } from '../fuzz/results.ts';
 import { renderProgram } from '../fuzz/ops.ts';
+import { coverageRef } from '../run/coverage.ts';
+import { coverageSummary } from '../report/coverage-text.ts';
+import { formatTable } from './table.ts';
 
 const HELP = `usage: luo-harness fuzz [options]
        luo-harness fuzz --replay FINDING.json [--kernel REF]
@@ -34,6 +37,11 @@ minimized and written as a finding (findings/finding-N.json, console logs).
   --programs N          stop after N programs (with --budget: whichever comes first)
   --max-findings N      stop once N findings are confirmed
   --no-minimize         report findings without minimizing them
+  --coverage            fuzz the kernel's coverage twin (gcov on the live-update code): the edges each
+                        program takes are counted (both sides of every kexec), a program that takes new
+                        ones joins a corpus and every other program carries one of it on; the run's
+                        tracefile and HTML report as with \`run --coverage\`
+  --unguided            with --coverage: count, but generate every program afresh (to compare)
   --replay FILE         run a finding's (minimized) program again; exit 1 when it still diverges
   --out DIR             results directory (default: results/<run id>)
   --junit FILE          also write the JUnit XML here
@@ -50,6 +58,8 @@ export const fuzzCommand = command({
     programs: { type: 'string' },
     'max-findings': { type: 'string' },
     'no-minimize': { type: 'boolean' },
+    coverage: { type: 'boolean' },
+    unguided: { type: 'boolean' },
     replay: { type: 'string' },
     ...REPORT_OPTIONS,
   },
@@ -69,11 +79,13 @@ export const fuzzCommand = command({
       throw new ConfigError('--replay runs the finding\'s own program: leave out --seed, --budget and --programs.');
     }
 
+    if (values.coverage && values.replay !== undefined) throw new ConfigError('--coverage goes with a campaign, not with --replay');
+    if (values.unguided && !values.coverage) throw new ConfigError('--unguided goes with --coverage (without it nothing guides the fuzzer)');
     const finding = values.replay !== undefined ? await readFinding(values.replay) : undefined;
     const session = await openRunSession(values.out);
     const { say, out } = session;
     const ref = values.kernel ?? finding?.kernel.ref ?? DEFAULT_RECIPE;
-    const kernel = await resolveKernelRef(ref);
+    const kernel = await resolveKernelRef(values.coverage ? await coverageRef(ref) : ref);
     say(`luo-harness fuzz: ${kernel.manifest.recipe} (${kernel.manifest.release}), ${finding ? `replay of finding ${finding.id} from ${values.replay}` : `seed ${seed}, ${budgetMs !== undefined ? `budget ${Math.round(budgetMs / 1000)} s` : ''}${budgetMs !== undefined && programs !== undefined ? ', ' : ''}${programs !== undefined ? `${programs} programs` : ''}`}, results in ${out}`);
 
     let results;
@@ -96,6 +108,7 @@ export const fuzzCommand = command({
         ...(maxFindings !== undefined ? { maxFindings } : {}),
         minimize: !values['no-minimize'],
         findingsDir,
+        ...(values.coverage ? { coverage: { dir: join(out, 'coverage'), guided: !values.unguided } } : {}),
         progress,
         log: (m) => process.stderr.write(`[fuzz] ${m}\n`),
       });
@@ -109,6 +122,7 @@ export const fuzzCommand = command({
     else {
       if (finding) process.stdout.write(`replayed (${replayProgram(finding).length} operations):\n${renderProgram(replayProgram(finding))}\n\n`);
       process.stdout.write(summaryTable(results, 'fuzz') + '\n\n');
+      if (result.coverage) process.stdout.write(coverageSummary(result.coverage, formatTable) + '\n\n');
       process.stdout.write(`${verdict.headline}\nresults: ${out}\n`);
     }
     return verdict.exitCode;

@@ -6,6 +6,7 @@ import { listArtifacts } from '../kernel/store.ts';
 import { findArtifact } from '../kernel/refs.ts';
 import { exportArtifact, fetchArtifact } from '../kernel/archive.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
+import { coverageRecipe } from '../kernel/derived-recipes.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
 import { command, subcommands } from './command.ts';
 import { formatTable } from './table.ts';
@@ -17,6 +18,7 @@ const HELP = `usage: luo-harness kernel <subcommand>
   build [NAME|FILE ...] [--json] [--quiet]        build (or find in the cache) kernels, one after the other;
         [--recipe NAME|FILE ...]                  prints their directories (default: ${DEFAULT_RECIPE}); with
         [--tree PATH] [--series ID] ...           --tree/--series, that kernel too (--kernel names the base)
+        [--coverage]                              each one's coverage twin instead (gcov on the live-update code)
   list [--json]                                   the kernels in the cache
   show NAME|KEY|DIR                               a kernel's manifest
   export NAME|KEY|DIR --out FILE                  write a kernel as a portable tarball
@@ -35,15 +37,17 @@ export const kernelCommand = subcommands({
   subs: {
     build: command({
       help: HELP,
-      options: { recipe: { type: 'string', multiple: true }, kernel: { type: 'string' }, ...KERNEL_SOURCE_OPTIONS, json: { type: 'boolean' }, quiet: { type: 'boolean' } },
+      options: { recipe: { type: 'string', multiple: true }, kernel: { type: 'string' }, ...KERNEL_SOURCE_OPTIONS, coverage: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } },
       positionals: true,
       run: async ({ values, positionals }, print) => {
         const derived = await kernelFromFlags(values);
         if (values.kernel !== undefined && values.series === undefined) throw new ConfigError('kernel build --kernel names the recipe --series patches; name recipes to build as arguments');
-        const recipes = [...(values.recipe ?? []), ...positionals, ...(derived ? [derived] : [])];
+        const named = [...(values.recipe ?? []), ...positionals, ...(derived ? [derived] : [])];
+        const asked = named.length ? named : [DEFAULT_RECIPE];
+        const recipes = values.coverage ? await Promise.all(asked.map((r) => coverageRecipe(r, { cache: cacheRoot() }))) : asked;
         const built: KernelArtifact[] = [];
         // One after the other: each build uses every core.
-        for (const recipe of recipes.length ? recipes : [DEFAULT_RECIPE]) built.push(await buildKernel(recipe, { cache: cacheRoot(), quiet: values.quiet ?? false }));
+        for (const recipe of recipes) built.push(await buildKernel(recipe, { cache: cacheRoot(), quiet: values.quiet ?? false }));
         if (values.json) print(JSON.stringify(built.length === 1 ? built[0]!.manifest : built.map((a) => a.manifest), null, 2));
         else for (const a of built) print(a.dir);
         return EXIT.ok;

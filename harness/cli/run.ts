@@ -88,9 +88,9 @@ export const runCommand = command({
       entries = entries.filter((e) => names.includes(e.name));
     }
     const remoteWanted = remoteOptions(values); // checked now, before any kernel is built
+    if (values.coverage && values.baseline) throw new ConfigError('--coverage runs instrumented kernels, whose timings are not blackout figures: leave out --baseline');
     const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
     if (values.matrix !== undefined && (values.tree !== undefined || values.series !== undefined)) throw new ConfigError('--matrix names the kernels itself; leave out --tree and --series');
-    if (values.coverage && baseline) throw new ConfigError('--coverage runs instrumented kernels, whose timings are not comparable: leave out --baseline');
     const kernel = (await kernelFromFlags(values)) ?? values.kernel;
     const plan = await planScenarios(entries, SCENARIOS, {
       ...(kernel ? { kernel } : {}),

@@ -122,18 +122,20 @@ export function parseDebugfsDump(text: string): { path: string; bytes: Buffer }[
   return out.map((o) => ({ path: o.path, bytes: Buffer.from(o.lines.join(''), 'base64') }));
 }
 
+/** The running kernel's counters of the instrumented files, through its own debugfs files (a damaged file throws). */
+export async function readLiveUnits(shell: GuestShell, index: CoverageIndex): Promise<{ source: string; bytes: Buffer; unit: GcovUnit }[]> {
+  return parseDebugfsDump(await shell(DEBUGFS_SCRIPT)).flatMap(({ path, bytes }) => {
+    const source = sourceOfUnit(path.replace(/^\/sys\/kernel\/debug\/gcov/, ''), index);
+    // A damaged dump is a miss, never a wrong count.
+    return source ? [{ source, bytes, unit: decodeGcda(bytes, path) }] : [];
+  });
+}
+
 /** The running kernel's counters through its own debugfs files, when the run ends. Never throws: a miss is recorded. */
 export async function captureAtEnd(shell: GuestShell, kernel: KernelArtifact, dir: string, boot: number): Promise<CaptureRecord> {
   const record = { boot, kernel: kernelOf(kernel), when: 'at-end' as const };
   try {
-    const index = await readCoverageIndex(kernel);
-    const dumped = parseDebugfsDump(await shell(DEBUGFS_SCRIPT));
-    const units = dumped.flatMap(({ path, bytes }) => {
-      const source = sourceOfUnit(path.replace(/^\/sys\/kernel\/debug\/gcov/, ''), index);
-      if (!source) return [];
-      decodeGcda(bytes, path); // a damaged dump is a miss, never a wrong count
-      return [{ source, bytes }];
-    });
+    const units = await readLiveUnits(shell, await readCoverageIndex(kernel));
     if (units.length === 0) return await writeCapture(dir, { ...record, files: [], missing: 'the kernel\'s gcov debugfs holds none of the instrumented files' }, []);
     return await writeCapture(dir, { ...record, files: units.map((u) => u.source).sort() }, units);
   } catch (e) {

@@ -9,7 +9,8 @@ import { ConfigError, InfraError } from '../errors.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
 import type { Progress } from '../util/progress.ts';
 import { executeProgram, type Divergence, type ProgramRun } from './executor.ts';
-import { DEFAULT_LIMITS, generateProgram, type GeneratorLimits } from './generator.ts';
+import { DEFAULT_LIMITS, generateProgram, mutateProgram, type GeneratorLimits } from './generator.ts';
+import { CoverageGuide } from './guidance.ts';
 import { FINDING_SCHEMA, findingTitle, replayProgram, writeFinding, type Finding } from './finding.ts';
 import { MachinePool } from './machine.ts';
 import { minimize } from './minimize.ts';
@@ -33,6 +34,13 @@ export interface CampaignOptions {
   /** Stop once this many findings are confirmed. */
   maxFindings?: number;
   limits?: GeneratorLimits;
+  /**
+   * A coverage kernel: every machine's counters go under `dir`; after each
+   * program the edges it took are counted, and with `guided` a program that
+   * took new ones joins the corpus, half the programs after that being one
+   * of it carried on differently.
+   */
+  coverage?: { dir: string; guided: boolean };
   progress?: Progress;
   /** What a person should see as it happens: divergences, findings, replaced machines. */
   log?: (message: string) => void;
@@ -51,6 +59,8 @@ export interface CampaignStats {
   elapsedMs: number;
   /** Distinct "operation -> outcome" pairs reached. */
   pairs: string[];
+  /** With coverage: the gcov arcs (control-flow edges) of the instrumented code taken so far, over time. */
+  coverage?: { guided: boolean; edges: number; corpus: number; mutated: number; overTime: { ms: number; programs: number; edges: number; pairs: number }[] };
 }
 
 export interface CampaignResult {
@@ -68,7 +78,11 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const started = performance.now();
   const log = options.log ?? (() => {});
   const limits = options.limits ?? DEFAULT_LIMITS;
-  const pool = new MachinePool({ kernel: options.kernel, log, detail: (m) => options.progress?.update(m) });
+  const pool = new MachinePool({ kernel: options.kernel, log, detail: (m) => options.progress?.update(m), ...(options.coverage ? { coverageDir: options.coverage.dir } : {}) });
+  const guide = options.coverage ? new CoverageGuide() : undefined;
+  const corpus: Op[][] = [];
+  let mutated = 0;
+  const overTime: NonNullable<CampaignStats['coverage']>['overTime'] = [];
   const stats: CampaignStats = { programs: 0, kexecs: 0, calls: 0, boots: 0, findingRuns: 0, infraRetries: [], elapsedMs: 0, pairs: [] };
   const pairs = new Set<string>();
   const findings: Finding[] = [];
@@ -76,7 +90,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   let stoppedBy: CampaignResult['stoppedBy'] = 'programs';
   let infraError: string | undefined;
   const elapsed = () => performance.now() - started;
-  const show = () => options.progress?.update(`${stats.programs} programs, ${stats.kexecs} kexecs, ${findings.length} finding(s), ${pairs.size} (operation, outcome) pairs`);
+  const show = () => options.progress?.update(`${stats.programs} programs, ${stats.kexecs} kexecs, ${findings.length} finding(s), ${pairs.size} (operation, outcome) pairs${guide ? `, ${guide.edges.size} edges${options.coverage!.guided ? ` (corpus ${corpus.length})` : ''}` : ''}`);
 
   /** One program on a clean machine; a divergence taints the machine. Infrastructure failures are retried. */
   const run = async (ops: readonly Op[], keepSteps = false): Promise<{ run: ProgramRun; fromBoot: number }> => {
@@ -169,10 +183,18 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         break;
       }
       const pseed = programSeed(options.seed, index);
-      const program = generateProgram(pseed, limits);
+      // Guided: every other program carries on one of the corpus (picked by the program's seed, so a campaign replays).
+      const parent = options.coverage?.guided && corpus.length && pseed % 2 === 0 ? corpus[pseed % corpus.length] : undefined;
+      const program = parent ? mutateProgram(parent, pseed, limits) : generateProgram(pseed, limits);
+      if (parent) mutated++;
       try {
         const outcome = await run(program.ops);
         stats.programs++;
+        if (guide && pool.current) {
+          const fresh = await guide.afterProgram(pool.current, outcome.fromBoot);
+          if (fresh > 0 && options.coverage!.guided) corpus.push(program.ops);
+          overTime.push({ ms: Math.round(elapsed()), programs: stats.programs, edges: guide.edges.size, pairs: pairs.size });
+        }
         show();
         const d = outcome.run.divergence;
         if (!d) continue;
@@ -201,6 +223,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   for (const f of findings) await writeFinding(join(options.findingsDir, `finding-${f.id}.json`), f);
   stats.elapsedMs = Math.round(elapsed());
   stats.pairs = [...pairs].sort();
+  if (guide) stats.coverage = { guided: options.coverage!.guided, edges: guide.edges.size, corpus: corpus.length, mutated, overTime };
   return { stats, findings, stoppedBy, ...(infraError ? { infraError } : {}) };
 }
 

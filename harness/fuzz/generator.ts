@@ -52,6 +52,23 @@ class Builder {
     return `${prefix}${++this.#n}`;
   }
 
+  /**
+   * Takes an op of another program as this one's own: pushed, and the names
+   * and tokens it uses never handed out again (fresh names and tokens go on
+   * past them).
+   */
+  adopt(op: Op): void {
+    this.push(op);
+    for (const v of Object.values(op)) {
+      const n = typeof v === 'string' ? /^[a-z]+(\d+)$/.exec(v)?.[1] : undefined;
+      if (n !== undefined) this.#n = Math.max(this.#n, Number(n));
+    }
+    if ('token' in op && 'h' in op && typeof op.token === 'string') {
+      const used = Number(op.token);
+      if (Number.isSafeInteger(used) && used >= (this.#nextToken.get(op.h) ?? 1)) this.#nextToken.set(op.h, used + 1);
+    }
+  }
+
   /** Appends an op and moves the model on as if every call did what it predicts. */
   push(op: Op): void {
     this.ops.push(op);
@@ -226,7 +243,29 @@ export function generateProgram(seed: number, limits: GeneratorLimits = DEFAULT_
   const rng = new Rng(seed);
   const b = new Builder(rng, limits);
   const epochs = Math.min(limits.maxKexecs, rng.weighted<number>([[1, 5], [2, 4], [3, 1]]));
-  for (let e = 0; e < epochs; e++) {
+  return { seed, ops: generateEpochs(b, rng, 0, epochs) };
+}
+
+/**
+ * A program that reached new code, carried on differently (coverage-guided
+ * fuzzing): its operations up to a point drawn from `seed`, then new ones
+ * from the model's state there, ending in a kexec like every program. The
+ * state the kept prefix built (sessions, memfds, what was preserved) is
+ * where the new operations start, which a fresh program would rarely reach.
+ */
+export function mutateProgram(base: readonly Op[], seed: number, limits: GeneratorLimits = DEFAULT_LIMITS): Program {
+  const rng = new Rng(seed);
+  const b = new Builder(rng, limits);
+  const cut = rng.int(1, Math.max(1, base.length - 1));
+  for (const op of base.slice(0, cut)) b.adopt(op);
+  const done = base.slice(0, cut).filter((o) => o.op === 'kexec').length;
+  const epochs = Math.max(done + 1, Math.min(limits.maxKexecs, done + rng.weighted<number>([[1, 3], [2, 1]])));
+  return { seed, ops: generateEpochs(b, rng, done, epochs) };
+}
+
+/** Stretches `from`..`to` of a program, each ended by a kexec, onto the builder's ops. */
+function generateEpochs(b: Builder, rng: Rng, from: number, to: number): Op[] {
+  for (let e = from; e < to; e++) {
     // Mostly short stretches, sometimes long ones: long interesting sequences need both.
     const length = rng.int(2, 10) + (rng.chance(0.35) ? rng.int(5, 30) : 0);
     for (let i = 0; i < length; i++) {
@@ -246,5 +285,5 @@ export function generateProgram(seed: number, limits: GeneratorLimits = DEFAULT_
     }
     b.push({ op: 'kexec' });
   }
-  return { seed, ops: b.ops };
+  return b.ops;
 }

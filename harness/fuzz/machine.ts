@@ -100,6 +100,8 @@ export interface MachinePoolOptions {
   log?: (message: string) => void;
   /** The machines' own chatter (booting, each kexec). */
   detail?: (message: string) => void;
+  /** A coverage kernel: each machine's counters, every boot's, under <coverageDir>/vm<N>/. */
+  coverageDir?: string;
 }
 
 /** Hands out a guest in a clean state: the one from before when nothing tainted it, else a fresh boot. */
@@ -118,12 +120,18 @@ export class MachinePool implements AsyncDisposable {
     }
     if (c) this.options.log?.(`replacing the machine (${c.tainted ?? (c.target.vm.console.ended ? 'QEMU exited' : `recycled after ${c.target.vm.bootIndex} kexecs`)})`);
     await this.stop();
-    const vm = await boot({ kernel: this.options.kernel, cmdline: FUZZ_CMDLINE, bindVfio: false, runDir: newRunDir('fuzz'), log: this.options.detail ?? (() => {}) });
+    const coverage = this.options.coverageDir ? { coverageDir: join(this.options.coverageDir, `vm${this.boots}`) } : {};
+    const vm = await boot({ kernel: this.options.kernel, cmdline: FUZZ_CMDLINE, bindVfio: false, runDir: newRunDir('fuzz'), log: this.options.detail ?? (() => {}), ...coverage });
     this.boots++;
     const target = new VmTarget(vm);
     this.#current = { target, kexecsAtBoot: vm.bootIndex, tainted: undefined };
     target.mark();
     return target;
+  }
+
+  /** The machine the last program ran on, if it is still up. */
+  get current(): LiveVm | undefined {
+    return this.#current?.target.vm;
   }
 
   /** The current machine's state is unknown now: the next program gets a fresh one. */

@@ -52,7 +52,9 @@ function findingResult(f: Finding, dir: string): ScenarioResult {
 /** The campaign's results: its own (figures, infra stop), then one per finding. `dir` is the findings' directory relative to the results directory. */
 export function campaignResults(c: CampaignResult, recipe: string, seed: number, dir = 'findings'): ScenarioResult[] {
   const s = c.stats;
-  const figures = `${s.programs} programs, ${s.kexecs} kexecs, ${s.calls} calls, ${s.pairs.length} distinct (operation, outcome) pairs, ${c.findings.length} finding(s)`;
+  const cov = s.coverage;
+  const edges = cov ? `, ${cov.edges} gcov edges of the live-update code taken (${cov.guided ? `guided: corpus of ${cov.corpus}, ${cov.mutated} programs carried one on` : 'unguided'})` : '';
+  const figures = `${s.programs} programs, ${s.kexecs} kexecs, ${s.calls} calls, ${s.pairs.length} distinct (operation, outcome) pairs${edges}, ${c.findings.length} finding(s)`;
   const confirmed = c.findings.filter((f) => f.reproduced);
   const named = confirmed.map((f) => `finding-${f.id}: ${f.title}`).join('; ');
   const summary: ScenarioResult = {
@@ -75,7 +77,7 @@ export function campaignResults(c: CampaignResult, recipe: string, seed: number,
     iterations: [],
     artifacts: [],
     kernel: recipe,
-    params: { seed, programs: s.programs, kexecs: s.kexecs, calls: s.calls, boots: s.boots, findingRuns: s.findingRuns, findings: c.findings.length, infraRetries: s.infraRetries, pairs: s.pairs },
+    params: { seed, programs: s.programs, kexecs: s.kexecs, calls: s.calls, boots: s.boots, findingRuns: s.findingRuns, findings: c.findings.length, infraRetries: s.infraRetries, pairs: s.pairs, ...(cov ? { coverage: cov } : {}) },
   };
   return [summary, ...c.findings.map((f) => findingResult(f, dir))];
 }

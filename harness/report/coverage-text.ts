@@ -22,11 +22,20 @@ export function lineRanges(lines: readonly number[]): string {
   return out.join(', ');
 }
 
-/** How each boot of a kernel was counted: "boot 0 at its kexec (machine_kexec), boot 1 at the end (debugfs)". */
+/**
+ * How the boots of a kernel were counted: each one when there are few
+ * ("boot 0 up to its kexec (read at machine_kexec); boot 1 to the end of
+ * the run (debugfs)"), else how many each way; a missing one always by name.
+ */
 export function sidesLine(k: KernelCoverage): string {
-  return k.sides
-    .map((s) => `${s.capture}: ${s.missing ? `MISSING (${s.missing})` : s.when === 'at-kexec' ? `boot ${s.boot} up to its kexec (read at machine_kexec)` : `boot ${s.boot} to the end of the run (debugfs)`}`)
-    .join('; ');
+  const read = k.sides.filter((s) => !s.missing);
+  const missing = k.sides.filter((s) => s.missing).map((s) => `${s.capture}: MISSING (${s.missing})`);
+  const kexec = read.filter((s) => s.when === 'at-kexec').length;
+  const shown =
+    read.length <= 4
+      ? read.map((s) => (s.when === 'at-kexec' ? `boot ${s.boot} up to its kexec (read at machine_kexec)` : `boot ${s.boot} to the end of the run (debugfs)`))
+      : [`${kexec} boot(s) up to their kexec (read at machine_kexec)`, `${read.length - kexec} to the end of the run (debugfs)`];
+  return [...shown, ...missing].join('; ');
 }
 
 const count = (r: Record<string, number[]>) => Object.values(r).reduce((a, l) => a + l.length, 0);

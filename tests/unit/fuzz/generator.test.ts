@@ -2,7 +2,8 @@
 // limits, and aim at the corners: over a few hundred programs the model
 // predicts every interesting refusal at least once.
 import test from 'ava';
-import { DEFAULT_LIMITS, generateProgram } from '../../../harness/fuzz/generator.ts';
+import { DEFAULT_LIMITS, generateProgram, mutateProgram } from '../../../harness/fuzz/generator.ts';
+import { EdgeSet, edgesOf } from '../../../harness/fuzz/guidance.ts';
 import { Model, outcomeClass } from '../../../harness/fuzz/model.ts';
 import { OP_NAMES, expand, parseOp, type Op } from '../../../harness/fuzz/ops.ts';
 import { Rng, programSeed } from '../../../harness/fuzz/rng.ts';
@@ -91,4 +92,32 @@ test('the corners are reached: the model predicts each refusal somewhere in 300 
   t.true(sizes.includes(0) && sizes.some((s) => s >= 32 << 20) && sizes.some((s) => s % 4096 !== 0), 'sizes from 0 to large, some unaligned');
   const counts = programs.flatMap((p) => p.ops.flatMap((o) => (o.op === 'many-fds' || o.op === 'many-sessions' ? [o.count] : [])));
   t.true(counts.some((c) => c >= 50), 'many sessions or fds near a serialization block boundary');
+});
+
+test('a corpus program carried on: a prefix of it kept, new operations from the state it built, a kexec at the end, no name handed out twice', (t) => {
+  let differs = 0;
+  for (const [i, base] of programs.slice(0, 120).entries()) {
+    const m = mutateProgram(base.ops, 1000 + i);
+    t.deepEqual(mutateProgram(base.ops, 1000 + i), m, 'the same seed carries it on the same way');
+    const kept = m.ops.findIndex((op, j) => JSON.stringify(op) !== JSON.stringify(base.ops[j]));
+    t.true(kept === -1 || kept >= 1, 'at least the first operation is kept');
+    if (JSON.stringify(m.ops) !== JSON.stringify(base.ops)) differs++;
+    t.is(m.ops.at(-1)!.op, 'kexec');
+    t.true(m.ops.filter((o) => o.op === 'kexec').length <= DEFAULT_LIMITS.maxKexecs + 1);
+    const made = m.ops.filter((o) => o.op === 'memfd' || o.op === 'create').map((o) => ('id' in o ? o.id : o.h));
+    const creates = m.ops.filter((o): o is Extract<Op, { op: 'memfd' }> => o.op === 'memfd').map((o) => o.id);
+    t.is(new Set(creates).size, creates.length, `seed ${1000 + i}: a memfd name made twice in ${JSON.stringify(made)}`);
+    const model = new Model();
+    for (const op of m.ops) for (const call of expand(op)) model.commit(call, model.predict(call).expect[0]!);
+  }
+  t.true(differs > 100, `most carried-on programs differ from their parent (${differs} of 120)`);
+});
+
+test('edges are the arcs a unit took; the set counts only new ones', (t) => {
+  const unit = { filename: 'x.gcda', version: 0, stamp: 0, checksum: 0, functions: [{ ident: 7, linenoChecksum: 0, cfgChecksum: 0, counters: [{ kind: 0, values: [0n, 3n, 1n] }] }] };
+  t.deepEqual(edgesOf('kernel/x.c', unit), ['kernel/x.c:7:1', 'kernel/x.c:7:2']);
+  const set = new EdgeSet();
+  t.is(set.add(edgesOf('kernel/x.c', unit)), 2);
+  t.is(set.add(['kernel/x.c:7:2', 'kernel/x.c:7:0']), 1);
+  t.is(set.size, 3);
 });

@@ -4,8 +4,8 @@ import test from 'ava';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../../harness/errors.ts';
-import { checkKernelTree, parseTreeConfig, patchDirRecipe, seriesRecipe, treeRecipe } from '../../../harness/kernel/derived-recipes.ts';
-import { loadRecipe } from '../../../harness/kernel/recipe.ts';
+import { checkKernelTree, coverageRecipe, parseTreeConfig, patchDirRecipe, seriesRecipe, treeRecipe } from '../../../harness/kernel/derived-recipes.ts';
+import { loadRecipe, parseRecipe } from '../../../harness/kernel/recipe.ts';
 import { repoRoot } from '../../../harness/paths.ts';
 import { scratchDir } from '../../helpers/scratch.ts';
 
@@ -102,4 +102,20 @@ test('--patches DIR: the files in name order, prefixes as recipes of their own s
   t.deepEqual(one.patches.map((p) => ('file' in p ? p.file.split('/').pop() : '?')), ['0001-a.patch']);
   t.is(all.buildDir, one.buildDir);
   t.regex(readFileSync(join(cache, 'recipes', `${one.name}.json`), 'utf8'), /"buildDir"/);
+});
+
+test("--coverage: a recipe's twin adds the coverage fragment and a build directory of its own; its upgrade target is the target's twin", async (t) => {
+  const cache = scratchDir('cache-');
+  const file = await coverageRecipe('luo-7.2', { cache });
+  const twin = await loadRecipe(file);
+  const base = await loadRecipe('luo-7.2');
+  t.is(twin.name, 'luo-7.2-coverage');
+  t.true(twin.coverage);
+  t.is(twin.buildDir, 'luo-7.2-coverage');
+  t.deepEqual(twin.config.fragments, [...base.config.fragments, join(repoRoot, 'kernels', 'config', 'coverage.config')]);
+  t.deepEqual(twin.source, base.source);
+  t.is((await loadRecipe(twin.upgradeTo!)).name, 'luo-7.3-coverage');
+  // A twin's twin is itself.
+  t.is(await coverageRecipe(file, { cache }), file);
+  t.throws(() => parseRecipe({ ...JSON.parse(readFileSync(file, 'utf8')), coverage: 'yes' }, 'r.json'), { instanceOf: ConfigError, message: 'recipe r.json: field "coverage" must be true or false' });
 });

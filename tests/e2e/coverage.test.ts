@@ -1,0 +1,87 @@
+// `--coverage` through the real command line: luo-7.2's coverage twin (gcov
+// on the live-update code, built by `npm test`'s pretest) booted in QEMU, a
+// memfd preserved over SSH through the agent, the kexec. The outgoing
+// kernel's counters are read at machine_kexec through QEMU's debugger stub,
+// so what runs inside reboot() (liveupdate_reboot, the sessions'
+// serialization, the files' freeze) is counted; the incoming kernel's come
+// from its debugfs at the end. A run whose incoming side cannot be read
+// (debugfs switched off on the command line) still passes, and the report
+// names the missing side; a plain kernel given by key is refused.
+import test from 'ava';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cacheRoot, repoRoot } from '../../harness/paths.ts';
+import { findArtifact } from '../../harness/kernel/refs.ts';
+import { EXIT } from '../../harness/errors.ts';
+import type { RunResult } from '../../harness/report/result.ts';
+
+const cli = join(repoRoot, 'bin', 'luo-harness.js');
+const work = mkdtempSync(join(tmpdir(), 'e2e-coverage-'));
+test.after.always(() => rmSync(work, { recursive: true, force: true }));
+const harness = (...args: string[]) => execa('node', [cli, ...args], { reject: false });
+const results = (out: string) => JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResult;
+
+/** Functions that ran (FNDA > 0) in one side's tracefile. */
+const ran = (info: string) => new Set([...readFileSync(info, 'utf8').matchAll(/^FNDA:(\d+),(.+)$/gm)].filter((m) => Number(m[1]) > 0).map((m) => m[2]!));
+
+const NAMED = ['kernel/liveupdate/luo_session.c', 'kernel/liveupdate/luo_file.c', 'kernel/liveupdate/luo_core.c', 'kernel/liveupdate/kho_block.c', 'mm/memfd_luo.c'];
+
+test('run --coverage: both sides of the kexec counted and added together, the reboot path included; tracefile, HTML, summary', async (t) => {
+  const out = join(work, 'both');
+  const r = await harness('run', '--coverage', '--suite', 'smoke', '--scenarios', 'memfd-basic', '--out', out);
+  t.is(r.exitCode, EXIT.ok, r.stdout + r.stderr);
+  const [k, ...others] = results(out).coverage!.kernels;
+  t.is(others.length, 0);
+  t.is(k!.recipe, 'luo-7.2-coverage');
+  t.deepEqual(k!.sides.map((s) => [s.boot, s.when, s.missing]), [[0, 'at-kexec', undefined], [1, 'at-end', undefined]]);
+  for (const f of NAMED) {
+    const row = k!.files.find((x) => x.path === f);
+    t.truthy(row, `${f} is in the report`);
+    t.true(row!.lines.hit > 0 && row!.lines.hit <= row!.lines.found, `${f}: ${JSON.stringify(row)}`);
+  }
+  t.true(existsSync(join(out, k!.tracefile!)));
+  t.true(existsSync(join(out, k!.html!)));
+  // The outgoing kernel was read inside reboot(): its freeze and serialization ran, its restore did not.
+  const [outgoing, incoming] = k!.sides.map((s) => ran(join(out, s.capture, 'side.info')));
+  for (const f of ['liveupdate_reboot', 'luo_session_serialize', 'luo_file_freeze', 'memfd_luo_freeze']) t.true(outgoing!.has(f), `outgoing kernel counted ${f}`);
+  for (const f of ['luo_session_deserialize', 'luo_retrieve_file', 'memfd_luo_retrieve', 'luo_file_finish']) t.true(incoming!.has(f), `incoming kernel counted ${f}`);
+  t.false(incoming!.has('liveupdate_reboot'));
+  t.false(outgoing!.has('memfd_luo_retrieve'));
+  // The merged file adds both sides: a function of both boots counts in it.
+  const merged = readFileSync(join(out, k!.tracefile!), 'utf8');
+  t.regex(merged, /^FNDA:[1-9]\d*,luo_session_serialize$/m);
+  t.regex(merged, /^FNDA:[1-9]\d*,luo_session_deserialize$/m);
+  t.regex(r.stdout, /coverage of luo-7\.2-coverage \(7\.2\.\d+\), every boot added together/);
+  t.regex(r.stdout, /mm\/memfd_luo\.c +\d+\/\d+ \(\d+\.\d%\)/);
+  t.regex(r.stdout, /boot 0 up to its kexec \(read at machine_kexec\)/);
+  t.regex(r.stdout, /NOT blackout figures/);
+  t.regex(readFileSync(join(out, 'summary.md'), 'utf8'), /\*\*Coverage of luo-7\.2-coverage/);
+  t.regex(readFileSync(join(out, 'junit.xml'), 'utf8'), /<testsuite name="luo-harness coverage"/);
+  t.regex(readFileSync(join(out, 'report.html'), 'utf8'), /line by line \(genhtml\)/);
+});
+
+test('a side that cannot be read is named in the report, and the run keeps its verdict', async (t) => {
+  const out = join(work, 'no-debugfs');
+  // debugfs=off: the incoming kernel has no /sys/kernel/debug/gcov to read at the end.
+  const r = await harness('run', '--coverage', '--suite', 'smoke', '--scenarios', 'memfd-basic', '--cmdline', 'debugfs=off', '--out', out);
+  t.is(r.exitCode, EXIT.ok, r.stdout + r.stderr);
+  const k = results(out).coverage!.kernels[0]!;
+  t.deepEqual(k.sides.map((s) => [s.boot, s.when, !!s.missing]), [[0, 'at-kexec', false], [1, 'at-end', true]]);
+  t.regex(k.sides[1]!.missing!, /debugfs/);
+  t.true(k.total.lines.hit > 0, 'the outgoing side alone still makes a report');
+  t.regex(r.stdout, /vm0\/boot1: MISSING \(reading debugfs over SSH failed: .*debugfs/);
+});
+
+test('--coverage refuses a built kernel without gcov, naming the option, and a baseline gate', async (t) => {
+  const plain = await findArtifact(cacheRoot(), 'luo-7.2');
+  if (!plain) throw new Error(`no luo-7.2 kernel in ${cacheRoot()}; build it with \`luo-harness kernel build luo-7.2\``);
+  const r = await harness('run', '--coverage', '--kernel', plain.manifest.key, '--scenarios', 'memfd-basic', '--out', join(work, 'refused'));
+  t.is(r.exitCode, EXIT.badInput, r.stderr);
+  t.regex(r.stderr, /was not built for coverage: CONFIG_GCOV_KERNEL is not set; give its recipe instead/);
+  t.false(existsSync(join(work, 'refused', 'results.json')));
+  const g = await harness('run', '--coverage', '--baseline', join(work, 'any-baseline.json'), '--out', join(work, 'refused2'));
+  t.is(g.exitCode, EXIT.badInput, g.stderr);
+  t.regex(g.stderr, /--coverage runs instrumented kernels, whose timings are not blackout figures: leave out --baseline/);
+});
