@@ -1,5 +1,6 @@
 // luo-harness bisect: the first patch of a series after which a scenario
 // (or a selftest) stops passing, or with --each the verdict of every prefix.
+import { coverageSummary } from '../report/coverage-text.ts';
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
 import { DEFAULT_RECIPE } from '../kernel/recipe.ts';
@@ -30,6 +31,8 @@ directory. At most ceil(log2(N+1)) builds for N patches.
   --kernel RECIPE       the recipe the series goes on (default ${DEFAULT_RECIPE})
   --tree PATH           or your kernel tree (built out of tree), with --config MODE as for run
   --each                run every prefix instead: the verdict of each patch (a table for CI)
+  --coverage            judge each prefix's coverage twin (gcov on the live-update code and the patched
+                        files): per prefix, the lines its patches added that ran and did not
   --patch-fuzz N        let hunks apply with up to N lines of fuzz (recorded per patch)
   --archive URL         lore-compatible archive for --series (default $LUO_HARNESS_ARCHIVE, else public lore)
   --out DIR             results directory (default: results/<run id>); prefix k's results in prefix-k/
@@ -49,6 +52,7 @@ export const bisectCommand = command({
     capability: { type: 'string' },
     kernel: { type: 'string' },
     each: { type: 'boolean' },
+    coverage: { type: 'boolean' },
     ...KERNEL_SOURCE_OPTIONS,
     ...REPORT_OPTIONS,
   },
@@ -75,16 +79,20 @@ export const bisectCommand = command({
       judge,
       each: values.each ?? false,
       ...(patchFuzz ? { patchFuzz } : {}),
+      ...(values.coverage ? { coverage: true } : {}),
       out,
       cache,
       say,
     });
     const kernels = outcome.tried.flatMap((t) => (t.kernel ? [t.kernel] : []));
-    await finishRunSession(session, outcome.tried.flatMap((t) => t.results), kernels, values.junit ? { junit: values.junit } : {});
+    const { result } = await finishRunSession(session, outcome.tried.flatMap((t) => t.results), kernels, values.junit ? { junit: values.junit } : {});
     const seconds = (performance.now() - started) / 1000;
 
     if (values.json) process.stdout.write(JSON.stringify(jsonOf(outcome, seconds, out), null, 2) + '\n');
-    else process.stdout.write(render(outcome, seconds, out, values.each ?? false) + '\n');
+    else {
+      process.stdout.write(render(outcome, seconds, out, values.each ?? false) + '\n');
+      if (result.coverage) process.stdout.write('\n' + coverageSummary(result.coverage, formatTable) + '\n');
+    }
     if (outcome.change) return outcome.change.to === 'fail' || outcome.change.to === 'error' ? EXIT.failed : EXIT.ok;
     if (outcome.baseFails || outcome.culprit) return EXIT.failed;
     return outcome.tried.some((t) => t.status !== 'pass') ? EXIT.failed : EXIT.ok;

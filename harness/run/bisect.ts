@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConfigError, InfraError } from '../errors.ts';
 import type { KernelArtifact } from '../kernel/artifact.ts';
-import { patchDirRecipe, patchFilesOf, seriesRecipe } from '../kernel/derived-recipes.ts';
+import { coverageRecipe, patchDirRecipe, patchFilesOf, seriesRecipe } from '../kernel/derived-recipes.ts';
 import { seriesOf } from '../kernel/patches.ts';
 import { resolveSeriesRef } from '../kernel/series-fetch.ts';
 import { sha256 } from '../util/hash.ts';
@@ -47,6 +47,8 @@ export interface BisectOptions {
   judge: BisectJudge;
   each?: boolean;
   patchFuzz?: number;
+  /** Judge each prefix's coverage twin: the report shows, per prefix, the lines its patches added that ran. */
+  coverage?: boolean;
   out: string;
   cache: string;
   say: (m: string) => void;
@@ -148,7 +150,8 @@ function verdictOf(judge: BisectJudge, results: ScenarioResult[]): { status: Sta
 async function tryPrefix(options: BisectOptions, patches: BisectPatch[], count: number): Promise<PrefixOutcome> {
   const label = count === 0 ? 'the base (no patch)' : `${count}/${patches.length} ${patches[count - 1]!.subject}`;
   options.say(`bisect: prefix ${label}: building and running ${judgeName(options.judge)}`);
-  const ref = await prefixRecipe(options, patches, count);
+  const plain = await prefixRecipe(options, patches, count);
+  const ref = options.coverage ? await coverageRecipe(plain, { cache: options.cache }) : plain;
   const dir = `prefix-${count}`;
   const out = join(options.out, dir);
   const kernels = await resolveKernels([ref], (m) => options.say(`bisect: ${m}`));
