@@ -4,16 +4,19 @@
 // kernel's counters are read at machine_kexec through QEMU's debugger stub,
 // so what runs inside reboot() (liveupdate_reboot, the sessions'
 // serialization, the files' freeze) is counted; the incoming kernel's come
-// from its debugfs at the end. A run whose incoming side cannot be read
-// (debugfs switched off on the command line) still passes, and the report
-// names the missing side; a plain kernel given by key is refused.
+// from its debugfs at the end. On a remote host (a QEMU machine standing in
+// for one) there is no stub: the run still passes, and the report names the
+// missing side. A plain kernel given by key is refused.
 import test from 'ava';
 import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheRoot, repoRoot } from '../../harness/paths.ts';
-import { findArtifact } from '../../harness/kernel/refs.ts';
+import { findArtifact, resolveKernelRef } from '../../harness/kernel/refs.ts';
+import { newRunDir } from '../../harness/liveupdate/machine-logs.ts';
+import { StandInHost } from '../../harness/target/stand-in.ts';
+import { runCommand } from '../../harness/cli/run.ts';
 import { EXIT } from '../../harness/errors.ts';
 import type { RunResult } from '../../harness/report/result.ts';
 
@@ -62,16 +65,38 @@ test('run --coverage: both sides of the kexec counted and added together, the re
   t.regex(readFileSync(join(out, 'report.html'), 'utf8'), /line by line \(genhtml\)/);
 });
 
-test('a side that cannot be read is named in the report, and the run keeps its verdict', async (t) => {
-  const out = join(work, 'no-debugfs');
-  // debugfs=off: the incoming kernel has no /sys/kernel/debug/gcov to read at the end.
-  const r = await harness('run', '--coverage', '--suite', 'smoke', '--scenarios', 'memfd-basic', '--cmdline', 'debugfs=off', '--out', out);
+test.serial('a remote host has no debugger stub: the outgoing side is named as missing, the incoming one is counted, and the run keeps its verdict', async (t) => {
+  // A QEMU machine standing in for a lab host, reached only as one is (target/stand-in.ts).
+  const host = await StandInHost.boot({ kernel: await resolveKernelRef('luo-7.2'), runDir: newRunDir('stand-in') });
+  t.teardown(() => host.stop());
+  const out = join(work, 'remote');
+  const argv = ['--coverage', '--suite', 'smoke', '--scenarios', 'memfd-basic', '--out', out, '--target', host.url, '--console', host.consoleCommand, '--host-key', host.hostKey, '--identity', host.identityFile, '--yes-reboot-the-target', '--reboot-timeout', '120'];
+  const code = await runCommand(argv);
+  const result = results(out);
+  t.is(code, EXIT.ok, JSON.stringify(result.scenarios.map((s) => [s.status, s.reason])));
+  const k = result.coverage!.kernels[0]!;
+  t.deepEqual(k.sides.map((s) => [s.boot, s.when, !!s.missing]), [[0, 'at-kexec', true], [1, 'at-end', false]]);
+  t.regex(k.sides[0]!.missing!, /the target has no debugger stub \(a remote host\): its counters up to the kexec cannot be read/);
+  t.true(k.total.lines.hit > 0, 'the incoming side alone still makes a report');
+  t.regex(readFileSync(join(out, 'summary.md'), 'utf8'), /vm0\/boot0: MISSING \(the target has no debugger stub/);
+});
+
+test('fuzz --coverage: the edges each program takes are counted over time, a program that takes new ones joins the corpus, one is carried on', async (t) => {
+  const out = join(work, 'fuzz');
+  const r = await harness('fuzz', '--coverage', '--programs', '4', '--seed', '7', '--out', out);
   t.is(r.exitCode, EXIT.ok, r.stdout + r.stderr);
-  const k = results(out).coverage!.kernels[0]!;
-  t.deepEqual(k.sides.map((s) => [s.boot, s.when, !!s.missing]), [[0, 'at-kexec', false], [1, 'at-end', true]]);
-  t.regex(k.sides[1]!.missing!, /debugfs/);
-  t.true(k.total.lines.hit > 0, 'the outgoing side alone still makes a report');
-  t.regex(r.stdout, /vm0\/boot1: MISSING \(reading debugfs over SSH failed: .*debugfs/);
+  const result = results(out);
+  const cov = result.scenarios[0]!.params!.coverage as { guided: boolean; edges: number; corpus: number; mutated: number; overTime: { programs: number; edges: number }[] };
+  t.true(cov.guided);
+  t.deepEqual(cov.overTime.map((p) => p.programs), [1, 2, 3, 4]);
+  t.true(cov.overTime.every((p, i) => p.edges > 0 && (i === 0 || p.edges >= cov.overTime[i - 1]!.edges)), JSON.stringify(cov.overTime));
+  t.is(cov.edges, cov.overTime.at(-1)!.edges);
+  t.true(cov.corpus >= 1, 'the first program takes new edges');
+  t.true(cov.mutated >= 1, `a corpus program was carried on (seed 7): ${JSON.stringify(cov)}`);
+  const k = result.coverage!.kernels[0]!;
+  t.true(k.sides.length >= 2 && k.sides.every((s) => !s.missing), JSON.stringify(k.sides));
+  t.regex(result.scenarios[0]!.checks[0]!.name, /gcov edges of the live-update code taken \(guided: corpus of \d+, \d+ programs carried one on\)/);
+  t.regex(r.stderr, /\d+ edges \(corpus \d+\)/);
 });
 
 test('--coverage refuses a built kernel without gcov, naming the option, and a baseline gate', async (t) => {
