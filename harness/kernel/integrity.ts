@@ -14,7 +14,7 @@ import { kernelsDir } from './recipe.ts';
 import { importRecord, kernelsRoot, readArtifact } from './store.ts';
 
 /** A part of an artifact as a run reads it: one file, or every file under a folder. */
-export type ArtifactPart = 'bzImage' | 'config' | 'headers' | 'selftests';
+export type ArtifactPart = 'bzImage' | 'config' | 'headers' | 'selftests' | 'coverage';
 
 /** What booting a kernel reads: checked whenever a kernel is resolved. */
 export const RUN_PARTS: readonly ArtifactPart[] = ['bzImage', 'config'];
@@ -31,8 +31,11 @@ export function partDigests(a: KernelArtifact, parts: readonly ArtifactPart[]): 
   return out;
 }
 
+/** What a run reads of this kernel: a coverage kernel's notes, sources and System.map too (its counters are read by them). */
+export const runParts = (a: KernelArtifact): readonly ArtifactPart[] => (a.manifest.coverage ? [...RUN_PARTS, 'coverage'] : RUN_PARTS);
+
 /** Files of these parts whose bytes differ from the manifest. */
-export const checkArtifact = (a: KernelArtifact, parts: readonly ArtifactPart[] = RUN_PARTS): Promise<Mismatch[]> => checkFiles(partDigests(a, parts));
+export const checkArtifact = (a: KernelArtifact, parts: readonly ArtifactPart[] = runParts(a)): Promise<Mismatch[]> => checkFiles(partDigests(a, parts));
 
 /** "The cached kernel luo-7.2 (4c95a9875685) is corrupt: <file> has sha256 <x>, its manifest says <y>." */
 export function corruptSentence(a: KernelArtifact, mismatches: readonly Mismatch[]): string {
@@ -57,7 +60,7 @@ export interface EnsureIntactOptions {
  * directory, is not built here behind the user's back).
  */
 export async function ensureIntact(cache: string, a: KernelArtifact, options: EnsureIntactOptions): Promise<KernelArtifact | undefined> {
-  const mismatches = await checkArtifact(a, options.parts ?? RUN_PARTS);
+  const mismatches = await checkArtifact(a, options.parts ?? runParts(a));
   if (mismatches.length === 0) return a;
   const sentence = corruptSentence(a, mismatches);
   const imported = await importRecord(cache, a.manifest.key);

@@ -60,6 +60,13 @@ test('a corrupt config is found too; a corrupt header only when the headers are 
   await t.throwsAsync(resolveKernelRef(key, { cache }), { instanceOf: CorruptKernel, message: new RegExp(`: ${artifact.dir}/config has sha256 ${sha256('CONFIG_LIVEUPDATE=n\n')}, its manifest says ${sha256('CONFIG_LIVEUPDATE=y\n')}\\.`) });
 });
 
+test("a coverage kernel's System.map is checked whenever it runs (its counters are found by it); a plain kernel has none to check", async (t) => {
+  const { cache, artifact, key } = await makeArtifact({ coverage: true });
+  t.deepEqual(await checkArtifact(artifact), []);
+  writeFileSync(join(artifact.dir, 'coverage', 'System.map'), 'ffffffff81000000 T _stext\n');
+  await t.throwsAsync(resolveKernelRef(key, { cache }), { instanceOf: CorruptKernel, message: new RegExp(`: ${artifact.dir}/coverage/System\\.map has sha256 ${sha256('ffffffff81000000 T _stext\n')}, its manifest says`) });
+});
+
 test('an imported kernel that is corrupt is refused with the command that imports it again', async (t) => {
   const { artifact, key } = await makeArtifact();
   const tarball = join(scratchDir('tar-'), 'k.tar.gz');
