@@ -1,5 +1,6 @@
 // luo-harness bisect: the first patch of a series after which a scenario
 // (or a selftest) stops passing, or with --each the verdict of every prefix.
+import { checkCoverageTools } from '../run/coverage.ts';
 import { coverageSummary } from '../report/coverage-text.ts';
 import { ConfigError, EXIT } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
@@ -62,6 +63,7 @@ export const bisectCommand = command({
     if (values.scenario !== undefined && !SCENARIOS[values.scenario]) throw new ConfigError(`--scenario ${values.scenario} is not a scenario (${Object.keys(SCENARIOS).join(', ')})`);
     if (values.scenario !== undefined && SCENARIOS[values.scenario]!.needsTarget) throw new ConfigError(`--scenario ${values.scenario} live-updates into a second kernel; bisect judges one kernel at a time: pick a same-kernel scenario`);
     const patchFuzz = parsePatchFuzz(values['patch-fuzz']);
+    if (values.coverage) await checkCoverageTools();
     const cache = cacheRoot();
     const base = checkPatchable((await treeFromFlags(values)) ?? values.kernel ?? DEFAULT_RECIPE, 'bisect patches a recipe');
     if (values.capability !== undefined && values.scenario === undefined) throw new ConfigError('--capability names a capability of the --scenario judge; give --scenario too');

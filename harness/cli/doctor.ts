@@ -52,6 +52,7 @@ const CHECKS: Check[] = [
   { name: 'ssh-keygen', purpose: 'per-run keys', package: 'openssh-client', required: true, probe: file('/usr/bin/ssh-keygen') },
   { name: 'setpriv', purpose: 'QEMU dies with the harness', package: 'util-linux', required: true, probe: version('setpriv', ['--version']) },
   { name: 'chromium', purpose: 'report screenshots', package: 'chromium', required: false, probe: version('chromium', ['--version']) },
+  { name: 'lcov', purpose: '--coverage reports (geninfo, genhtml)', package: 'lcov', required: false, probe: version('lcov', ['--version'], /version (\S+)/) },
 ];
 
 const HELP = `usage: luo-harness doctor [--json]

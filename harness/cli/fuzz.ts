@@ -15,7 +15,7 @@ import { replay, runCampaign } from '../fuzz/campaign.ts';
 import { readFinding, renderFinding, replayProgram } from '../fuzz/finding.ts';
 import { campaignResults, replayResults } from '../fuzz/results.ts';
 import { renderProgram } from '../fuzz/ops.ts';
-import { coverageRef } from '../run/coverage.ts';
+import { checkCoverageTools, coverageRef } from '../run/coverage.ts';
 import { coverageSummary } from '../report/coverage-text.ts';
 import { formatTable } from './table.ts';
 
@@ -81,6 +81,7 @@ export const fuzzCommand = command({
 
     if (values.coverage && values.replay !== undefined) throw new ConfigError('--coverage goes with a campaign, not with --replay');
     if (values.unguided && !values.coverage) throw new ConfigError('--unguided goes with --coverage (without it nothing guides the fuzzer)');
+    if (values.coverage) await checkCoverageTools();
     const finding = values.replay !== undefined ? await readFinding(values.replay) : undefined;
     const session = await openRunSession(values.out);
     const { say, out } = session;

@@ -13,7 +13,7 @@ import { runKselftestPairs } from '../run/kselftests.ts';
 import { resolveKernels } from '../run/plan.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
 import { COVERAGE_HELP, KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
-import { coverageRef } from '../run/coverage.ts';
+import { checkCoverageTools, coverageRef } from '../run/coverage.ts';
 import { COVERAGE_TIMINGS_NOTE, coverageSummary } from '../report/coverage-text.ts';
 
 const HELP = `usage: luo-harness kselftest [options]
@@ -61,6 +61,7 @@ export const kselftestCommand = command({
     const tests = values.tests === undefined ? undefined : splitList(values.tests);
     if (tests !== undefined && tests.length === 0) throw new ConfigError('--tests names no selftest');
     const matrix = values.matrix === undefined ? undefined : splitList(values.matrix);
+    if (values.coverage) await checkCoverageTools();
     const asked: KernelPair[] = matrix ? matrixPairs(matrix) : [{ from: kernel ?? DEFAULT_RECIPE, to: values.to ?? kernel ?? DEFAULT_RECIPE }];
     const pairs = values.coverage ? await Promise.all(asked.map(async (p) => ({ from: await coverageRef(p.from), to: await coverageRef(p.to) }))) : asked;
 

@@ -18,7 +18,7 @@ import { plannedKernels, planScenarios, resolveKernels } from '../run/plan.ts';
 import { runPlanned } from '../run/scenarios.ts';
 import { finishRunSession, openRunSession } from '../run/session.ts';
 import { COVERAGE_HELP, KERNEL_SOURCE_HELP, KERNEL_SOURCE_OPTIONS, kernelFromFlags } from './kernel-flags.ts';
-import { coveragePlan } from '../run/coverage.ts';
+import { checkCoverageTools, coveragePlan } from '../run/coverage.ts';
 import { COVERAGE_TIMINGS_NOTE, coverageSummary } from '../report/coverage-text.ts';
 import { REMOTE_HELP, REMOTE_OPTIONS, openRemote, remoteOptions } from './remote-flags.ts';
 
@@ -89,6 +89,7 @@ export const runCommand = command({
     }
     const remoteWanted = remoteOptions(values); // checked now, before any kernel is built
     if (values.coverage && values.baseline) throw new ConfigError('--coverage runs instrumented kernels, whose timings are not blackout figures: leave out --baseline');
+    if (values.coverage) await checkCoverageTools();
     const baseline = values.baseline ? await readBaselineFile(values.baseline) : undefined;
     if (values.matrix !== undefined && (values.tree !== undefined || values.series !== undefined)) throw new ConfigError('--matrix names the kernels itself; leave out --tree and --series');
     const kernel = (await kernelFromFlags(values)) ?? values.kernel;

@@ -3,6 +3,7 @@
 // a built artifact must already be one. Entries pinned to a kernel of their
 // own (the negative control on nolu-7.2) keep it: their kernel has no
 // live-update code to count.
+import { execa } from 'execa';
 import { ConfigError } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
 import { coverageRecipe } from '../kernel/derived-recipes.ts';
@@ -35,4 +36,14 @@ export async function coveragePlan(planned: readonly PlannedScenario[]): Promise
     else out.push({ ...p, kernel: await twin(p.kernel), ...(p.to ? { to: await twin(p.to) } : {}) });
   }
   return out;
+}
+
+/** The field's tools the report needs: refused before anything builds when one is missing. */
+export async function checkCoverageTools(): Promise<void> {
+  const missing: string[] = [];
+  for (const tool of ['geninfo', 'lcov', 'genhtml']) {
+    const r = await execa(tool, ['--version'], { reject: false });
+    if (r.exitCode !== 0) missing.push(tool);
+  }
+  if (missing.length) throw new ConfigError(`--coverage needs ${missing.join(', ')} (Debian's lcov package): run scripts/setup-host.sh, or apt-get install lcov`);
 }
