@@ -26,6 +26,8 @@ export interface CaptureRecord {
   files: string[];
   /** Why this boot's counters could not be read (then `files` is empty). */
   missing?: string;
+  /** When the counters were read (ISO time): the order of a campaign's captures. */
+  at?: string;
 }
 
 /** The .gcda name the kernel gives a unit -> its source path in the tree ("<objtree>/kernel/x.gcda" -> "kernel/x.c"). */
@@ -38,7 +40,8 @@ export function sourceOfUnit(filename: string, index: Pick<CoverageIndex, 'objtr
 export const readCoverageIndex = async (kernel: KernelArtifact): Promise<CoverageIndex> =>
   JSON.parse(await readFile(join(kernel.dir, COVERAGE_DIR, COVERAGE_FILES.index), 'utf8')) as CoverageIndex;
 
-async function writeCapture(dir: string, record: CaptureRecord, units: { source: string; bytes: Buffer }[]): Promise<CaptureRecord> {
+async function writeCapture(dir: string, read: CaptureRecord, units: { source: string; bytes: Buffer }[]): Promise<CaptureRecord> {
+  const record = { ...read, at: new Date().toISOString() };
   const bootDir = join(dir, `boot${record.boot}`);
   for (const u of units) {
     const file = join(bootDir, u.source.replace(/\.c$/, '.gcda'));
@@ -60,6 +63,8 @@ export const writeMissing = (dir: string, kernel: KernelArtifact, boot: number, 
 export interface KexecProbe {
   /** Waits for the stop, reads and writes the counters, lets the kexec go on. Never throws: a miss is recorded. */
   collect(timeoutMs: number): Promise<CaptureRecord>;
+  /** The kexec was never asked for after all: the breakpoint goes, the debugger lets go, the miss is recorded. */
+  cancel(why: string): Promise<CaptureRecord>;
 }
 
 /**
@@ -95,6 +100,10 @@ export async function armKexecProbe(stub: StubAddress, kernel: KernelArtifact, d
       } finally {
         await gdb.detach();
       }
+    },
+    async cancel(why) {
+      await gdb.detach();
+      return missing(why);
     },
   };
 }

@@ -5,7 +5,7 @@
 // up to machine_kexec, the incoming one's from its boot), drawn by genhtml,
 // and per patch: of the lines it added, which ran.
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { COVERAGE_DIR, COVERAGE_FILES, type CoverageIndex } from '../kernel/coverage-build.ts';
@@ -20,7 +20,12 @@ async function findCaptures(dir: string): Promise<{ dir: string; record: Capture
   const walk = async (d: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
       if (e.isDirectory()) await walk(join(d, e.name));
-      else if (e.name === CAPTURE_FILE) found.push({ dir: d, record: JSON.parse(await readFile(join(d, e.name), 'utf8')) as CaptureRecord });
+      else if (e.name === CAPTURE_FILE) {
+        const record = JSON.parse(await readFile(join(d, e.name), 'utf8')) as CaptureRecord;
+        // A capture written before captures said when: the file's own time.
+        record.at ??= (await stat(join(d, e.name))).mtime.toISOString();
+        found.push({ dir: d, record });
+      }
     }
   };
   await walk(dir);
@@ -93,12 +98,19 @@ export async function buildCoverageReport(out: string, say: (m: string) => void 
       const dir = join(out, 'coverage', k.recipe);
       await mkdir(dir, { recursive: true });
       const parts: string[] = [];
-      for (const c of read) {
+      // Lines run so far after each capture, in the order they were read (a campaign's progress).
+      const ran = new Set<string>();
+      const overTime: { at: string; lines: number }[] = [];
+      for (const c of [...read].sort((a, b) => (a.record.at ?? '').localeCompare(b.record.at ?? ''))) {
         const file = join(c.dir, 'side.info');
+        const trace = await traceOfCapture(c.dir, k.dir, index);
         // One test name for every side: lcov -a keeps records of different test names apart.
-        await writeFile(file, renderTracefile(await traceOfCapture(c.dir, k.dir, index)));
+        await writeFile(file, renderTracefile(trace));
         parts.push(file);
+        for (const f of trace) for (const [line, n] of f.lines) if (n > 0) ran.add(`${f.path}:${line}`);
+        if (c.record.at) overTime.push({ at: c.record.at, lines: ran.size });
       }
+      if (overTime.length > 2) entry.overTime = overTime;
       const merged = join(dir, `${k.recipe}.info`);
       const lcov = await execa('lcov', [...parts.flatMap((p) => ['--add-tracefile', p]), '--output-file', merged, '--quiet'], { reject: false, all: true });
       if (lcov.exitCode !== 0) throw new Error(`lcov could not add the captures together (exit ${lcov.exitCode}): ${lcov.all?.split('\n').slice(-3).join(' ')}`);

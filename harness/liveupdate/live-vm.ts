@@ -257,7 +257,10 @@ export class LiveVm implements AsyncDisposable {
     // A coverage kernel: stop at machine_kexec and read its counters there (the reboot path included).
     const probe = this.coverage ? await this.coverage.armKexec(this.kernel, fromBoot, (c) => this.ssh.exec(c).then((r) => r.stdout)) : undefined;
     // The reply leaves before the freeze; the pause only lets it reach the host.
-    await this.agent.call('kexec-exec', { 'delay-ms': 20 });
+    await this.agent.call('kexec-exec', { 'delay-ms': 20 }).catch(async (e: unknown) => {
+      await probe?.cancel(`the kexec was not started: ${(e as Error).message}`);
+      throw e;
+    });
     const captured = probe?.collect(deadlineMs);
     await this.ssh.reconnect({ consoleReady: userspace, deadlineMs, retryEveryMs: 10, attemptTimeoutMs: 3000 });
     await captured;

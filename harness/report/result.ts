@@ -181,6 +181,8 @@ export interface KernelCoverage {
   patches: PatchCoverage[];
   /** Why no tracefile could be made (no side was read, or lcov failed). */
   error?: string;
+  /** With more than two captures (a fuzz campaign): the instrumented lines run so far, after each capture in the order they were read. */
+  overTime?: { at: string; lines: number }[];
 }
 
 export interface CoverageResult {
