@@ -6,7 +6,9 @@
 // serialization, the files' freeze) is counted; the incoming kernel's come
 // from its debugfs at the end. On a remote host (a QEMU machine standing in
 // for one) there is no stub: the run still passes, and the report names the
-// missing side. A plain kernel given by key is refused.
+// missing side. bisect --coverage on a patch of our own tells, of the lines
+// it adds, the one that ran from the one that did not. A plain kernel given
+// by key is refused.
 import test from 'ava';
 import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -97,6 +99,22 @@ test('fuzz --coverage: the edges each program takes are counted over time, a pro
   t.true(k.sides.length >= 2 && k.sides.every((s) => !s.missing), JSON.stringify(k.sides));
   t.regex(result.scenarios[0]!.checks[0]!.name, /gcov edges of the live-update code taken \(guided: corpus of \d+, \d+ programs carried one on\)/);
   t.regex(r.stderr, /\d+ edges \(corpus \d+\)/);
+});
+
+test('bisect --coverage on a patch of our own: of the lines it adds, the one in the reboot path ran (read at machine_kexec) and its error path did not', async (t) => {
+  // The patch adds a pr_info() before luo_session_serialize() in liveupdate_reboot(), and a pr_err() under its failure.
+  const out = join(work, 'bisect');
+  const r = await harness('bisect', '--patches', join(repoRoot, 'tests', 'fixtures', 'coverage', 'mark-patch'), '--kernel', 'luo-7.2', '--scenario', 'memfd-basic', '--each', '--coverage', '--out', out);
+  t.is(r.exitCode, EXIT.ok, r.stdout + r.stderr);
+  const [patched, ...others] = results(out).coverage!.kernels;
+  t.is(others.length, 0, 'one prefix, one twin');
+  t.regex(patched!.recipe, /^luo-7\.2-d[0-9a-f]+-coverage$/);
+  const [p] = patched!.patches;
+  t.regex(p!.patch, /0001-luo-coverage-mark\.patch/);
+  t.true(p!.run['kernel/liveupdate/luo_core.c']?.includes(227), JSON.stringify(p));
+  t.deepEqual(p!.notRun, { 'kernel/liveupdate/luo_core.c': [230] });
+  t.deepEqual(p!.outside, {});
+  t.regex(r.stdout, /0001-luo-coverage-mark\.patch: \d of \d executable added line\(s\) ran; not run: kernel\/liveupdate\/luo_core\.c:230/);
 });
 
 test('--coverage refuses a built kernel without gcov, naming the option, and a baseline gate', async (t) => {
