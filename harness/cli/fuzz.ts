@@ -113,7 +113,8 @@ export const fuzzCommand = command({
         progress,
         log: (m) => process.stderr.write(`[fuzz] ${m}\n`),
       });
-      progress.done(`${c.stats.programs} programs, ${c.stats.kexecs} kexecs, ${c.findings.length} finding(s), ${c.stats.pairs.length} (operation, outcome) pairs`);
+      const cov = c.stats.coverage;
+      progress.done(`${c.stats.programs} programs, ${c.stats.kexecs} kexecs, ${c.findings.length} finding(s), ${c.stats.pairs.length} (operation, outcome) pairs${cov ? `, ${cov.edges} edges${cov.guided ? ` (corpus ${cov.corpus})` : ''}` : ''}`);
       results = campaignResults(c, kernel.manifest.recipe, seed, relative(out, findingsDir));
       if (!values.json) for (const f of c.findings) process.stdout.write(renderFinding(f) + `\n  file: ${join(findingsDir, `finding-${f.id}.json`)}\n\n`);
     }

@@ -37,8 +37,27 @@ export function sourceOfUnit(filename: string, index: Pick<CoverageIndex, 'objtr
   return index.files.find((f) => f.replace(/\.c$/, '') === relative) ?? index.files.find((f) => stem.endsWith('/' + f.replace(/\.c$/, '')));
 }
 
-export const readCoverageIndex = async (kernel: KernelArtifact): Promise<CoverageIndex> =>
-  JSON.parse(await readFile(join(kernel.dir, COVERAGE_DIR, COVERAGE_FILES.index), 'utf8')) as CoverageIndex;
+/** What reading a coverage kernel's counters takes: its index and the addresses the probe needs. */
+export interface CoverageKernel {
+  index: CoverageIndex;
+  symbols: { text: bigint; machineKexec: bigint; gcovInfoHead: bigint };
+}
+
+const kernels = new Map<string, Promise<CoverageKernel>>();
+
+/** A coverage kernel's index and symbols, read once per process (an artifact is checked when it runs and never changes). */
+export function coverageKernel(kernelDir: string): Promise<CoverageKernel> {
+  let known = kernels.get(kernelDir);
+  if (!known) {
+    const dir = join(kernelDir, COVERAGE_DIR);
+    known = Promise.all([
+      readFile(join(dir, COVERAGE_FILES.index), 'utf8').then((t) => JSON.parse(t) as CoverageIndex),
+      readSymbols(join(dir, COVERAGE_FILES.systemMap), ['_text', 'machine_kexec', 'gcov_info_head']),
+    ]).then(([index, s]) => ({ index, symbols: { text: s.get('_text')!, machineKexec: s.get('machine_kexec')!, gcovInfoHead: s.get('gcov_info_head')! } }));
+    kernels.set(kernelDir, known);
+  }
+  return known;
+}
 
 async function writeCapture(dir: string, read: CaptureRecord, units: { source: string; bytes: Buffer }[]): Promise<CaptureRecord> {
   const record = { ...read, at: new Date().toISOString() };
@@ -73,13 +92,12 @@ export interface KexecProbe {
  * `kaslrOffset`: how far the running kernel sits from System.map's addresses.
  */
 export async function armKexecProbe(stub: StubAddress, kernel: KernelArtifact, dir: string, boot: number, kaslrOffset = 0n): Promise<KexecProbe> {
-  const index = await readCoverageIndex(kernel);
-  const symbols = await readSymbols(join(kernel.dir, COVERAGE_DIR, COVERAGE_FILES.systemMap), ['machine_kexec', 'gcov_info_head']);
-  const at = (name: 'machine_kexec' | 'gcov_info_head') => symbols.get(name)! + kaslrOffset;
+  const { index, symbols } = await coverageKernel(kernel.dir);
+  const at = (name: 'machineKexec' | 'gcovInfoHead') => symbols[name] + kaslrOffset;
   const missing = (why: string) => writeMissing(dir, kernel, boot, 'at-kexec', why);
   const gdb = await GdbRemote.open(stub);
   try {
-    await gdb.insertBreakpoint(at('machine_kexec'));
+    await gdb.insertBreakpoint(at('machineKexec'));
   } catch (e) {
     await gdb.detach();
     throw e;
@@ -92,7 +110,7 @@ export async function armKexecProbe(stub: StubAddress, kernel: KernelArtifact, d
         if (stop === 'timeout') return await missing(`the kernel did not reach machine_kexec within ${Math.round(timeoutMs / 1000)} s`);
         if (stop instanceof Error) return await missing(`the debugger stub failed before machine_kexec: ${stop.message}`);
         if (stop?.kind !== 'stopped') return await missing(`the machine ended before machine_kexec (${stop?.reply ?? 'no stop reply'})`);
-        const placed = placeUnits(await readGcovList(pagedReader((a, n) => gdb.readMemory(a, n)), at('gcov_info_head')), index);
+        const placed = placeUnits(await readGcovList(pagedReader((a, n) => gdb.readMemory(a, n)), at('gcovInfoHead')), index);
         if (placed.length === 0) return await missing('the kernel\'s gcov list at machine_kexec holds none of the instrumented files');
         return await writeCapture(dir, { boot, kernel: kernelOf(kernel), when: 'at-kexec', files: placed.map((u) => u.source).sort() }, placed);
       } catch (e) {
@@ -115,7 +133,19 @@ function placeUnits(units: readonly GcovUnit[], index: CoverageIndex): { source:
   });
 }
 
-/** Runs a shell command in the guest; resolves its stdout, rejects when it fails. */
+/** A boot's captured counters, by source path (none when the capture is missing or was never written). */
+export async function readCapturedUnits(dir: string, boot: number): Promise<{ source: string; unit: GcovUnit }[]> {
+  const bootDir = join(dir, `boot${boot}`);
+  const record = await readFile(join(bootDir, CAPTURE_FILE), 'utf8').then((t) => JSON.parse(t) as CaptureRecord, () => undefined);
+  return Promise.all(
+    (record?.files ?? []).map(async (source) => {
+      const file = join(bootDir, source.replace(/\.c$/, '.gcda'));
+      return { source, unit: decodeGcda(await readFile(file), file) };
+    }),
+  );
+}
+
+/** Runs a shell command in the guest; resolves its stdout, rejects when it fails (with its stderr). */
 export type GuestShell = (command: string) => Promise<string>;
 
 /** The gcov debugfs tree, every .gcda as "@@ <path>" and its bytes in base64. */
@@ -144,10 +174,12 @@ export async function readLiveUnits(shell: GuestShell, index: CoverageIndex): Pr
 export async function captureAtEnd(shell: GuestShell, kernel: KernelArtifact, dir: string, boot: number): Promise<CaptureRecord> {
   const record = { boot, kernel: kernelOf(kernel), when: 'at-end' as const };
   try {
-    const units = await readLiveUnits(shell, await readCoverageIndex(kernel));
+    const units = await readLiveUnits(shell, (await coverageKernel(kernel.dir)).index);
     if (units.length === 0) return await writeCapture(dir, { ...record, files: [], missing: 'the kernel\'s gcov debugfs holds none of the instrumented files' }, []);
     return await writeCapture(dir, { ...record, files: units.map((u) => u.source).sort() }, units);
   } catch (e) {
-    return writeCapture(dir, { ...record, files: [], missing: `reading debugfs over SSH failed: ${(e as Error).message.split('\n')[0]}` }, []);
+    // A failed command's own words (its stderr), else the error's first line.
+    const why = (e as { stderr?: string }).stderr?.trim() || (e as Error).message.split('\n')[0];
+    return writeCapture(dir, { ...record, files: [], missing: `reading debugfs over SSH failed: ${why}` }, []);
   }
 }

@@ -64,8 +64,7 @@ export class GdbRemote {
   #queue: string[] = [];
   #closed: Error | undefined;
 
-  private constructor(socket: Socket, readonly path: string) {
-    // `path`: host:port, for messages.
+  private constructor(socket: Socket, readonly where: string) {
     this.#socket = socket;
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
@@ -78,7 +77,7 @@ export class GdbRemote {
       }
     });
     const ended = (why: string) => {
-      this.#closed ??= new InfraError(`the debugger stub at ${path} ${why}`);
+      this.#closed ??= new InfraError(`the debugger stub at ${where} ${why}`);
       this.#waiting?.reject(this.#closed);
       this.#waiting = undefined;
     };
@@ -88,14 +87,14 @@ export class GdbRemote {
 
   /** Connects (QEMU stops the guest) and asks why it stopped, which also settles the handshake. */
   static async open(stub: StubAddress, timeoutMs = 10_000): Promise<GdbRemote> {
-    const path = `${stub.host}:${stub.port}`;
+    const where = `${stub.host}:${stub.port}`;
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect({ host: stub.host, port: stub.port });
-      const timer = setTimeout(() => (s.destroy(), reject(new InfraError(`no answer from QEMU's debugger stub at ${path} within ${timeoutMs} ms`))), timeoutMs);
+      const timer = setTimeout(() => (s.destroy(), reject(new InfraError(`no answer from QEMU's debugger stub at ${where} within ${timeoutMs} ms`))), timeoutMs);
       s.once('connect', () => (clearTimeout(timer), resolve(s)));
-      s.once('error', (e) => (clearTimeout(timer), reject(new InfraError(`cannot reach QEMU's debugger stub at ${path}: ${e.message}`, { cause: e }))));
+      s.once('error', (e) => (clearTimeout(timer), reject(new InfraError(`cannot reach QEMU's debugger stub at ${where}: ${e.message}`, { cause: e }))));
     });
-    const gdb = new GdbRemote(socket, path);
+    const gdb = new GdbRemote(socket, where);
     await gdb.request('?', timeoutMs);
     return gdb;
   }

@@ -5,13 +5,13 @@
 // up to machine_kexec, the incoming one's from its boot), drawn by genhtml,
 // and per patch: of the lines it added, which ran.
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { COVERAGE_DIR, COVERAGE_FILES, type CoverageIndex } from '../kernel/coverage-build.ts';
 import type { CoverageCounts, CoverageResult, CoverageSide, KernelCoverage, PatchCoverage } from '../report/result.ts';
 import type { PatchLines } from '../kernel/patch-lines.ts';
-import { CAPTURE_FILE, type CaptureRecord } from './capture.ts';
+import { CAPTURE_FILE, coverageKernel, type CaptureRecord } from './capture.ts';
 import { parseTracefile, renderTracefile, summarize, type FileCoverage } from './tracefile.ts';
 
 /** Every capture.json under `dir`, with its folder. */
@@ -20,12 +20,7 @@ async function findCaptures(dir: string): Promise<{ dir: string; record: Capture
   const walk = async (d: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
       if (e.isDirectory()) await walk(join(d, e.name));
-      else if (e.name === CAPTURE_FILE) {
-        const record = JSON.parse(await readFile(join(d, e.name), 'utf8')) as CaptureRecord;
-        // A capture written before captures said when: the file's own time.
-        record.at ??= (await stat(join(d, e.name))).mtime.toISOString();
-        found.push({ dir: d, record });
-      }
+      else if (e.name === CAPTURE_FILE) found.push({ dir: d, record: JSON.parse(await readFile(join(d, e.name), 'utf8')) as CaptureRecord });
     }
   };
   await walk(dir);
@@ -88,7 +83,7 @@ export async function buildCoverageReport(out: string, say: (m: string) => void 
     const entry: KernelCoverage = { recipe: k.recipe, release: k.release, key, sides, total: total([]), files: [], patches: [] };
     kernels.push(entry);
     try {
-      const index = JSON.parse(await readFile(join(k.dir, COVERAGE_DIR, COVERAGE_FILES.index), 'utf8')) as CoverageIndex;
+      const { index } = await coverageKernel(k.dir);
       const read = list.filter((c) => !c.record.missing);
       if (read.length === 0) {
         entry.error = 'no boot of this kernel gave its counters (each side says why)';

@@ -6,11 +6,8 @@
 // mutateProgram). Read after every program: the counters of each kernel
 // that kexec'd during it (captured at machine_kexec, coverage/capture.ts)
 // and the running kernel's from debugfs.
-import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { CoverageIndex } from '../kernel/coverage-build.ts';
-import { readCoverageIndex, readLiveUnits } from '../coverage/capture.ts';
-import { decodeGcda, type GcovUnit } from '../coverage/gcov-data.ts';
+import { coverageKernel, readCapturedUnits, readLiveUnits } from '../coverage/capture.ts';
+import type { GcovUnit } from '../coverage/gcov-data.ts';
 import type { LiveVm } from '../liveupdate/live-vm.ts';
 
 /** GCC's arc counters are counter kind 0. */
@@ -45,22 +42,8 @@ export class EdgeSet {
   }
 }
 
-/** Every .gcda file under a boot's capture folder, as units by source path. */
-async function capturedUnits(dir: string): Promise<{ source: string; unit: GcovUnit }[]> {
-  const out: { source: string; unit: GcovUnit }[] = [];
-  const walk = async (d: string, rel: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      if (e.isDirectory()) await walk(join(d, e.name), `${rel}${e.name}/`);
-      else if (e.name.endsWith('.gcda')) out.push({ source: `${rel}${e.name.replace(/\.gcda$/, '.c')}`, unit: decodeGcda(await readFile(join(d, e.name)), join(d, e.name)) });
-    }
-  };
-  await walk(dir, '');
-  return out;
-}
-
 export class CoverageGuide {
   readonly edges = new EdgeSet();
-  #index: CoverageIndex | undefined;
 
   /**
    * The edges of the boots a program ran through (`fromBoot` up to the one
@@ -69,12 +52,12 @@ export class CoverageGuide {
    */
   async afterProgram(vm: LiveVm, fromBoot: number): Promise<number> {
     if (!vm.coverage) return 0;
-    this.#index ??= await readCoverageIndex(vm.kernel);
     let fresh = 0;
     for (let boot = fromBoot; boot < vm.bootIndex; boot++) {
-      for (const { source, unit } of await capturedUnits(join(vm.coverage.dir, `boot${boot}`))) fresh += this.edges.add(edgesOf(source, unit));
+      for (const { source, unit } of await readCapturedUnits(vm.coverage.dir, boot)) fresh += this.edges.add(edgesOf(source, unit));
     }
-    const live = await readLiveUnits((c) => vm.ssh.exec(c, { timeoutMs: 30_000 }).then((r) => (r.exitCode === 0 ? r.stdout : Promise.reject(new Error(r.stderr)))), this.#index).catch(() => []);
+    const { index } = await coverageKernel(vm.kernel.dir);
+    const live = await readLiveUnits(vm.stdout, index).catch(() => []);
     for (const { source, unit } of live) fresh += this.edges.add(edgesOf(source, unit));
     return fresh;
   }

@@ -59,6 +59,8 @@ function keptConfig(env: NodeJS.ProcessEnv): string {
   return file;
 }
 
+let writes = 0;
+
 /** Writes a recipe under the cache's recipes/ (atomically) and returns its path. */
 async function writeRecipe(cache: string, json: Record<string, unknown>): Promise<string> {
   const dir = cacheLayout(cache).recipes;
@@ -67,7 +69,8 @@ async function writeRecipe(cache: string, json: Record<string, unknown>): Promis
   const text = JSON.stringify(json, null, 2) + '\n';
   if ((await readFile(file, 'utf8').catch(() => '')) === text) return file;
   parseRecipe(json, file); // a recipe the harness writes must parse, or the mistake is ours
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Unique per write: one process may write the same recipe twice at once (kselftest --coverage, from and to).
+  const tmp = `${file}.${process.pid}.${++writes}.tmp`;
   await writeFile(tmp, text);
   await rename(tmp, file);
   return file;

@@ -2,12 +2,9 @@
 // the end, into one directory. Nothing here fails a run: a boot whose
 // counters cannot be read is recorded as missing, with the reason, and the
 // report says which side it lacks.
-import { join } from 'node:path';
 import type { KernelArtifact } from '../kernel/artifact.ts';
-import { COVERAGE_DIR, COVERAGE_FILES } from '../kernel/coverage-build.ts';
-import { armKexecProbe, captureAtEnd, writeMissing, type GuestShell, type KexecProbe } from '../coverage/capture.ts';
+import { armKexecProbe, captureAtEnd, coverageKernel, writeMissing, type GuestShell, type KexecProbe } from '../coverage/capture.ts';
 import type { StubAddress } from '../coverage/gdb-remote.ts';
-import { readSymbols } from '../coverage/system-map.ts';
 
 export class CoverageCaptures {
   /** Boots already captured (at their kexec). */
@@ -24,7 +21,7 @@ export class CoverageCaptures {
    * (zeros) is taken at the map's own.
    */
   async #offset(kernel: KernelArtifact, shell: GuestShell): Promise<bigint> {
-    const mapped = (await readSymbols(join(kernel.dir, COVERAGE_DIR, COVERAGE_FILES.systemMap), ['_text'])).get('_text')!;
+    const mapped = (await coverageKernel(kernel.dir)).symbols.text;
     const line = (await shell("grep ' _text$' /proc/kallsyms")).trim().split(/\s+/)[0] ?? '';
     const running = /^[0-9a-f]+$/.test(line) ? BigInt(`0x${line}`) : 0n;
     return running === 0n ? 0n : running - mapped;

@@ -216,6 +216,9 @@ export class LiveVm implements AsyncDisposable {
     return this.ssh.exec(command, timeoutMs ? { timeoutMs } : {});
   }
 
+  /** A guest command's stdout; a failure rejects with a GuestCommandError that carries its stderr (30 s at most). */
+  readonly stdout = (command: string): Promise<string> => this.ssh.exec(command, { timeoutMs: 30_000 }).then((r) => r.stdout);
+
   /** Binds every emulated device to vfio-pci (driver_override) and records its /dev/vfio/devices cdev. */
   async bindVfio(): Promise<VfioDevice[]> {
     this.vfio = [];
@@ -255,7 +258,7 @@ export class LiveVm implements AsyncDisposable {
     for (const p of [restored, ready, userspace]) p.catch(() => {});
     this.log(`kexec ${this.kernel.manifest.release} -> ${target.manifest.release} (boot ${fromBoot} -> ${toBoot})`);
     // A coverage kernel: stop at machine_kexec and read its counters there (the reboot path included).
-    const probe = this.coverage ? await this.coverage.armKexec(this.kernel, fromBoot, (c) => this.ssh.exec(c).then((r) => r.stdout)) : undefined;
+    const probe = this.coverage ? await this.coverage.armKexec(this.kernel, fromBoot, this.stdout) : undefined;
     // The reply leaves before the freeze; the pause only lets it reach the host.
     await this.agent.call('kexec-exec', { 'delay-ms': 20 }).catch(async (e: unknown) => {
       await probe?.cancel(`the kexec was not started: ${(e as Error).message}`);
@@ -333,7 +336,7 @@ export class LiveVm implements AsyncDisposable {
     if (this.#stopped) return;
     this.#stopped = true;
     // The last kernel's counters, while its SSH still answers (a crashed kernel's miss is recorded).
-    await this.coverage?.atEnd(this.kernel, this.#boot, (c) => this.ssh.exec(c, { timeoutMs: 30_000 }).then((r) => (r.exitCode === 0 ? r.stdout : Promise.reject(new Error(r.stderr.trim() || `exit ${r.exitCode}`)))));
+    await this.coverage?.atEnd(this.kernel, this.#boot, this.stdout);
     await this.ssh.stop().catch(() => {});
     await this.target.stop();
   }
