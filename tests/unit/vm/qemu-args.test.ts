@@ -6,7 +6,7 @@ import { consoleArgs, monitorArgs } from '../../../harness/vm/qemu-args/console.
 import { cpuMemoryArgs } from '../../../harness/vm/qemu-args/cpu-memory.ts';
 import { deviceArgs, planDevices } from '../../../harness/vm/qemu-args/devices.ts';
 import { iommuArgs, iommuCmdline } from '../../../harness/vm/qemu-args/iommu.ts';
-import { machineArgs } from '../../../harness/vm/qemu-args/machine.ts';
+import { machineArgs, TCG_TB_SIZE_MIB } from '../../../harness/vm/qemu-args/machine.ts';
 import { networkArgs } from '../../../harness/vm/qemu-args/network.ts';
 import { shareArgs } from '../../../harness/vm/qemu-args/shares.ts';
 import { resolveSpec } from '../../../harness/vm/spec.ts';
@@ -16,10 +16,10 @@ function values(args: string[], flag: string): string[] {
   return args.flatMap((arg, i) => (arg === flag ? [args[i + 1]!] : []));
 }
 
-test('machine: q35 with split irqchip for the Intel vIOMMU, headless, no reboot', (t) => {
+test('machine: q35 with split irqchip for the Intel vIOMMU, headless, no reboot, a small TCG translation cache', (t) => {
   const intel = machineArgs('tcg', 'intel');
   t.deepEqual(values(intel, '-machine'), ['q35,kernel-irqchip=split']);
-  t.deepEqual(values(intel, '-accel'), ['tcg']);
+  t.deepEqual(values(intel, '-accel'), [`tcg,tb-size=${TCG_TB_SIZE_MIB}`]);
   t.true(intel.includes('-no-reboot'));
   t.true(intel.includes('-nodefaults'));
   t.deepEqual(values(intel, '-display'), ['none']);
