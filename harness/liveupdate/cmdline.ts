@@ -13,6 +13,8 @@ export interface KernelCmdline {
   shares: readonly { tag: string; mount: string }[];
   /** The caller's (a scenario, `run --cmdline`): last, so they win over everything above. */
   extra: readonly string[];
+  /** What the target adds to the line of a kernel it kexecs into (under TCG, the TSC's frequency): a kexec's own. */
+  kexec?: readonly string[];
 }
 
 /** The arguments of boot `boot` (0 on a cold boot; n after the n-th kexec). `machine` is left out: the target adds it itself. */
@@ -28,7 +30,7 @@ export function guestArgs(c: KernelCmdline, boot: number): string[] {
 
 /** The whole line of boot `boot`, as kexec_file_load takes it. */
 export function renderCmdline(c: KernelCmdline, boot: number): string {
-  return [...c.machine, ...guestArgs(c, boot)].join(' ');
+  return [...c.machine, ...(c.kexec ?? []), ...guestArgs(c, boot)].join(' ');
 }
 
 /** Every 9p share the line asks init to mount: the harness's own (in parts) and the target's (in its machine arguments). */

@@ -321,6 +321,8 @@ export class RemoteHost implements TargetLauncher, AsyncDisposable {
       ssh: { host: this.#o.url.host, port: this.#o.url.port, username: 'root' },
       devices,
       machineCmdline,
+      // A host's own firmware tells its kernel the TSC frequency; nothing to add.
+      kexecCmdline: () => [],
       async stage(file, name, ssh) {
         const path = `${STAGE_DIR}/${name}`;
         await ssh.upload(file, path);

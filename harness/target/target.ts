@@ -15,6 +15,7 @@ import type { GuestDevice } from '../vm/qemu-args/devices.ts';
 import { Machine } from '../vm/machine.ts';
 import { freeLoopbackPort } from '../vm/ports.ts';
 import { machineCmdline } from '../vm/qemu-args/command.ts';
+import { kexecAccelCmdline } from '../vm/qemu-args/machine.ts';
 import type { AccelRequest, DeviceRequest, IommuKind } from '../vm/spec.ts';
 
 export interface Target {
@@ -28,6 +29,8 @@ export interface Target {
   readonly devices: readonly GuestDevice[];
   /** What the machine itself needs on every kernel's command line (console, panic, network, IOMMU...). */
   readonly machineCmdline: readonly string[];
+  /** What the machine needs on the line of a kernel it kexecs into, given the running kernel's TSC frequency (kHz). */
+  kexecCmdline(tscKhz: number | undefined): string[];
   /**
    * Makes host file `file` loadable by the running kernel (kexec_file_load)
    * under `name`, and returns its path there: a copy into QEMU's share, an
@@ -88,6 +91,7 @@ export function qemuTarget(machine: Machine, kexecDir: string): Target {
     ssh: { host: '127.0.0.1', port: machine.sshPort },
     devices: machine.devices,
     machineCmdline: [...machineCmdline(machine.spec, machine.accel), KEXEC_SHARE_ARG],
+    kexecCmdline: (tscKhz) => kexecAccelCmdline(machine.accel, tscKhz),
     async stage(file, name) {
       if (staged.get(name) !== file) {
         await copyFile(file, join(kexecDir, name));
