@@ -6,7 +6,7 @@ import { contentKey } from '../util/hash.ts';
 import type { RootfsManifestEntry } from './rootfs.ts';
 
 /** Bump when the archive layout changes in a way the entries do not show (e.g. compression). */
-export const IMAGE_FORMAT = 1;
+export const IMAGE_FORMAT = 2;
 
 export function imageKey(entries: readonly RootfsManifestEntry[]): string {
   return contentKey({ format: IMAGE_FORMAT, entries: entries.map((e) => [e.path, e.type, e.mode ?? '', e.content]) });

@@ -1,5 +1,4 @@
-// The per-run initrd: the cached (compressed) image followed by a small
-// uncompressed cpio archive with this run's keys. Linux unpacks concatenated
+// The per-run initrd: the cached image followed by a small cpio archive with this run's keys. Linux unpacks concatenated
 // archives in order, so the second one adds the keys to the first one's tree.
 // A kexec reloads this same file, so the keys survive a kexec.
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
@@ -40,11 +39,11 @@ export async function prepareRunInitrd(image: GuestImage, runDir: string): Promi
 }
 
 /**
- * Append an uncompressed newc archive to a compressed one. The kernel only
- * looks for a cpio header at a 4-byte aligned offset (and skips zero
- * padding), so pad the first archive with zeros to that boundary.
+ * Append an uncompressed newc archive to an archive (compressed or not). The
+ * kernel only looks for a cpio header at a 4-byte aligned offset (and skips
+ * zero padding), so pad the first archive with zeros to that boundary.
  */
-export function concatArchives(compressed: Buffer, uncompressedCpio: Buffer): Buffer {
-  const pad = (4 - (compressed.length % 4)) % 4;
-  return Buffer.concat([compressed, Buffer.alloc(pad), uncompressedCpio]);
+export function concatArchives(first: Buffer, uncompressedCpio: Buffer): Buffer {
+  const pad = (4 - (first.length % 4)) % 4;
+  return Buffer.concat([first, Buffer.alloc(pad), uncompressedCpio]);
 }

@@ -5,7 +5,6 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { buildGuestImage, IMAGE_FILES } from '../../../harness/image/build.ts';
 import { readCpio } from '../../../harness/image/cpio.ts';
 import { imageKey } from '../../../harness/image/image-key.ts';
@@ -79,7 +78,7 @@ test('buildGuestImage builds once per key, then serves the cache; the archive ho
   t.true(warm.cached);
   t.is(warm.key, cold.key);
 
-  const entries = readCpio(gunzipSync(await readFile(cold.initramfs)));
+  const entries = readCpio(await readFile(cold.initramfs));
   const byPath = new Map(entries.map((e) => [e.path, e]));
   t.like(byPath.get('init'), { type: 'file', mode: 0o755 });
   t.is((byPath.get('init') as { data: Buffer }).data.toString(), await readFile(join(w.src, 'init'), 'utf8'));
