@@ -41,6 +41,7 @@ const CHECKS: Check[] = [
   { name: 'xz', purpose: 'Debian kernel sources', package: 'xz-utils', required: true, probe: version('xz', ['--version']) },
   { name: 'dpkg-deb', purpose: 'Debian kernel sources', package: 'dpkg', required: true, probe: version('dpkg-deb', ['--version']) },
   { name: 'apt-get', purpose: 'Debian kernel sources', package: 'apt', required: true, probe: version('apt-get', ['--version']) },
+  { name: 'lz4', purpose: 'kernel build (an LZ4 bzImage)', package: 'lz4', required: true, probe: version('lz4', ['--version'], /v(\d+\.\d+(?:\.\d+)?)/) },
   { name: 'rsync', purpose: 'make headers_install', package: 'rsync', required: true, probe: version('rsync', ['--version']) },
   { name: 'cpio', purpose: 'initramfs checks', package: 'cpio', required: true, probe: version('cpio', ['--version']) },
   { name: 'git', purpose: 'git kernel sources', package: 'git', required: false, probe: version('git', ['--version']) },
