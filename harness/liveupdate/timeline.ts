@@ -84,6 +84,28 @@ export function kernelClockZero(lines: readonly TimedLine[], boot: number, notBe
   return zero;
 }
 
+/**
+ * Whether the kernel of `boot` restarted its printk clock: a stamp, in log
+ * order, well below one before it. A kernel whose early TSC calibration
+ * failed stamps its first lines on jiffies (0.004, 0.008, ... 0.216) and
+ * starts again near 0 when the TSC takes over, so its clock zero is not the
+ * start of its boot.
+ */
+export function clockRestarted(lines: readonly TimedLine[], boot: number): boolean {
+  let highest = 0;
+  for (const l of lines) {
+    if (l.boot !== boot) continue;
+    const t = printkMs(l.text);
+    if (t === undefined) continue;
+    if (t < highest - CLOCK_RESTART_MS) return true;
+    highest = Math.max(highest, t);
+  }
+  return false;
+}
+
+/** A stamp this far below an earlier one is a new clock, not two CPUs' lines interleaved. */
+const CLOCK_RESTART_MS = 2;
+
 export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   const { lines, fromBoot, sshReadyMs } = input;
   const next = fromBoot + 1;
@@ -134,6 +156,7 @@ export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
     return { name, ms };
   });
   const timeline: BlackoutTimeline = { totalMs: round(ends.at(-1)! - freeze.line.ms), phases };
+  if (zero !== undefined && clockRestarted(lines, next)) timeline.lateClock = true;
 
   const khz = Number(marker('tsc-khz', next)?.fields.khz ?? marker('tsc-khz', fromBoot)?.fields.khz);
   const t0 = Number(freeze.fields.tsc);

@@ -3,7 +3,7 @@
 import { fileRows, patchLine, sidesLine } from './coverage-text.ts';
 import { gateLine, type Comparison, type MetricVerdict } from './baseline.ts';
 import type { MetricsRow } from './history.ts';
-import { BLACKOUT_PHASES, blackoutSamples, overallVerdict, targetLine, type KernelCoverage, type RunResult, type ScenarioResult, type Status, type WaterfallSpan } from './result.ts';
+import { BLACKOUT_PHASES, LATE_CLOCK_TITLE, SPLIT_BY_CLOCK, blackoutSamples, overallVerdict, targetLine, type KernelCoverage, type RunResult, type ScenarioResult, type Status, type WaterfallSpan } from './result.ts';
 import { median, p95 } from './stats.ts';
 import { pairedBarChart, stackedBarChart, waterfallChart, xyChart, type Series, type StackedRow } from './svg.ts';
 import { escapeAttr, escapeText } from './xml.ts';
@@ -297,7 +297,7 @@ function scenarioDetail(s: ScenarioResult): string {
           const ph = (p: string) => it.blackout?.phases.find((x) => x.name === p)?.ms;
           return (
             `<tr><td>${it.index}</td><td>${badge(it.status)}</td>` +
-            BLACKOUT_PHASES.map((p) => `<td class="num">${ms(ph(p))}</td>`).join('') +
+            BLACKOUT_PHASES.map((p) => `<td class="num">${ms(ph(p))}${it.blackout?.lateClock && SPLIT_BY_CLOCK.includes(p) ? `<abbr title="${escapeAttr(LATE_CLOCK_TITLE)}">*</abbr>` : ''}</td>`).join('') +
             `<td class="num"><strong>${ms(it.blackout?.totalMs)}</strong></td><td class="num">${ms(it.blackout?.guestTscMs)}</td>` +
             (vmSeen ? `<td class="num"><strong>${ms(it.metrics?.vmDowntimeMs)}</strong></td>` : '') +
             '</tr>'

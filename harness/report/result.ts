@@ -28,6 +28,13 @@ export interface BlackoutTimeline {
   guestTscMs?: number;
   /** How well host and guest clocks agree on the span both saw. */
   agreement?: { deltaMs: number; ok: boolean };
+  /**
+   * The new kernel's clock restarted (its early TSC calibration failed and it
+   * stamped its first lines on jiffies): kexec-jump then ends late and holds
+   * the start of its boot, kernel-init lacks it. Their sum holds, the split
+   * does not: those two are kept out of the metrics.
+   */
+  lateClock?: true;
 }
 
 export interface Check {
@@ -312,12 +319,19 @@ const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperC
 export const phaseMetric = (phase: BlackoutPhaseName) => `blackout.${camel(phase)}Ms`;
 export const TOTAL_METRIC = 'blackout.totalMs';
 
+/** The phases whose boundary is the new kernel's clock zero: a late clock moves it (BlackoutTimeline.lateClock). */
+export const SPLIT_BY_CLOCK: readonly BlackoutPhaseName[] = ['kexec-jump', 'kernel-init'];
+
+/** What a figure split by a late clock is marked with (the CLI's footnote, report.html's title). */
+export const LATE_CLOCK_TITLE =
+  "the new kernel's clock started late (its TSC calibration failed), so kexec-jump holds the start of its boot and kernel-init lacks it: their sum holds, the split does not";
+
 /** Every number an iteration produced, under the metric names the baseline and history use. */
 export function iterationMetrics(it: IterationResult): Record<string, number> {
   const out: Record<string, number> = {};
   if (it.blackout) {
     out[TOTAL_METRIC] = it.blackout.totalMs;
-    for (const p of it.blackout.phases) out[phaseMetric(p.name)] = p.ms;
+    for (const p of it.blackout.phases) if (!(it.blackout.lateClock && SPLIT_BY_CLOCK.includes(p.name))) out[phaseMetric(p.name)] = p.ms;
     if (it.blackout.guestTscMs !== undefined) out['blackout.guestTscMs'] = it.blackout.guestTscMs;
   }
   for (const [k, v] of Object.entries(it.metrics ?? {})) if (Number.isFinite(v)) out[k] = v;

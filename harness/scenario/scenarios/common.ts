@@ -7,6 +7,7 @@ import type { PreservedMemfd } from '../../agent/client.ts';
 import { TestFailure, Unsupported } from '../../errors.ts';
 import { collectMachineLogs, newRunDir } from '../../liveupdate/machine-logs.ts';
 import { restoreErrorChecks } from '../../liveupdate/restore-checks.ts';
+import { LATE_CLOCK_TITLE } from '../../report/result.ts';
 
 /** Boots `ctx.kernel` (or options.kernel) for a scenario; its console logs become the scenario's artifacts. */
 export async function bootFor(ctx: ScenarioContext<any>, options: BootOptions): Promise<LiveVm> {
@@ -68,6 +69,7 @@ export async function liveUpdateAndVerify(
     for (const m of memfds) await vm.agent.verify(m);
   }), { capability: 'memfd' });
   const verifyMs = Math.round(performance.now() - started);
+  if (lu.blackout.lateClock) ctx.log(`${label}: ${LATE_CLOCK_TITLE}`);
   if (lu.blackout.agreement && !lu.blackout.agreement.ok) {
     ctx.log(`${label}: host and guest clocks disagree on freeze -> restored by ${lu.blackout.agreement.deltaMs} ms (host ${lu.blackout.phases.slice(0, 4).reduce((a, p) => a + p.ms, 0)} ms, guest TSC ${lu.blackout.guestTscMs} ms)`);
   }

@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../harness/paths.ts';
 import { parseConsoleLog } from '../../../harness/vm/console-log.ts';
-import { blackoutTimeline, kernelClockZero } from '../../../harness/liveupdate/timeline.ts';
+import { blackoutTimeline, clockRestarted, kernelClockZero } from '../../../harness/liveupdate/timeline.ts';
+import { blackoutTable } from '../../../harness/cli/summary.ts';
 import { TestFailure } from '../../../harness/errors.ts';
-import type { BlackoutTimeline } from '../../../harness/report/result.ts';
+import { iterationMetrics, type BlackoutTimeline, type IterationResult, type ScenarioResult } from '../../../harness/report/result.ts';
 
 const dir = join(repoRoot, 'tests', 'fixtures', 'liveupdate');
 function recorded(name: string) {
@@ -90,4 +91,37 @@ test('a line whose stamp would put the new clock before the old kernel let go is
   ];
   t.is(kernelClockZero(lines, 1, 1010), 1210);
   t.is(kernelClockZero(lines, 1), 1420 - 25000, 'without the bound the bad line wins');
+});
+
+test("a new kernel whose clock restarted (its PIT calibration failed) is said to have a late clock: its kexec-jump/kernel-init split is marked and kept out of the metrics, the total stands", (t) => {
+  const r = recorded('late-clock');
+  const lines = parseConsoleLog(r.text);
+  t.true(clockRestarted(lines, 1), 'boot 1 stamps 0.216 on jiffies, then 0.000433 on the TSC');
+  const timeline = blackoutTimeline({ lines, fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs });
+  t.true(timeline.lateClock);
+  t.true(Math.abs(timeline.totalMs - r.recorded.totalMs) < 0.05, 'the total does not depend on the clock zero');
+  const metrics = iterationMetrics({ index: 0, status: 'pass', blackout: timeline } as IterationResult);
+  t.is(metrics['blackout.totalMs'], timeline.totalMs);
+  t.false('blackout.kexecJumpMs' in metrics);
+  t.false('blackout.kernelInitMs' in metrics);
+  t.is(metrics['blackout.userspaceInitMs'], timeline.phases.find((p) => p.name === 'userspace-init')!.ms);
+  const table = blackoutTable([{ name: 'memfd-basic', iterations: [{ index: 0, status: 'pass', blackout: timeline }] } as unknown as ScenarioResult]);
+  const row = table.split('\n').find((l) => l.startsWith('memfd-basic'))!;
+  t.regex(row, new RegExp(`\\b${Math.round(phases(timeline)['kexec-jump']!)}\\*`));
+  t.regex(table, /\* 1 live update\(s\): the new kernel's clock started late \(its TSC calibration failed\)/);
+});
+
+test('told its TSC frequency, the kexec\'d kernel keeps one clock from setup_arch: no late clock (its cold boot, whose calibration failed, is no blackout)', (t) => {
+  const r = recorded('tsc-early-khz');
+  const lines = parseConsoleLog(r.text);
+  t.true(clockRestarted(lines, 0), "the cold boot's PIT calibration failed too, on a busy host");
+  t.false(clockRestarted(lines, 1));
+  const timeline = blackoutTimeline({ lines, fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs });
+  t.is(timeline.lateClock, undefined);
+  // As the harness computed it live (service to the recording's rounding: SSH's instant is rebuilt from the total).
+  const { service, ...rest } = phases(timeline);
+  const { service: recordedService, ...recordedRest } = phases(r.recorded);
+  t.deepEqual(rest, recordedRest);
+  t.true(Math.abs(service! - recordedService!) < 0.05);
+  t.is(blackoutTable([{ name: 'memfd-basic', iterations: [{ index: 0, status: 'pass', blackout: timeline }] } as unknown as ScenarioResult]).includes('*'), false);
 });
