@@ -13,6 +13,7 @@ import { KernelFault } from '../../../harness/errors.ts';
 import { Machine } from '../../../harness/vm/machine.ts';
 import { detectAccelerator } from '../../../harness/vm/accel.ts';
 import { freeLoopbackPort } from '../../../harness/vm/ports.ts';
+import { TCG_TB_SIZE_MIB } from '../../../harness/vm/qemu-args/machine.ts';
 import { buildTinyInitramfs, missingTools } from './tiny-initramfs.ts';
 import { buildKernel } from '../../../harness/kernel/pipeline.ts';
 import { artifactPath } from '../../../harness/kernel/artifact.ts';
@@ -50,7 +51,8 @@ e2e('boots to the init marker; devices sit at their planned guest addresses; a 9
   const decided = await detectAccelerator('auto');
   t.is(vm.accel, decided.accel, decided.reason);
   const argv = JSON.parse(readFileSync(join(vm.runDir, 'qemu-argv.json'), 'utf8')) as string[];
-  t.is(argv[argv.indexOf('-accel') + 1], vm.accel, 'QEMU runs with the accelerator the machine reports');
+  t.is(argv[argv.indexOf('-accel') + 1]!.split(',')[0], vm.accel, 'QEMU runs with the accelerator the machine reports');
+  if (vm.accel === 'tcg') t.is(argv[argv.indexOf('-accel') + 1], `tcg,tb-size=${TCG_TB_SIZE_MIB}`, "TCG with the harness's translation cache");
   const init = await vm.console.waitForMarker('init', { deadlineMs: 60_000 });
   t.is(init.fields.boot, '0');
   await vm.console.waitForMarker('pci-done', { deadlineMs: 30_000 });
