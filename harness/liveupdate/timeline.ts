@@ -85,26 +85,33 @@ export function kernelClockZero(lines: readonly TimedLine[], boot: number, notBe
 }
 
 /**
- * Whether the kernel of `boot` restarted its printk clock: a stamp, in log
- * order, well below one before it. A kernel whose early TSC calibration
- * failed stamps its first lines on jiffies (0.004, 0.008, ... 0.216) and
- * starts again near 0 when the TSC takes over, so its clock zero is not the
- * start of its boot.
+ * Whether the kernel of `boot` restarted its printk clock: in log order, a
+ * stamp well below one before it, and the lines after it staying below too.
+ * A kernel whose early TSC calibration failed stamps its first lines on
+ * jiffies (0.004, 0.008, ... 0.216) and starts again near 0 when the TSC
+ * takes over, so its clock zero is not the start of its boot. One line out
+ * of step is not that: a secondary CPU prints with its own clock while it
+ * comes up ("calibrate_delay_direct() ..." at 0.044 between lines at 0.413).
  */
 export function clockRestarted(lines: readonly TimedLine[], boot: number): boolean {
+  const stamps = lines.filter((l) => l.boot === boot).map((l) => printkMs(l.text)).filter((t) => t !== undefined);
   let highest = 0;
-  for (const l of lines) {
-    if (l.boot !== boot) continue;
-    const t = printkMs(l.text);
-    if (t === undefined) continue;
-    if (t < highest - CLOCK_RESTART_MS) return true;
+  for (let i = 0; i < stamps.length; i++) {
+    const t = stamps[i]!;
+    if (t < highest - CLOCK_RESTART_MS) {
+      const after = stamps.slice(i, i + RESTART_LINES);
+      if (after.length === RESTART_LINES && after.every((x) => x < highest - CLOCK_RESTART_MS)) return true;
+      continue; // a line out of step: the clock is the one it was
+    }
     highest = Math.max(highest, t);
   }
   return false;
 }
 
-/** A stamp this far below an earlier one is a new clock, not two CPUs' lines interleaved. */
+/** A stamp this far below an earlier one is on another clock. */
 const CLOCK_RESTART_MS = 2;
+/** This many lines in a row on the lower clock make a restart (a restarted clock stays below for hundreds of ms). */
+const RESTART_LINES = 5;
 
 export function blackoutTimeline(input: TimelineInput): BlackoutTimeline {
   const { lines, fromBoot, sshReadyMs } = input;
