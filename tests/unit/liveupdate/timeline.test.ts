@@ -1,7 +1,7 @@
 // The headline measurement, from recorded consoles of real live updates
 // (tests/fixtures/liveupdate/): the phases and the clock agreement exactly,
 // and a clear failure when a marker is missing or a line is out of order.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../harness/paths.ts';
@@ -17,6 +17,14 @@ function recorded(name: string) {
   return { ...meta, text: readFileSync(join(dir, `console-${name}.log`), 'utf8') };
 }
 const phases = (t: BlackoutTimeline) => Object.fromEntries(t.phases.map((p) => [p.name, p.ms]));
+
+/** The phases as the harness computed them live; service to the recording's rounding (SSH's instant is rebuilt from the total). */
+function sameAsRecorded(t: ExecutionContext, timeline: BlackoutTimeline, recorded: BlackoutTimeline) {
+  const { service, ...rest } = phases(timeline);
+  const { service: recordedService, ...recordedRest } = phases(recorded);
+  t.deepEqual(rest, recordedRest);
+  t.true(Math.abs(service! - recordedService!) < 0.05);
+}
 
 test('7.2 -> 7.2: the phases and the clock agreement from the recorded console', (t) => {
   const r = recorded('7.2-to-7.2');
@@ -118,11 +126,7 @@ test('told its TSC frequency, the kexec\'d kernel keeps one clock from setup_arc
   t.false(clockRestarted(lines, 1));
   const timeline = blackoutTimeline({ lines, fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs });
   t.is(timeline.lateClock, undefined);
-  // As the harness computed it live (service to the recording's rounding: SSH's instant is rebuilt from the total).
-  const { service, ...rest } = phases(timeline);
-  const { service: recordedService, ...recordedRest } = phases(r.recorded);
-  t.deepEqual(rest, recordedRest);
-  t.true(Math.abs(service! - recordedService!) < 0.05);
+  sameAsRecorded(t, timeline, r.recorded);
   t.is(blackoutTable([{ name: 'memfd-basic', iterations: [{ index: 0, status: 'pass', blackout: timeline }] } as unknown as ScenarioResult]).includes('*'), false);
 });
 
@@ -133,8 +137,5 @@ test("one line out of step (a secondary CPU's own clock while it comes up) is no
   t.false(clockRestarted(lines, 1));
   const timeline = blackoutTimeline({ lines, fromBoot: r.fromBoot, sshReadyMs: r.sshReadyMs });
   t.is(timeline.lateClock, undefined);
-  const { service, ...rest } = phases(timeline);
-  const { service: recordedService, ...recordedRest } = phases(r.recorded);
-  t.deepEqual(rest, recordedRest);
-  t.true(Math.abs(service! - recordedService!) < 0.05);
+  sameAsRecorded(t, timeline, r.recorded);
 });
