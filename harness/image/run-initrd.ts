@@ -1,4 +1,5 @@
-// The per-run initrd: the cached image followed by a small cpio archive with this run's keys. Linux unpacks concatenated
+// The per-run initrd: the cached image followed by a small cpio archive
+// with this run's keys. Linux unpacks concatenated
 // archives in order, so the second one adds the keys to the first one's tree.
 // A kexec reloads this same file, so the keys survive a kexec.
 import { readFile, writeFile, mkdir } from 'node:fs/promises';

@@ -246,9 +246,9 @@ export class LiveVm implements AsyncDisposable {
       await this.target.stage(this.initrd, 'initrd', this.ssh),
     ]);
     const next: KernelCmdline = { ...this.#cmdline, recipe: target.manifest.cmdline, extra: [...this.#cmdline.extra, ...(options.cmdline ?? [])] };
-    // The TSC frequency the running kernel measured (its agent's marker): the target may hand it on.
+    // The TSC frequency the running kernel measured (its agent's marker; NaN without one): the target may hand it on.
     const tscKhz = Number(this.console.markers('tsc-khz', fromBoot).at(-1)?.fields.khz);
-    const cmdline = renderCmdline({ ...next, kexec: this.target.kexecCmdline(Number.isFinite(tscKhz) ? tscKhz : undefined) }, toBoot);
+    const cmdline = renderCmdline({ ...next, kexec: this.target.kexecCmdline(tscKhz) }, toBoot);
     await this.agent.call('kexec-load', { kernel: kernelPath!, initrd: initrdPath!, cmdline });
 
     const restored = this.console.waitForMarker(options.agentRestores === false ? 'agent-ready' : 'agent-restored', { deadlineMs, boot: toBoot });

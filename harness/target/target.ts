@@ -29,7 +29,7 @@ export interface Target {
   readonly devices: readonly GuestDevice[];
   /** What the machine itself needs on every kernel's command line (console, panic, network, IOMMU...). */
   readonly machineCmdline: readonly string[];
-  /** What the machine needs on the line of a kernel it kexecs into, given the running kernel's TSC frequency (kHz). */
+  /** What the machine needs on the line of a kernel it kexecs into, given the running kernel's TSC frequency (kHz; NaN or undefined when unknown). */
   kexecCmdline(tscKhz: number | undefined): string[];
   /**
    * Makes host file `file` loadable by the running kernel (kexec_file_load)
